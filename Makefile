@@ -1,0 +1,43 @@
+# onenebula-ha — the README names these targets.
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+PYTEST := scripts/pytest.sh
+
+.PHONY: help setup setup-system setup-venv test check lint demo bench lab-down clean
+
+help:
+	@echo "make demo   - set up, bring up the 5-front-end lab, deploy, fail over, tear down"
+	@echo "make test   - set up and run the full suite (unit, functional, integration, e2e)"
+	@echo "make check  - the quick subset (unit + functional)"
+	@echo "make bench  - the benchmarks (bench/)"
+	@echo "make lint   - ruff, yamllint, salt-lint"
+
+setup: setup-system setup-venv
+
+setup-system:
+	@scripts/setup-system.sh
+
+setup-venv:
+	@scripts/setup-venv.sh
+
+test: setup
+	$(PYTEST) tests
+
+check: setup
+	$(PYTEST) -m "unit or functional" tests
+
+lint: setup-venv
+	$(PYTEST) tests/unit/test_lint.py
+
+demo: setup
+	$(PY) -m onelab.demo
+
+bench: setup
+	$(PY) -m bench
+
+lab-down: setup-venv
+	$(PY) -m onelab.cli down
+
+clean:
+	rm -rf $(VENV) build *.egg-info

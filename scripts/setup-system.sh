@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages the tests, the lab and the demo need. Idempotent.
+set -euo pipefail
+packages=(
+  mariadb-server mariadb-client   # one real MariaDB per lab host; mysqldump for onedb
+  iproute2 iputils-arping iputils-ping nftables   # hosts, VIP, partitions
+  sqlite3 procps psmisc util-linux openssh-client
+  python3-venv build-essential    # venv + timelib build for Salt
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup-system: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
