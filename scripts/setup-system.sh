@@ -5,6 +5,7 @@ packages=(
   mariadb-server mariadb-client   # one real MariaDB per lab host; mysqldump for onedb
   iproute2 iputils-arping iputils-ping nftables   # hosts, VIP, partitions
   sqlite3 procps psmisc util-linux openssh-client
+  insserv                         # Salt's debian_service.enable runs insserv (lab hosts have no systemd)
   python3-venv build-essential    # venv + timelib build for Salt
 )
 missing=()
