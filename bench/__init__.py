@@ -1,0 +1,1 @@
+"""Benchmarks: each module in this package exposing ``run() -> dict`` is one benchmark."""
