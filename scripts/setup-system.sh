@@ -6,6 +6,7 @@ packages=(
   iproute2 iputils-arping iputils-ping nftables   # hosts, VIP, partitions
   sqlite3 procps psmisc util-linux openssh-client
   insserv                         # Salt's debian_service.enable runs insserv (lab hosts have no systemd)
+  sudo                            # OpenNebula's vip.sh runs ip/arping through sudo -n as oneadmin
   python3-venv build-essential    # venv + timelib build for Salt
 )
 missing=()
