@@ -412,7 +412,18 @@ def _set_section_text(text, section, values):
 # --------------------------------------------------------------------------- file access
 
 
-def _default_path():
+def default_path():
+    """
+    Return the oned.conf path used when no ``path`` is given: minion config
+    ``onenebula_ha.oned_conf``, else ``$ONE_LOCATION/etc/oned.conf`` for a self-contained
+    install, else ``/etc/one/oned.conf``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' onenebula_conf.default_path
+    """
     configured = __opts__.get("onenebula_ha.oned_conf")
     if configured:
         return configured
@@ -457,7 +468,7 @@ def _write(path, text):
 
 def _edit(path, change, test):
     """Apply ``change`` (text -> text) to the file; return whether it changed anything."""
-    path = path or _default_path()
+    path = path or default_path()
     text = _read(path)
     _parse_checked(text, path)
     try:
@@ -505,7 +516,7 @@ def get(key, path=None, default=None, reveal=False):
         salt '*' onenebula_conf.get RAFT
         salt '*' onenebula_conf.get PORT path=/etc/one/oned.conf
     """
-    path = path or _default_path()
+    path = path or default_path()
     section, sub_key = _split_key(key)
     attribute = _parse_checked(_read(path), path).first(section)
     if attribute is None:

@@ -1,0 +1,292 @@
+"""
+OpenNebula database backup and restore, through ``onedb``.
+
+With no connection arguments ``onedb`` reads the ``DB`` section of ``oned.conf`` itself,
+so no database password passes through Salt at all; that is the recommended use. When
+connection arguments are given (``backend``, ``server``, ``port``, ``user``,
+``password``, ``dbname``, or ``sqlite`` for a SQLite file), the password is handed to
+``onedb`` only through the ``ONE_DB_PASSWORD`` environment variable, never on its
+command line, and the command runs with ``output_loglevel="quiet"``.
+
+Dumps are written with umask 077, each with a ``<dump>.sha256`` sidecar in
+``sha256sum`` format. ``backup(push=True)`` also sends both files to the master with
+``cp.push`` (the master needs ``file_recv: True``); with the ``minionfs`` fileserver
+other minions then fetch them as ``salt://<minion id>/<absolute path>``.
+
+Minion config: ``onenebula_ha.backup_dir`` (default ``/var/lib/one/backups``, or
+``$ONE_LOCATION/var/backups`` for a self-contained install).
+"""
+
+import datetime
+import hashlib
+import logging
+import os
+
+import salt.utils.path
+from salt.exceptions import CommandExecutionError
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "onenebula_db"
+
+VERSION_STATUS = {0: "ok", 1: "not_bootstrapped", 2: "upgrade_needed", 3: "newer_than_code"}
+_CONNECTION_FLAGS = (
+    ("backend", "-t"),
+    ("server", "-S"),
+    ("port", "-P"),
+    ("user", "-u"),
+    ("dbname", "-d"),
+    ("sqlite", "-s"),
+)
+
+
+def __virtual__():
+    if salt.utils.path.which("onedb") is None:
+        return (False, "onenebula_db: the OpenNebula 'onedb' command is not on PATH")
+    return __virtualname__
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _connection_args(connection):
+    """onedb options for the given connection settings (never the password)."""
+    unknown = set(connection) - {name for name, _ in _CONNECTION_FLAGS} - {"password"}
+    if unknown:
+        raise CommandExecutionError(f"unknown connection argument(s): {', '.join(sorted(unknown))}")
+    argv = []
+    for name, flag in _CONNECTION_FLAGS:
+        if connection.get(name) not in (None, ""):
+            argv += [flag, str(connection[name])]
+    return argv
+
+
+def _connection(kwargs):
+    """Connection settings from a function's kwargs, without Salt's ``__pub_*`` keys."""
+    return {key: value for key, value in kwargs.items() if not key.startswith("__")}
+
+
+def _onedb(subcommand, args, connection, check=True):
+    """Run ``onedb <subcommand>``; return the cmd.run_all result."""
+    argv = ["onedb", subcommand, *_connection_args(connection), *args]
+    options = {"python_shell": False, "ignore_retcode": True, "umask": "077"}
+    if connection.get("password") not in (None, ""):
+        options["env"] = {"ONE_DB_PASSWORD": str(connection["password"])}
+        options["output_loglevel"] = "quiet"
+    else:
+        options["output_loglevel"] = "debug"
+    result = __salt__["cmd.run_all"](argv, **options)
+    if check and result["retcode"] != 0:
+        message = (result.get("stderr") or "").strip() or (result.get("stdout") or "").strip()
+        raise CommandExecutionError(
+            message or f"onedb {subcommand} exited with {result['retcode']}",
+            info={"retcode": result["retcode"]},
+        )
+    return result
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _backup_dir():
+    configured = __opts__.get("onenebula_ha.backup_dir")
+    if configured:
+        return configured
+    location = os.environ.get("ONE_LOCATION")
+    if location:
+        return os.path.join(location, "var", "backups")
+    return "/var/lib/one/backups"
+
+
+def _timestamped_path(prefix):
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return os.path.join(_backup_dir(), f"{prefix}-{stamp}.sql")
+
+
+def _lock_file():
+    """oned's lock file: ``$ONE_LOCATION/var/.lock`` self-contained, else /var/lock/one/one."""
+    location = os.environ.get("ONE_LOCATION")
+    if location:
+        return os.path.join(location, "var", ".lock")
+    return "/var/lock/one/one"
+
+
+def read_sidecar(path):
+    """
+    Return the checksum recorded in ``<path>.sha256``, or None when there is no sidecar.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' onenebula_db.read_sidecar /var/lib/one/backups/leader.sql
+    """
+    try:
+        with open(f"{path}.sha256", encoding="utf-8") as handle:
+            fields = handle.read().split()
+    except OSError:
+        return None
+    return fields[0].lower() if fields else None
+
+
+def _write_sidecar(path, digest):
+    with open(f"{path}.sha256", "w", encoding="utf-8") as handle:
+        handle.write(f"{digest}  {os.path.basename(path)}\n")
+
+
+def _refuse_if_oned_runs():
+    """Refuse a restore on the Raft leader or while the local oned runs.
+
+    oned is asked over XML-RPC first (it knows whether it is the leader); when it does
+    not answer, its lock file still tells a running (or uncleanly stopped) oned.
+    """
+    status = __salt__.get("onenebula_zone.raft_status")
+    if status is not None:
+        try:
+            raft = status()
+        except CommandExecutionError as exc:
+            if (exc.info or {}).get("reachable"):
+                raise CommandExecutionError(
+                    f"refusing to restore: oned is running on this host ({exc})"
+                ) from None
+        else:
+            if raft["state_name"] == "leader":
+                raise CommandExecutionError(
+                    "refusing to restore: this host is the current Raft leader"
+                )
+            raise CommandExecutionError(
+                f"refusing to restore: oned is running on this host "
+                f"(Raft state {raft['state_name']}); stop OpenNebula first"
+            )
+    lock = _lock_file()
+    if os.path.exists(lock):
+        raise CommandExecutionError(
+            f"refusing to restore: oned lock file {lock} exists; stop OpenNebula first"
+        )
+
+
+# ------------------------------------------------------------------ public API
+
+
+def version(**connection):
+    """
+    Return the DB schema versions from ``onedb version``: ``{"shared", "local",
+    "required_shared", "required_local", "retcode", "status"}`` where status is ``ok``,
+    ``not_bootstrapped``, ``upgrade_needed`` or ``newer_than_code`` (exit codes 0-3).
+    Raises CommandExecutionError when onedb cannot tell (exit 255, e.g. no connection).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' onenebula_db.version
+    """
+    result = _onedb("version", [], _connection(connection), check=False)
+    retcode = result["retcode"]
+    if retcode not in VERSION_STATUS:
+        message = (result.get("stderr") or "").strip() or (result.get("stdout") or "").strip()
+        raise CommandExecutionError(message or f"onedb version exited with {retcode}")
+    fields = {}
+    labels = {
+        "shared": "shared",
+        "local": "local",
+        "required shared version": "required_shared",
+        "required local version": "required_local",
+    }
+    for line in (result.get("stdout") or "").splitlines():
+        label, _, value = line.partition(":")
+        key = labels.get(label.strip().lower())
+        if key:
+            fields[key] = value.strip()
+    return {
+        "shared": fields.get("shared"),
+        "local": fields.get("local"),
+        "required_shared": fields.get("required_shared"),
+        "required_local": fields.get("required_local"),
+        "retcode": retcode,
+        "status": VERSION_STATUS[retcode],
+    }
+
+
+def backup(path=None, push=False, **connection):
+    """
+    Dump the OpenNebula DB with ``onedb backup -f <path>``; return ``{"path", "size",
+    "sha256"}`` (plus ``"source": "salt://<minion id><path>"`` when pushed). A
+    ``<path>.sha256`` sidecar is written next to the dump. Without ``path`` the dump goes
+    to a timestamped file in the backup directory.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt vmm01 onenebula_db.backup
+        salt vmm01 onenebula_db.backup /var/lib/one/backups/leader.sql push=True
+    """
+    connection = _connection(connection)
+    path = os.path.abspath(path) if path else _timestamped_path("opennebula")
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    _onedb("backup", ["-f", path], connection)
+    if not os.path.isfile(path):
+        raise CommandExecutionError(f"onedb backup reported success but {path} does not exist")
+    digest = _sha256(path)
+    _write_sidecar(path, digest)
+    result = {"path": path, "size": os.path.getsize(path), "sha256": digest}
+    if push:
+        for pushed in (path, f"{path}.sha256"):
+            if not __salt__["cp.push"](pushed):
+                raise CommandExecutionError(
+                    f"cp.push {pushed} failed: is file_recv enabled on the master?"
+                )
+        result["source"] = f"salt://{__opts__['id']}{path}"
+    log.info("onenebula_db: backup %s (%s bytes, sha256 %s)", path, result["size"], digest)
+    return result
+
+
+def restore(path, sha256=None, verify=True, keep_current=True, **connection):
+    """
+    Replace this host's OpenNebula DB with the dump at ``path`` (``onedb restore -f``).
+
+    Refuses when this host is the current Raft leader or when the local oned runs;
+    verifies the dump against ``sha256`` (or its ``<path>.sha256`` sidecar; with neither,
+    only ``verify=False`` allows the restore); first dumps the current DB to a
+    timestamped ``pre-restore-*.sql`` file in the backup directory (``keep_current``).
+    Returns ``{"path", "sha256", "previous_backup", "message"}``; ``previous_backup`` is
+    None when there was no bootstrapped DB to keep.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt vmm02 onenebula_db.restore /var/lib/one/backups/leader.sql
+    """
+    connection = _connection(connection)
+    if not os.path.isfile(path):
+        raise CommandExecutionError(f"{path} does not exist")
+    _refuse_if_oned_runs()
+    expected = (sha256 or read_sidecar(path) or "").lower() or None
+    actual = _sha256(path)
+    if expected is None and verify:
+        raise CommandExecutionError(
+            f"no checksum for {path}: pass sha256=... or provide {path}.sha256"
+        )
+    if expected is not None and expected != actual:
+        raise CommandExecutionError(
+            f"checksum mismatch for {path}: expected {expected}, got {actual}"
+        )
+    previous = None
+    if keep_current:
+        try:
+            bootstrapped = version(**connection)["status"] != "not_bootstrapped"
+        except CommandExecutionError:
+            bootstrapped = False  # no DB (or no connection): nothing to keep
+        if bootstrapped:
+            previous = backup(_timestamped_path("pre-restore"), **connection)["path"]
+    result = _onedb("restore", ["-f", path], connection)
+    message = (result.get("stdout") or "").strip()
+    log.info("onenebula_db: restored %s (previous DB kept in %s)", path, previous)
+    return {"path": path, "sha256": actual, "previous_backup": previous, "message": message}

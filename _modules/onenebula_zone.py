@@ -1,0 +1,585 @@
+"""
+OpenNebula zone membership and Raft status, through ``onezone`` and XML-RPC.
+
+Everything here uses OpenNebula's public surface only:
+
+* ``onezone show <zone> -j`` (zone servers plus one ``one.zone.raftstatus`` per server,
+  asked by the CLI from this host), ``onezone server-add/server-del/server-reset``;
+* ``one.zone.raftstatus`` on this host's own oned (for :func:`raft_status`, cheap enough
+  for a beacon every second).
+
+Endpoint and credentials are resolved the way OpenNebula's clients do. The endpoint is
+the minion config key ``onenebula_ha.endpoint``, else ``$ONE_XMLRPC``, else
+``~/.one/one_endpoint``, else ``/var/lib/one/.one/one_endpoint``, else built from
+``PORT``/``LISTEN_ADDRESS`` in ``oned.conf``, else ``http://localhost:2633/RPC2``. The
+credentials file is ``onenebula_ha.one_auth_file``, else ``$ONE_AUTH``, else
+``~/.one/one_auth``, else ``/var/lib/one/.one/one_auth``. When the two minion config keys
+are set they are also handed to ``onezone`` (as ``ONE_XMLRPC``/``ONE_AUTH``), so the CLI
+and the XML-RPC calls talk to the same oned. The session string is never logged.
+
+``onezone show`` results are cached per run in ``__context__``; functions that change
+membership drop the cache, and ``refresh=True`` forces a new read.
+"""
+
+import copy
+import http.client
+import logging
+import os
+import time
+import xml.etree.ElementTree as ET
+import xmlrpc.client
+
+import salt.utils.json
+import salt.utils.path
+from salt.exceptions import CommandExecutionError
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "onenebula_zone"
+
+STATE_NAMES = {0: "solo", 1: "candidate", 2: "follower", 3: "leader"}
+ZONE_STATES = {0: "enabled", 1: "disabled"}
+DEFAULT_ENDPOINT = "http://localhost:2633/RPC2"
+DEFAULT_MAX_LAG = 100
+RAFT_FIELDS = (
+    "SERVER_ID",
+    "STATE",
+    "TERM",
+    "VOTEDFOR",
+    "COMMIT",
+    "LOG_INDEX",
+    "LOG_TERM",
+    "FEDLOG_INDEX",
+)
+_CACHE_KEY = "onenebula_zone.show"
+
+
+def __virtual__():
+    if salt.utils.path.which("onezone") is None:
+        return (False, "onenebula_zone: the OpenNebula 'onezone' command is not on PATH")
+    return __virtualname__
+
+
+# ------------------------------------------------------------------ configuration
+
+
+def _option(name, default=None):
+    return __opts__.get(f"onenebula_ha.{name}", default)
+
+
+def _first_line(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.readline().strip()
+    except OSError:
+        return None
+
+
+def _oned_conf_endpoint():
+    """``http://<LISTEN_ADDRESS>:<PORT>/RPC2`` from this host's oned.conf, if readable."""
+    getter = __salt__.get("onenebula_conf.get")
+    if getter is None:
+        return None
+    try:
+        port = getter("PORT") or "2633"
+        address = getter("LISTEN_ADDRESS") or "0.0.0.0"
+    except CommandExecutionError:
+        return None
+    if address in ("0.0.0.0", "::", "[::]", ""):
+        address = "localhost"
+    elif ":" in address and not address.startswith("["):
+        address = f"[{address}]"
+    return f"http://{address}:{port}/RPC2"
+
+
+def _local_endpoint():
+    """The XML-RPC endpoint of this host's oned, resolved as OpenNebula's clients do."""
+    configured = _option("endpoint")
+    if configured:
+        return configured
+    if os.environ.get("ONE_XMLRPC"):
+        return os.environ["ONE_XMLRPC"]
+    for path in ("~/.one/one_endpoint", "/var/lib/one/.one/one_endpoint"):
+        endpoint = _first_line(os.path.expanduser(path))
+        if endpoint:
+            return endpoint
+    return _oned_conf_endpoint() or DEFAULT_ENDPOINT
+
+
+def _auth_file():
+    configured = _option("one_auth_file")
+    if configured:
+        if not os.path.isfile(configured):
+            raise CommandExecutionError(f"ONE_AUTH file not present: {configured}")
+        return configured
+    candidates = [os.environ.get("ONE_AUTH"), "~/.one/one_auth", "/var/lib/one/.one/one_auth"]
+    for candidate in candidates:
+        if candidate and os.path.isfile(os.path.expanduser(candidate)):
+            return os.path.expanduser(candidate)
+    raise CommandExecutionError("ONE_AUTH file not present")
+
+
+def _session():
+    session = _first_line(_auth_file())
+    if not session:
+        raise CommandExecutionError("ONE_AUTH file is empty")
+    return session
+
+
+def _cli_env():
+    """Environment for ``onezone`` so it uses the configured endpoint and credentials."""
+    env = {}
+    if _option("endpoint"):
+        env["ONE_XMLRPC"] = _option("endpoint")
+    if _option("one_auth_file"):
+        env["ONE_AUTH"] = _option("one_auth_file")
+    return env or None
+
+
+# ------------------------------------------------------------------ onezone CLI
+
+
+def _run(argv):
+    """Run an OpenNebula CLI command; return stdout, raise with the CLI's own message."""
+    result = __salt__["cmd.run_all"](
+        argv,
+        python_shell=False,
+        env=_cli_env(),
+        ignore_retcode=True,
+        output_loglevel="debug",
+    )
+    if result["retcode"] != 0:
+        message = (result.get("stderr") or "").strip() or (result.get("stdout") or "").strip()
+        raise CommandExecutionError(
+            message or f"{argv[0]} {argv[1]} exited with {result['retcode']}",
+            info={"command": " ".join(argv[:2]), "retcode": result["retcode"]},
+        )
+    return result.get("stdout") or ""
+
+
+def _to_int(value):
+    """``"12"`` -> 12; ``"-"``, missing or malformed -> None."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _normalise_server(server):
+    state = _to_int(server.get("STATE"))
+    return {
+        "id": _to_int(server.get("ID")),
+        "name": server.get("NAME"),
+        "endpoint": server.get("ENDPOINT"),
+        "state": STATE_NAMES.get(state, "error"),
+        "term": _to_int(server.get("TERM")),
+        "votedfor": _to_int(server.get("VOTEDFOR")),
+        "commit": _to_int(server.get("COMMIT")),
+        "log_index": _to_int(server.get("LOG_INDEX")),
+        "fedlog_index": _to_int(server.get("FEDLOG_INDEX")),
+    }
+
+
+def _normalise_zone(document):
+    """Turn ``onezone show -j`` output into plain Python values.
+
+    ``SERVER_POOL.SERVER`` is an object for one server, an array for two or more, and the
+    pool itself is ``{}`` (or missing) when empty.
+    """
+    zone = document.get("ZONE") or {}
+    pool = zone.get("SERVER_POOL") or {}
+    servers = pool.get("SERVER") if isinstance(pool, dict) else None
+    if servers is None:
+        servers = []
+    elif isinstance(servers, dict):
+        servers = [servers]
+    template = zone.get("TEMPLATE") or {}
+    return {
+        "id": _to_int(zone.get("ID")),
+        "name": zone.get("NAME"),
+        "state": ZONE_STATES.get(_to_int(zone.get("STATE")), "unknown"),
+        "endpoint": template.get("ENDPOINT") if isinstance(template, dict) else None,
+        "servers": sorted(
+            (_normalise_server(server) for server in servers),
+            key=lambda server: (server["id"] is None, server["id"]),
+        ),
+    }
+
+
+def _forget(zone=None):
+    cache = __context__.get(_CACHE_KEY)
+    if cache is None:
+        return
+    if zone is None:
+        cache.clear()
+    else:
+        cache.pop(str(zone), None)
+
+
+def show(zone=0, refresh=False):
+    """
+    Return the zone and the Raft status of its servers, as ``onezone show <zone> -j``
+    sees them from this host.
+
+    Each server is ``{"id", "name", "endpoint", "state", "term", "votedfor", "commit",
+    "log_index", "fedlog_index"}``; ``state`` is ``leader``, ``follower``, ``candidate``,
+    ``solo`` or ``error`` (this host could not get that server's raftstatus), and the
+    numbers are ints, or None in an ``error`` row. The result is cached for the rest of
+    the run unless ``refresh=True``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' onenebula_zone.show
+        salt '*' onenebula_zone.show zone=0 refresh=True
+    """
+    cache = __context__.setdefault(_CACHE_KEY, {})
+    key = str(zone)
+    if refresh or key not in cache:
+        output = _run(["onezone", "show", key, "-j"])
+        try:
+            document = salt.utils.json.loads(output)
+        except ValueError as exc:
+            raise CommandExecutionError(f"onezone show printed invalid JSON: {exc}") from exc
+        cache[key] = _normalise_zone(document)
+    return copy.deepcopy(cache[key])
+
+
+# ------------------------------------------------------------------ XML-RPC
+
+
+class _TimeoutTransport(xmlrpc.client.Transport):
+    def __init__(self, timeout):
+        super().__init__()
+        self._timeout = timeout
+
+    def make_connection(self, host):
+        connection = super().make_connection(host)
+        connection.timeout = self._timeout
+        return connection
+
+
+class _SafeTimeoutTransport(xmlrpc.client.SafeTransport):
+    def __init__(self, timeout):
+        super().__init__()
+        self._timeout = timeout
+
+    def make_connection(self, host):
+        connection = super().make_connection(host)
+        connection.timeout = self._timeout
+        return connection
+
+
+def _call(endpoint, method, *params, timeout=2.0):
+    """Call an oned XML-RPC method; return the value of a ``[true, value, 0]`` reply.
+
+    Raises CommandExecutionError with oned's own message for a ``[false, msg, code…]``
+    reply; ``info["reachable"]`` tells an oned that answered from one that did not.
+    """
+    session = _session()
+    if endpoint.startswith("https://"):
+        transport = _SafeTimeoutTransport(timeout)
+    else:
+        transport = _TimeoutTransport(timeout)
+    proxy = xmlrpc.client.ServerProxy(endpoint, transport=transport)
+    try:
+        reply = getattr(proxy, method)(session, *params)
+    except xmlrpc.client.Fault as exc:
+        raise CommandExecutionError(exc.faultString, info={"reachable": True}) from None
+    except (OSError, http.client.HTTPException, xmlrpc.client.ProtocolError) as exc:
+        raise CommandExecutionError(
+            f"cannot reach oned at {endpoint}: {exc}", info={"reachable": False}
+        ) from None
+    finally:
+        proxy("close")()
+    if not isinstance(reply, list | tuple) or not reply:
+        raise CommandExecutionError(f"{method}: unexpected reply", info={"reachable": True})
+    if not reply[0]:
+        message = reply[1] if len(reply) > 1 else f"{method} failed"
+        code = reply[2] if len(reply) > 2 else None
+        raise CommandExecutionError(message, info={"reachable": True, "code": code})
+    return reply[1] if len(reply) > 1 else None
+
+
+def _parse_raft(xml_text):
+    try:
+        root = ET.fromstring(xml_text)
+    except ET.ParseError as exc:
+        raise CommandExecutionError(f"one.zone.raftstatus returned invalid XML: {exc}") from None
+    values = {field.lower(): _to_int(root.findtext(field)) for field in RAFT_FIELDS}
+    values["state_name"] = STATE_NAMES.get(values["state"], "error")
+    return values
+
+
+def raft_status(timeout=2):
+    """
+    Return this host's Raft status straight from its own oned (``one.zone.raftstatus``),
+    without spawning a process: ``{"server_id", "state", "state_name", "term",
+    "votedfor", "commit", "log_index", "log_term", "fedlog_index"}`` (ints; state_name is
+    solo/candidate/follower/leader).
+
+    Raises CommandExecutionError with oned's message on failure, or when oned does not
+    answer within ``timeout`` seconds.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' onenebula_zone.raft_status
+    """
+    endpoint = _local_endpoint()
+    return _parse_raft(_call(endpoint, "one.zone.raftstatus", timeout=float(timeout)))
+
+
+# ------------------------------------------------------------------ health
+
+
+def _label(server):
+    return f"server {server['id']} ({server['name']})"
+
+
+def _ignored(server, ignore):
+    return server["id"] in ignore or server["name"] in ignore
+
+
+def _normalise_ignore(ignore):
+    if ignore is None:
+        return set()
+    if isinstance(ignore, str | int):
+        ignore = [ignore]
+    wanted = set()
+    for entry in ignore:
+        wanted.add(entry)
+        if isinstance(entry, str) and entry.lstrip("-").isdigit():
+            wanted.add(int(entry))
+    return wanted
+
+
+def leader(zone=0, refresh=False):
+    """
+    Return the leader server of the zone (see :func:`show`), or None when no server is
+    in state ``leader``. With several (a partitioned old leader keeps state 3), the one
+    with the highest term is returned.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' onenebula_zone.leader
+    """
+    leaders = [s for s in show(zone, refresh=refresh)["servers"] if s["state"] == "leader"]
+    if not leaders:
+        return None
+    return max(leaders, key=lambda server: server["term"] or -1)
+
+
+def _max_lag(max_lag):
+    return int(_option("max_lag", DEFAULT_MAX_LAG) if max_lag is None else max_lag)
+
+
+def health(zone=0, max_lag=None, ignore=None, refresh=True):
+    """
+    Judge the zone's health as the OpenNebula docs define it: exactly one leader, every
+    other server a follower, and (here) every follower's log index within ``max_lag``
+    records of the leader's (default 100, or minion config ``onenebula_ha.max_lag``).
+
+    Returns ``{"healthy": bool, "leader": <server or None>, "problems": [...],
+    "servers": [...]}``, e.g. problems ``["server 2 (vmm03) is in state error"]``.
+    Servers listed in ``ignore`` (IDs or names) are left out of the judgement, e.g. the
+    server about to be removed. Failing to read the zone is itself a problem.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' onenebula_zone.health
+        salt '*' onenebula_zone.health max_lag=10 ignore='[2]'
+    """
+    lag_limit = _max_lag(max_lag)
+    ignore = _normalise_ignore(ignore)
+    try:
+        servers = show(zone, refresh=refresh)["servers"]
+    except CommandExecutionError as exc:
+        return {
+            "healthy": False,
+            "leader": None,
+            "problems": [f"cannot read zone {zone}: {exc}"],
+            "servers": [],
+        }
+    considered = [server for server in servers if not _ignored(server, ignore)]
+    problems = []
+    if not considered:
+        problems.append(f"zone {zone} has no servers")
+    leaders = [server for server in considered if server["state"] == "leader"]
+    if considered and not leaders:
+        problems.append("no leader")
+    elif len(leaders) > 1:
+        problems.append(f"{len(leaders)} leaders: " + ", ".join(_label(s) for s in leaders))
+    for server in considered:
+        if server["state"] not in ("leader", "follower"):
+            problems.append(f"{_label(server)} is in state {server['state']}")
+    current = max(leaders, key=lambda s: s["term"] or -1) if leaders else None
+    if current is not None and current["log_index"] is not None:
+        for server in considered:
+            if server["state"] != "follower":
+                continue
+            if server["log_index"] is None:
+                problems.append(f"{_label(server)} reports no log index")
+                continue
+            lag = current["log_index"] - server["log_index"]
+            if lag > lag_limit:
+                problems.append(
+                    f"{_label(server)} is {lag} log records behind the leader (limit {lag_limit})"
+                )
+    return {"healthy": not problems, "leader": current, "problems": problems, "servers": servers}
+
+
+def is_healthy(zone=0, max_lag=None, ignore=None):
+    """
+    Return True when :func:`health` finds no problem.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' onenebula_zone.is_healthy
+    """
+    return health(zone, max_lag=max_lag, ignore=ignore)["healthy"]
+
+
+def wait_healthy(zone=0, timeout=120, interval=2, max_lag=None, ignore=None):
+    """
+    Wait until the zone is healthy (see :func:`health`), polling every ``interval``
+    seconds; return the health report, or raise CommandExecutionError listing the last
+    problems once ``timeout`` seconds have passed.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' onenebula_zone.wait_healthy timeout=60
+    """
+    deadline = time.monotonic() + float(timeout)
+    while True:
+        report = health(zone, max_lag=max_lag, ignore=ignore, refresh=True)
+        if report["healthy"]:
+            return report
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise CommandExecutionError(
+                f"zone {zone} is not healthy after {timeout}s: " + "; ".join(report["problems"]),
+                info=report,
+            )
+        time.sleep(min(float(interval), remaining))
+
+
+# ------------------------------------------------------------------ membership
+
+
+def server_id(name, zone=0, refresh=False):
+    """
+    Return the ID of the zone server called ``name``, or None when there is none.
+    Raises CommandExecutionError when several servers share the name (OpenNebula does
+    not enforce unique names).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' onenebula_zone.server_id vmm02
+    """
+    ids = [s["id"] for s in show(zone, refresh=refresh)["servers"] if s["name"] == name]
+    if len(ids) > 1:
+        raise CommandExecutionError(f"{name} not found or duplicated (IDs {sorted(ids)})")
+    return ids[0] if ids else None
+
+
+def _resolve(server, zone):
+    """A numeric server ID for ``server`` (an ID or a unique name).
+
+    Names are resolved here rather than by the CLI: OpenNebula 6.10 and older turn any
+    name into server 0.
+    """
+    if isinstance(server, int) and not isinstance(server, bool):
+        return server
+    text = str(server).strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    found = server_id(text, zone=zone, refresh=True)
+    if found is None:
+        raise CommandExecutionError(f"{text} not found or duplicated")
+    return found
+
+
+def server_add(name, endpoint, zone=0, timeout=30):
+    """
+    Add a server to the zone (``onezone server-add``) and return its new ID.
+
+    The CLI does not print the ID (oned returns the zone ID), so it is read back by name
+    from ``onezone show``; a follower's copy of the zone may lag, hence the short wait
+    (up to ``timeout`` seconds).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt vmm01 onenebula_zone.server_add vmm02 http://10.213.0.20:2633/RPC2
+    """
+    try:
+        known = {s["id"] for s in show(zone)["servers"] if s["name"] == name}
+    except CommandExecutionError:
+        known = set()
+    _run(["onezone", "server-add", str(zone), "--name", name, "--rpc", endpoint])
+    _forget(zone)
+    deadline = time.monotonic() + float(timeout)
+    while True:
+        servers = show(zone, refresh=True)["servers"]
+        new = [s["id"] for s in servers if s["name"] == name and s["id"] not in known]
+        if new:
+            return max(new)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise CommandExecutionError(
+                f"server {name} was added but does not show in zone {zone} after {timeout}s"
+            )
+        time.sleep(min(0.5, remaining))
+
+
+def server_del(server, zone=0):
+    """
+    Remove a server (ID or unique name) from the zone (``onezone server-del``); return
+    the ID removed. Stop OpenNebula on that host first: a removed oned that keeps
+    running disrupts the zone with its elections.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt vmm01 onenebula_zone.server_del vmm05
+    """
+    number = _resolve(server, zone)
+    try:
+        _run(["onezone", "server-del", str(zone), str(number)])
+    finally:
+        _forget(zone)
+    return number
+
+
+def server_reset(server, zone=0):
+    """
+    Reset the leader's replication index for a follower (``onezone server-reset``),
+    after that follower's DB was restored from a fresh leader backup; return its ID.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt vmm01 onenebula_zone.server_reset vmm03
+    """
+    number = _resolve(server, zone)
+    try:
+        _run(["onezone", "server-reset", str(zone), str(number)])
+    finally:
+        _forget(zone)
+    return number
