@@ -46,6 +46,14 @@ def __virtual__():
     return __virtualname__
 
 
+def _error(message, **info):
+    """A CommandExecutionError whose text is just ``message`` (the CLI's or oned's own);
+    details go to ``.info`` without being appended to the text, as Salt's ``info=`` would."""
+    exc = CommandExecutionError(message)
+    exc.info = info
+    return exc
+
+
 # ------------------------------------------------------------------ helpers
 
 
@@ -78,9 +86,9 @@ def _onedb(subcommand, args, connection, check=True):
     result = __salt__["cmd.run_all"](argv, **options)
     if check and result["retcode"] != 0:
         message = (result.get("stderr") or "").strip() or (result.get("stdout") or "").strip()
-        raise CommandExecutionError(
+        raise _error(
             message or f"onedb {subcommand} exited with {result['retcode']}",
-            info={"retcode": result["retcode"]},
+            retcode=result["retcode"],
         )
     return result
 

@@ -41,6 +41,9 @@ STATE_NAMES = {0: "solo", 1: "candidate", 2: "follower", 3: "leader"}
 ZONE_STATES = {0: "enabled", 1: "disabled"}
 DEFAULT_ENDPOINT = "http://localhost:2633/RPC2"
 DEFAULT_MAX_LAG = 100
+# Where OpenNebula's clients look, in order, after the environment variables.
+ENDPOINT_FILES = ("~/.one/one_endpoint", "/var/lib/one/.one/one_endpoint")
+AUTH_FILES = ("~/.one/one_auth", "/var/lib/one/.one/one_auth")
 RAFT_FIELDS = (
     "SERVER_ID",
     "STATE",
@@ -58,6 +61,14 @@ def __virtual__():
     if salt.utils.path.which("onezone") is None:
         return (False, "onenebula_zone: the OpenNebula 'onezone' command is not on PATH")
     return __virtualname__
+
+
+def _error(message, **info):
+    """A CommandExecutionError whose text is just ``message`` (the CLI's or oned's own);
+    details go to ``.info`` without being appended to the text, as Salt's ``info=`` would."""
+    exc = CommandExecutionError(message)
+    exc.info = info
+    return exc
 
 
 # ------------------------------------------------------------------ configuration
@@ -99,7 +110,7 @@ def _local_endpoint():
         return configured
     if os.environ.get("ONE_XMLRPC"):
         return os.environ["ONE_XMLRPC"]
-    for path in ("~/.one/one_endpoint", "/var/lib/one/.one/one_endpoint"):
+    for path in ENDPOINT_FILES:
         endpoint = _first_line(os.path.expanduser(path))
         if endpoint:
             return endpoint
@@ -112,7 +123,7 @@ def _auth_file():
         if not os.path.isfile(configured):
             raise CommandExecutionError(f"ONE_AUTH file not present: {configured}")
         return configured
-    candidates = [os.environ.get("ONE_AUTH"), "~/.one/one_auth", "/var/lib/one/.one/one_auth"]
+    candidates = [os.environ.get("ONE_AUTH"), *AUTH_FILES]
     for candidate in candidates:
         if candidate and os.path.isfile(os.path.expanduser(candidate)):
             return os.path.expanduser(candidate)
@@ -150,9 +161,10 @@ def _run(argv):
     )
     if result["retcode"] != 0:
         message = (result.get("stderr") or "").strip() or (result.get("stdout") or "").strip()
-        raise CommandExecutionError(
+        raise _error(
             message or f"{argv[0]} {argv[1]} exited with {result['retcode']}",
-            info={"command": " ".join(argv[:2]), "retcode": result["retcode"]},
+            command=" ".join(argv[:2]),
+            retcode=result["retcode"],
         )
     return result.get("stdout") or ""
 
@@ -286,19 +298,17 @@ def _call(endpoint, method, *params, timeout=2.0):
     try:
         reply = getattr(proxy, method)(session, *params)
     except xmlrpc.client.Fault as exc:
-        raise CommandExecutionError(exc.faultString, info={"reachable": True}) from None
+        raise _error(exc.faultString, reachable=True) from None
     except (OSError, http.client.HTTPException, xmlrpc.client.ProtocolError) as exc:
-        raise CommandExecutionError(
-            f"cannot reach oned at {endpoint}: {exc}", info={"reachable": False}
-        ) from None
+        raise _error(f"cannot reach oned at {endpoint}: {exc}", reachable=False) from None
     finally:
         proxy("close")()
     if not isinstance(reply, list | tuple) or not reply:
-        raise CommandExecutionError(f"{method}: unexpected reply", info={"reachable": True})
+        raise _error(f"{method}: unexpected reply", reachable=True)
     if not reply[0]:
         message = reply[1] if len(reply) > 1 else f"{method} failed"
         code = reply[2] if len(reply) > 2 else None
-        raise CommandExecutionError(message, info={"reachable": True, "code": code})
+        raise _error(message, reachable=True, code=code)
     return reply[1] if len(reply) > 1 else None
 
 
@@ -467,9 +477,9 @@ def wait_healthy(zone=0, timeout=120, interval=2, max_lag=None, ignore=None):
             return report
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise CommandExecutionError(
+            raise _error(
                 f"zone {zone} is not healthy after {timeout}s: " + "; ".join(report["problems"]),
-                info=report,
+                report=report,
             )
         time.sleep(min(float(interval), remaining))
 

@@ -5,6 +5,7 @@ the modules are imported from their paths under distinct names.
 """
 
 import importlib.util
+import json
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -18,3 +19,102 @@ def load(kind, name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def run_result(stdout="", stderr="", retcode=0):
+    """What Salt's cmd.run_all returns."""
+    return {"stdout": stdout, "stderr": stderr, "retcode": retcode, "pid": 4242}
+
+
+def server_row(sid, name, endpoint, state="2", term="3", votedfor="0", index="120", commit=None):
+    """A SERVER entry as ``onezone show -j`` prints it: every value a string.
+
+    ``state="-"`` gives the CLI's error row, with ``-`` in all six Raft fields.
+    """
+    row = {"ENDPOINT": endpoint, "ID": str(sid), "NAME": name}
+    if state == "-":
+        raft = dict.fromkeys(
+            ("STATE", "TERM", "VOTEDFOR", "COMMIT", "LOG_INDEX", "FEDLOG_INDEX"), "-"
+        )
+    else:
+        raft = {
+            "STATE": str(state),
+            "TERM": str(term),
+            "VOTEDFOR": str(votedfor),
+            "COMMIT": str(index if commit is None else commit),
+            "LOG_INDEX": str(index),
+            "FEDLOG_INDEX": "-1",
+        }
+    row.update(raft)
+    return row
+
+
+def show_document(rows, zone_id="0", name="OpenNebula"):
+    """The ``onezone show -j`` document: SERVER is an object for one server, an array for
+    two or more, and the pool is ``{}`` when empty (reference §1.5)."""
+    if not rows:
+        pool = {}
+    elif len(rows) == 1:
+        pool = {"SERVER": rows[0]}
+    else:
+        pool = {"SERVER": rows}
+    return {
+        "ZONE": {
+            "ID": zone_id,
+            "NAME": name,
+            "STATE": "0",
+            "TEMPLATE": {"ENDPOINT": "http://localhost:2633/RPC2"},
+            "SERVER_POOL": pool,
+        }
+    }
+
+
+class FakeOnezone:
+    """Stands in for ``cmd.run_all`` running ``onezone``: answers from an in-memory zone.
+
+    ``rows`` are :func:`server_row` dicts. server-add appends an ``error`` row (the new
+    server is not running yet), as the real zone shows it. ``fail`` maps a subcommand to
+    a ``run_result`` to return instead.
+    """
+
+    def __init__(self, rows, fail=None):
+        self.rows = list(rows)
+        self.fail = dict(fail or {})
+        self.calls = []
+
+    def commands(self, subcommand=None):
+        return [argv for argv, _ in self.calls if subcommand is None or argv[1] == subcommand]
+
+    def __call__(self, argv, **kwargs):
+        self.calls.append((list(argv), kwargs))
+        assert argv[0] == "onezone", argv
+        subcommand = argv[1]
+        if subcommand in self.fail:
+            return self.fail[subcommand]
+        if subcommand == "show":
+            return run_result(json.dumps(show_document(self.rows), indent=2))
+        if subcommand == "server-add":
+            name = argv[argv.index("--name") + 1]
+            endpoint = argv[argv.index("--rpc") + 1]
+            new_id = max((int(r["ID"]) for r in self.rows), default=-1) + 1
+            self.rows.append(server_row(new_id, name, endpoint, state="-"))
+            return run_result()
+        if subcommand == "server-del":
+            before = len(self.rows)
+            self.rows = [r for r in self.rows if r["ID"] != argv[3]]
+            if len(self.rows) == before:
+                return run_result(
+                    stderr="[one.zone.delserver] SERVER not found in zone", retcode=255
+                )
+            return run_result()
+        if subcommand == "server-reset":
+            return run_result()
+        raise AssertionError(f"unexpected onezone call {argv}")
+
+
+# The reference §1.4 example: 3-node zone, server 2 unreachable from the CLI host.
+EXAMPLE_ROWS = [
+    server_row(0, "server-0", "http://192.168.150.1:2633/RPC2", state="3", votedfor="0"),
+    server_row(1, "server-1", "http://192.168.150.2:2633/RPC2", state="2", votedfor="0"),
+    server_row(2, "server-2", "http://192.168.150.3:2633/RPC2", state="-"),
+]
