@@ -1,0 +1,1 @@
+"""The simulated OpenNebula front-end daemon (``oned``)."""
