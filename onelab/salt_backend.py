@@ -1,0 +1,41 @@
+"""What the lab needs from whoever runs its Salt daemons.
+
+Two implementations: :class:`onelab.salt_plain.PlainSalt` (plain daemons, used by the CLI and
+the demo) and :class:`onelab.salt_factories.FactoriesSalt` (pytest-salt-factories daemons, used
+by the tests). Both use :mod:`onelab.saltconfig` for their configuration.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from onelab.host import Host
+    from onelab.lab import Lab
+
+
+class SaltBackend(Protocol):
+    """Starts and stops the lab's master and minions."""
+
+    mode: str
+
+    def attach(self, lab: Lab) -> None:
+        """Learn the lab's paths and hosts (called by the lab before anything else)."""
+
+    def start_master(self) -> None:
+        """Start the master in the ``salt`` namespace and wait until it serves."""
+
+    def stop_master(self) -> None:
+        """Stop the master (minions stay up and reconnect when it is back)."""
+
+    def master_running(self) -> bool: ...
+
+    def start_minions(self, hosts: list[Host]) -> None:
+        """Start the minions of ``hosts`` inside them and wait until the master accepted them."""
+
+    def stop_minion(self, host: Host) -> None: ...
+
+    def minion_running(self, host: Host) -> bool: ...
+
+    def stop_all(self) -> None:
+        """Stop every daemon this backend started."""

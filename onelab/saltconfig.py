@@ -1,0 +1,118 @@
+"""Salt master and minion configuration of the lab: one generator for tests and for the CLI.
+
+:func:`master_settings` and :func:`minion_settings` give what the lab needs (addresses, file
+server, timeouts, the service fix for hosts without systemd). Tests hand them to
+pytest-salt-factories as ``overrides`` (plus :func:`factories_overrides`, which points
+factories' test engine at the bridge address); the CLI completes them with
+:func:`standalone_master_config` / :func:`standalone_minion_config` (paths below the state
+directory) and runs plain ``salt-master`` / ``salt-minion`` daemons.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from onelab import topology
+from onelab.topology import HostSpec
+
+PUBLISH_PORT = 4505
+RET_PORT = 4506
+
+
+def _merge(base: dict, extra: dict | None) -> dict:
+    """Deep-merge ``extra`` into a copy of ``base`` (dicts merge, lists append)."""
+    merged = copy.deepcopy(base)
+    for key, value in (extra or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        elif isinstance(value, list) and isinstance(merged.get(key), list):
+            merged[key] = merged[key] + [item for item in value if item not in merged[key]]
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def master_settings(
+    *, repo_root: Path, pillar_dir: Path, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Settings of the lab's master (``extra`` carries e.g. ``reactor``), deep-merged."""
+    settings = {
+        "interface": topology.MASTER_HOST.ip,
+        # The master has a network namespace of its own: the standard ports are free there.
+        "publish_port": PUBLISH_PORT,
+        "ret_port": RET_PORT,
+        # The repository root is a state tree: salt://onenebula_ha/…, salt://_modules/…,
+        # salt://reactor/…; minionfs serves files minions push (cp.push), e.g. DB dumps.
+        "file_roots": {"base": [str(repo_root)]},
+        "pillar_roots": {"base": [str(pillar_dir)]},
+        "fileserver_backend": ["roots", "minionfs"],
+        "file_recv": True,
+        # Two cores are shared by everything: few workers.
+        "worker_threads": 3,
+        # A partitioned minion must not hold every CLI call for the default ~15 s.
+        "timeout": 5,
+        "gather_job_timeout": 3,
+        "enable_fqdns_grains": False,
+    }
+    return _merge(settings, extra)
+
+
+def minion_settings(spec: HostSpec, *, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Settings of the minion of front-end ``spec`` (``extra`` carries e.g. ``beacons``)."""
+    settings = {
+        "id": spec.name,
+        "master": topology.MASTER_HOST.ip,
+        "master_port": RET_PORT,
+        # Without systemd as PID 1 Salt still mixes systemd_service's offline functions into
+        # the debian_service module, and service.running silently does nothing; disabling it
+        # leaves the SysV init scripts in charge, as on a sysvinit Debian host.
+        "disable_modules": ["systemd_service"],
+        "loop_interval": 1,
+        "acceptance_wait_time": 1,
+        "acceptance_wait_time_max": 5,
+        "random_reauth_delay": 2,
+        # Notice a restarted or unreachable master quickly and reconnect.
+        "master_alive_interval": 5,
+        "enable_fqdns_grains": False,
+    }
+    return _merge(settings, extra)
+
+
+def factories_overrides(role: str) -> dict[str, Any]:
+    """pytest-salt-factories settings for daemons running in a lab namespace.
+
+    Inside a namespace 127.0.0.1 is the namespace's own loopback, so the test engine and the
+    log forwarder must reach the test process through the bridge address.
+    """
+    key = f"pytest-{role}"
+    bridge = topology.BRIDGE_IP
+    return {key: {"returner_address": {"host": bridge}, "log": {"host": bridge}}}
+
+
+def _paths(root: Path, role: str) -> dict[str, Any]:
+    return {
+        "root_dir": str(root),
+        "pki_dir": str(root / "pki"),
+        "cachedir": str(root / "cache"),
+        "sock_dir": str(root / "run"),
+        "pidfile": str(root / f"{role}.pid"),
+        "log_file": str(root / f"{role}.log"),
+        "log_level_logfile": "info",
+        "user": "root",
+    }
+
+
+def standalone_master_config(root: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """A complete master configuration for a plain ``salt-master`` (CLI lab)."""
+    config = _merge(settings, _paths(root, "master"))
+    # Lab-only: accept the lab's own minions at their first try (tests accept them through
+    # pytest-salt-factories instead).
+    config["auto_accept"] = True
+    return config
+
+
+def standalone_minion_config(root: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """A complete minion configuration for a plain ``salt-minion`` (CLI lab)."""
+    return _merge(settings, _paths(root, "minion"))
