@@ -1,0 +1,376 @@
+"""
+Report this front-end's OpenNebula Raft role, and on the leader the zone's servers in
+``error``, as Salt events.
+
+The beacon asks the local oned for its Raft status (``one.zone.raftstatus`` through
+``onenebula_zone.raft_status``: one XML-RPC call, no process spawned, cheap enough for every
+second). On the leader it also reads the zone through ``onenebula_zone.show`` (``onezone
+show -j``: one raftstatus call per server, up to 5 s for each server that does not
+answer), but not more often than ``report_errors_every`` seconds.
+
+.. versionadded:: 0.1.0
+
+Configuration
+-------------
+
+.. code-block:: yaml
+
+    beacons:
+      onenebula_raft:
+        - interval: 5                # Salt's own option: seconds between two runs
+        - zone: 0                    # the zone the front-ends form
+        - timeout: 2                 # seconds to wait for the local oned
+        - report_errors_every: 30    # at most one zone check (onezone show) per period
+        - error_after: 60            # report a server only once it has been in error
+                                     # this long (a restart is not a failure)
+
+All options are optional; the values above are the defaults, except ``interval`` (Salt
+runs a beacon on every minion loop, ``loop_interval``, when it is not set). The state
+``onenebula_ha.salt.minion`` installs this configuration from the pillar.
+
+Events
+------
+
+Tags are ``salt/beacon/<minion id>/onenebula_raft/<kind>``. Every event carries ``id``
+(the minion id, added by Salt) and ``zone``.
+
+``role``
+    This host's Raft role changed, or the beacon started (``startup: True``). Also sent
+    when this host is re-elected leader in a newer term between two runs.
+
+    ===============  ==========================================================
+    ``state``        ``leader``, ``follower``, ``candidate`` or ``solo``
+    ``previous``     the state before (``down`` after oned was unreachable), or
+                     None at start-up
+    ``term``         the Raft term (int)
+    ``server_id``    this host's SERVER_ID (-1 in solo)
+    ``leader``       the leader's server id when this host is the leader, else
+                     None (``one.zone.raftstatus`` does not name the leader)
+    ``votedfor``     the server this host voted for in ``term`` (-1: none)
+    ``startup``      True for the first report after the beacon started
+    ===============  ==========================================================
+
+``down``
+    The local oned did not answer (or refused the call). Sent once when it happens (and
+    at start-up); the next ``role`` event (``previous: down``) says it is back.
+
+    ===============  ==========================================================
+    ``previous``     the state before, or None at start-up
+    ``error``        the error message (never the credentials)
+    ``reachable``    False when nothing answered, True when oned refused the call
+    ``since``        when it was first seen down (epoch seconds, int)
+    ``startup``      True when the beacon started with oned down
+    ===============  ==========================================================
+
+``error``
+    Sent by the leader only, one event per server that has been in state ``error`` (no
+    raftstatus answer from its endpoint, as ``onezone show`` reports it) for at least
+    ``error_after`` seconds, at every zone check while it lasts. Nothing is reported
+    while this leader cannot see a majority of the zone (it may be the stale side of a
+    partition) or while another server claims leadership in a newer term.
+
+    ===============  ==========================================================
+    ``server_id``    the failed server's id in the zone
+    ``name``         its NAME in the zone
+    ``endpoint``     its XML-RPC endpoint
+    ``since``        when this leader first saw it in error (epoch seconds, int)
+    ``seconds``      how long it has been in error so far (int)
+    ``in_error``     ids of every server in error at this check (sorted)
+    ``leader_id``    the reporting leader's server id
+    ``term``         the reporting leader's term
+    ===============  ==========================================================
+
+Example reaction (see ``reactor/onenebula_ha/``):
+
+.. code-block:: yaml
+
+    reactor:
+      - 'salt/beacon/*/onenebula_raft/role':
+        - salt://reactor/onenebula_ha/role.sls
+
+For beacon events the reactor's ``data`` is the dict above plus ``id`` and ``_stamp``
+(not nested under ``data['data']``).
+
+The beacon remembers what it last reported in a small JSON file in the minion cache
+directory, so that reloading the minion's modules (``saltutil.sync_all``, a pillar
+refresh) does not repeat the start-up events; a restarted minion reports afresh.
+"""
+
+import json
+import logging
+import os
+import time
+
+import salt.utils.beacons
+import salt.utils.files
+from salt.exceptions import CommandExecutionError
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "onenebula_raft"
+
+DEFAULTS = {"zone": 0, "timeout": 2, "report_errors_every": 30, "error_after": 60}
+# Options Salt itself reads from a beacon's configuration.
+SALT_OPTIONS = frozenset(
+    {"interval", "enabled", "disable_during_state_run", "beacon_module", "run_once", "_beacon_name"}
+)
+_MEMORY_VERSION = 1
+
+
+def __virtual__():
+    if "onenebula_zone.raft_status" not in __salt__:
+        return (
+            False,
+            "onenebula_raft: the onenebula_zone execution module is not loaded "
+            "(sync it with saltutil.sync_all; it needs OpenNebula's onezone command)",
+        )
+    return __virtualname__
+
+
+# ------------------------------------------------------------------ configuration
+
+
+def _number(options, key, minimum, integer=False):
+    value = options[key]
+    kinds = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or value < minimum:
+        kind = "a whole number" if integer else "a number"
+        raise ValueError(f"'{key}' must be {kind} >= {minimum}, not {value!r}")
+
+
+def _options(config):
+    """The beacon's options from its list-of-dicts configuration, defaults filled in."""
+    if not isinstance(config, list) or not all(isinstance(item, dict) for item in config):
+        raise ValueError("the configuration must be a list of single-key mappings")
+    given = salt.utils.beacons.list_to_dict(config)
+    unknown = sorted(set(given) - set(DEFAULTS) - SALT_OPTIONS)
+    if unknown:
+        raise ValueError(f"unknown option(s): {', '.join(unknown)}")
+    options = dict(DEFAULTS)
+    options.update({key: value for key, value in given.items() if key in DEFAULTS})
+    _number(options, "zone", 0, integer=True)
+    _number(options, "report_errors_every", 0)
+    _number(options, "error_after", 0)
+    _number(options, "timeout", 0.1)
+    options["name"] = given.get("_beacon_name") or __virtualname__
+    return options
+
+
+def validate(config):
+    """Check the beacon configuration; return ``(valid, message)``."""
+    try:
+        _options(config)
+    except ValueError as exc:
+        return False, f"onenebula_raft beacon: {exc}"
+    return True, "Valid beacon configuration"
+
+
+# ------------------------------------------------------------------ memory
+
+
+def _memory_path(name):
+    return os.path.join(__opts__["cachedir"], "onenebula_raft", f"{name}.json")
+
+
+def _load_memory(name):
+    """What this minion process last reported; empty after a minion (re)start."""
+    fresh = {"version": _MEMORY_VERSION, "pid": os.getpid(), "role": None, "errors": {}}
+    try:
+        with salt.utils.files.fopen(_memory_path(name), "r") as handle:
+            stored = json.load(handle)
+    except (OSError, ValueError):
+        return fresh
+    if (
+        not isinstance(stored, dict)
+        or stored.get("version") != _MEMORY_VERSION
+        or stored.get("pid") != os.getpid()
+    ):
+        return fresh
+    return stored
+
+
+def _save_memory(name, memory):
+    path = _memory_path(name)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        temporary = f"{path}.tmp"
+        with salt.utils.files.fopen(temporary, "w") as handle:
+            json.dump(memory, handle)
+        os.replace(temporary, path)
+    except OSError as exc:
+        log.debug("onenebula_raft: cannot save beacon memory to %s: %s", path, exc)
+
+
+def _memory(name):
+    key = f"{__virtualname__}.memory.{name}"
+    if key not in __context__:
+        __context__[key] = _load_memory(name)
+    return __context__[key]
+
+
+# ------------------------------------------------------------------ role and down
+
+
+def _message(exc):
+    """The error text alone (CommandExecutionError appends its ``info`` to ``str()``)."""
+    return getattr(exc, "error", None) or str(exc)
+
+
+def _role_key(status):
+    """What makes a role change: the state, the server id, and the term of a leadership."""
+    term = status["term"] if status["state_name"] == "leader" else None
+    return {"state": status["state_name"], "server_id": status["server_id"], "term": term}
+
+
+def _role_event(memory, status, zone):
+    previous = memory["role"]
+    current = _role_key(status)
+    if previous == current:
+        return []
+    memory["role"] = current
+    is_leader = status["state_name"] == "leader"
+    return [
+        {
+            "tag": "role",
+            "state": status["state_name"],
+            "previous": previous["state"] if previous else None,
+            "term": status["term"],
+            "server_id": status["server_id"],
+            "leader": status["server_id"] if is_leader else None,
+            "votedfor": status["votedfor"],
+            "zone": zone,
+            "startup": previous is None,
+        }
+    ]
+
+
+def _down_event(memory, exc, zone, now):
+    previous = memory["role"]
+    if previous is not None and previous["state"] == "down":
+        return []
+    memory["role"] = {"state": "down", "server_id": None, "term": None, "since": int(now)}
+    info = getattr(exc, "info", None) or {}
+    return [
+        {
+            "tag": "down",
+            "previous": previous["state"] if previous else None,
+            "error": _message(exc),
+            "reachable": bool(info.get("reachable", False)),
+            "since": int(now),
+            "zone": zone,
+            "startup": previous is None,
+        }
+    ]
+
+
+# ------------------------------------------------------------------ zone errors
+
+
+def _has_majority(servers):
+    answering = sum(1 for server in servers if server["state"] != "error")
+    return answering * 2 > len(servers)
+
+
+def _newer_leader(servers, status):
+    own_term = status["term"] if status["term"] is not None else -1
+    return any(
+        server["state"] == "leader"
+        and server["id"] != status["server_id"]
+        and (server["term"] if server["term"] is not None else -1) > own_term
+        for server in servers
+    )
+
+
+def _track_errors(memory, servers, now):
+    """Remember since when each server has been in error; forget those that recovered."""
+    failed = {str(server["id"]): server for server in servers if server["state"] == "error"}
+    tracked = memory["errors"]
+    for key in list(tracked):
+        if key not in failed:
+            del tracked[key]
+    for key in failed:
+        tracked.setdefault(key, int(now))
+    return failed
+
+
+def _error_events(memory, status, options, now):
+    last_check = memory.get("last_check")
+    if last_check is not None and now - last_check < options["report_errors_every"]:
+        return []
+    memory["last_check"] = now
+    try:
+        zone = __salt__["onenebula_zone.show"](zone=options["zone"], refresh=True)
+    except CommandExecutionError as exc:
+        log.warning("onenebula_raft: cannot read zone %s: %s", options["zone"], _message(exc))
+        return []
+    servers = [server for server in zone["servers"] if server["id"] is not None]
+    failed = _track_errors(memory, servers, now)
+    if not failed:
+        return []
+    if not _has_majority(servers):
+        log.warning(
+            "onenebula_raft: this leader sees %d of %d servers in error; not reporting them "
+            "(it may be cut off from the majority)",
+            len(failed),
+            len(servers),
+        )
+        return []
+    if _newer_leader(servers, status):
+        log.warning("onenebula_raft: another server leads in a newer term; not reporting errors")
+        return []
+    in_error = sorted(server["id"] for server in failed.values())
+    events = []
+    for key, server in sorted(failed.items(), key=lambda item: item[1]["id"]):
+        since = memory["errors"][key]
+        if now - since < options["error_after"]:
+            continue
+        events.append(
+            {
+                "tag": "error",
+                "server_id": server["id"],
+                "name": server["name"],
+                "endpoint": server["endpoint"],
+                "since": since,
+                "seconds": int(now - since),
+                "in_error": in_error,
+                "leader_id": status["server_id"],
+                "term": status["term"],
+                "zone": options["zone"],
+            }
+        )
+    return events
+
+
+# ------------------------------------------------------------------ beacon
+
+
+def _now():
+    return time.time()
+
+
+def beacon(config):
+    """
+    Return the Raft events of this run (see the module documentation): ``role`` on a
+    change or at start-up, ``down`` when the local oned does not answer, and on the
+    leader ``error`` for each server that has been in error long enough.
+    """
+    options = _options(config)
+    memory = _memory(options["name"])
+    before = json.dumps(memory, sort_keys=True)
+    now = _now()
+    try:
+        status = __salt__["onenebula_zone.raft_status"](timeout=options["timeout"])
+    except CommandExecutionError as exc:
+        log.debug("onenebula_raft: local oned did not answer: %s", _message(exc))
+        events = _down_event(memory, exc, options["zone"], now)
+        memory["errors"] = {}
+    else:
+        events = _role_event(memory, status, options["zone"])
+        if status["state_name"] == "leader":
+            events += _error_events(memory, status, options, now)
+        else:
+            memory["errors"] = {}
+            memory.pop("last_check", None)
+    if json.dumps(memory, sort_keys=True) != before:
+        _save_memory(options["name"], memory)
+    return events
