@@ -92,22 +92,27 @@ def _apply_section(ret, section, values, path):
     return ret
 
 
-def server_id(name, path=None):
+def server_id(name, path=None, value=None):
     """
-    Ensure ``FEDERATION/SERVER_ID`` in oned.conf is ``name`` (an integer: the ID
+    Ensure ``FEDERATION/SERVER_ID`` in oned.conf is the given integer (the ID
     ``onezone server-add`` gave this server; -1 means solo).
+
+    The ID is ``value`` when given, else ``name``. Prefer ``value`` in SLS files: Salt
+    drops a ``name`` that YAML reads as an integer (``- name: 2``) and uses the state ID
+    instead, while ``- value: 2`` works as written.
 
     .. code-block:: yaml
 
         oned-server-id:
           onenebula_conf.server_id:
-            - name: 1
+            - value: 1
     """
+    wanted = name if value is None else value
     ret = _ret(str(name))
     try:
-        wanted = int(name)
+        wanted = int(wanted)
     except (TypeError, ValueError):
-        ret["comment"] = f"SERVER_ID must be an integer, not {name!r}"
+        ret["comment"] = f"SERVER_ID must be an integer, not {wanted!r}"
         return ret
     missing = _missing(path)
     if missing:

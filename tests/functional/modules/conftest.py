@@ -1,0 +1,64 @@
+"""Salt loaders (no daemons) with the repository's ``_modules``/``_states`` synced.
+
+The minion's ``file_roots`` holds links to the repository's ``_modules`` and ``_states``
+(not the whole checkout, whose venv would make every file-server walk slow), so
+``saltutil.sync_all`` (run by ``Loaders``) installs them exactly as on a real minion. The venv's
+``bin`` is put on PATH first: ``onezone``/``onedb`` must be found there for the modules'
+``__virtual__`` to load them, as on a host with OpenNebula installed.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import salt.config
+from saltfactories.utils.functional import Loaders
+
+VENV_BIN = str(Path(sys.executable).parent)
+
+
+@pytest.fixture(scope="package")
+def venv_on_path():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PATH", VENV_BIN + os.pathsep + os.environ.get("PATH", ""))
+        yield
+
+
+@pytest.fixture(scope="package")
+def minion_opts(tmp_path_factory, repo_root, venv_on_path):
+    root = tmp_path_factory.mktemp("minion")
+    tree = root / "state-tree"
+    tree.mkdir()
+    for directory in ("_modules", "_states"):
+        (tree / directory).symlink_to(repo_root / directory)
+    opts = salt.config.minion_config(None)
+    opts.update(
+        {
+            "id": "vmm01",
+            "root_dir": str(root),
+            "cachedir": str(root / "cache"),
+            "pki_dir": str(root / "pki"),
+            "sock_dir": str(root / "sock"),
+            "log_file": str(root / "minion.log"),
+            "file_client": "local",
+            "file_roots": {"base": [str(tree)]},
+            "pillar_roots": {"base": [str(root / "pillar")]},
+            "onenebula_ha.lock_file": str(root / "membership.lock"),
+            "onenebula_ha.backup_dir": str(root / "backups"),
+            "onenebula_ha.restore_marker": str(root / "restored.json"),
+        }
+    )
+    return opts
+
+
+@pytest.fixture(scope="package")
+def loaders(minion_opts):
+    return Loaders(minion_opts)
+
+
+@pytest.fixture(autouse=True)
+def reset_loaders_state(request):
+    yield
+    if "loaders" in request.fixturenames:
+        request.getfixturevalue("loaders").reset_state()
