@@ -54,7 +54,21 @@ def build_view(config: dict) -> None:
         done = subprocess.run(argv, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)}: {done.stderr.strip()}")
+    _detach_other_netns_handles()
     socket.sethostname(config["hostname"])
+
+
+def _detach_other_netns_handles() -> None:
+    """Drop the copies of /run/netns/* mounts this mount namespace inherited.
+
+    Each copy pins another host's network namespace: without this, deleting a namespace
+    while other hosts run would keep it (and its veth) alive behind the lab's back.
+    """
+    with open("/proc/self/mounts", encoding="utf-8") as handle:
+        targets = [line.split()[1] for line in handle]
+    for target in reversed(targets):
+        if target.startswith("/run/netns/"):
+            subprocess.run(["umount", "-l", target], capture_output=True, check=False)
 
 
 def _write_ready(path: str, text: str) -> None:

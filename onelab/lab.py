@@ -160,12 +160,20 @@ class Lab:
         timings["total"] = time.monotonic() - started
         return timings
 
-    def down(self) -> None:
-        """Remove everything the lab created: processes, namespaces, bridge, mounts, files."""
+    def down(self, *, force: bool = False) -> None:
+        """Remove everything the lab created: processes, namespaces, bridge, mounts, files.
+
+        ``force`` tears down even a lab whose lock another live process (a test session)
+        still holds.
+        """
         if not self._lock.held and not self._lock.try_acquire():
             # A CLI lab: its own processes hold the lock; they go first.
             self._kill_lab_processes()
-            proc.wait_until(self._lock.try_acquire, timeout=15, what="the lab lock")
+            try:
+                proc.wait_until(self._lock.try_acquire, timeout=15, what="the lab lock")
+            except TimeoutError:
+                if not force:
+                    raise LabBusy(self._lock.busy_message()) from None
         with contextlib.suppress(Exception):
             self.salt.stop_all()
         self._remove_leftovers()
