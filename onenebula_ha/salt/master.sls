@@ -1,0 +1,68 @@
+# -*- coding: utf-8 -*-
+# vim: ft=sls
+---
+{#- The Salt master's side of the formula, written to <salt config dir>/master.d/onenebula_ha.conf:
+      fileserver_backend [roots, minionfs] and file_recv: the joins and repairs move the
+        leader's DB dump and secrets through the master (cp.push + salt://<minion>/...);
+      reactor: the onenebula_raft beacon's `role` and `error` events mapped to
+        reactor/onenebula_ha/{role,error}.sls (only with onenebula_ha:reactor:enabled);
+      onenebula_ha_reactor: what the reactions and onenebula_ha.orch.remediate_vip need
+        from the pillar (the master's reactor sees no pillar): move_vip, repair, the
+        front-ends (minion, server id, name), the VIP and the hook to run.
+    The master is restarted when the file changes (it reads its reactor configuration at
+    start-up only); set onenebula_ha:lookup:services:salt_master to null when the master
+    is not run as the `salt-master` service.
+    Apply it on the master host: through its own minion (state.apply onenebula_ha.salt.master),
+    or with salt-call --local given the formula and the pillar. The config directory is the
+    one of the running config file (config.get conf_file), or
+    onenebula_ha:lookup:paths:salt_conf_dir. #}
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
+{%- set reactor = onenebula_ha.reactor %}
+{%- set vip = onenebula_ha.vip %}
+{%- set conf_dir = onenebula_ha.paths.get('salt_conf_dir')
+                   or salt['file.dirname'](salt['config.get']('conf_file')) %}
+{%- set command = onenebula_ha.hooks.command %}
+{%- set hook_command = command if command.startswith('/')
+                       else onenebula_ha.paths.hooks_dir ~ '/' ~ command %}
+{%- set frontends = [] %}
+{%- for server in onenebula_ha.servers %}
+{%-   do frontends.append({'minion': server.minion, 'id': server.id, 'name': server.name}) %}
+{%- endfor %}
+
+{%- set config = {'fileserver_backend': ['roots', 'minionfs'], 'file_recv': True} %}
+{%- if reactor.enabled %}
+{%-   do config.update({
+        'reactor': [
+          {'salt/beacon/*/onenebula_raft/role': ['salt://reactor/onenebula_ha/role.sls']},
+          {'salt/beacon/*/onenebula_raft/error': ['salt://reactor/onenebula_ha/error.sls']},
+        ],
+        'onenebula_ha_reactor': {
+          'move_vip': reactor.move_vip and vip.enabled,
+          'repair': reactor.repair,
+          'zone': onenebula_ha.zone.id,
+          'frontends': frontends,
+          'vip': {'address': vip.address, 'interface': vip.interface} if vip.enabled else {},
+          'hook': {'command': hook_command, 'runas': onenebula_ha.user},
+        },
+      }) %}
+{%- endif %}
+
+onenebula_ha-salt-master-file-serialize:
+  file.serialize:
+    - name: {{ (conf_dir ~ '/master.d/onenebula_ha.conf') | json }}
+    - dataset: {{ config | json }}
+    - serializer: yaml
+    - makedirs: true
+    - mode: '0644'
+
+{%- set service = onenebula_ha.services.get('salt_master', 'salt-master') %}
+{%- if service %}
+
+onenebula_ha-salt-master-module-run-restart:
+  module.run:
+    - service.restart:
+      - name: {{ service | json }}
+    - onchanges:
+      - file: onenebula_ha-salt-master-file-serialize
+{%- endif %}
