@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attr
+from saltfactories.cli.call import SaltCall
 from saltfactories.daemons.master import SaltMaster
 from saltfactories.daemons.minion import SaltMinion
 
@@ -48,6 +50,26 @@ class LabSaltMinion(SaltMinion):
     def cmdline(self, *args):
         # Resolved at every start: a power-cycled host has a new init process.
         return [*self.lab_host.enter_argv(), *super().cmdline(*args)]
+
+    def salt_call_cli(self, factory_class=None, **factory_class_kwargs):
+        """``salt-call`` run inside the host, like an administrator logged in there."""
+        cli = super().salt_call_cli(
+            factory_class=factory_class or LabSaltCall,
+            lab_host=self.lab_host,
+            **factory_class_kwargs,
+        )
+        cli.environ = _daemon_environ()
+        return cli
+
+
+@attr.s(kw_only=True, slots=True)
+class LabSaltCall(SaltCall):
+    """``salt-call`` whose process runs inside a lab front-end."""
+
+    lab_host: Any = attr.ib(repr=False)
+
+    def cmdline(self, *args, **kwargs):
+        return [*self.lab_host.enter_argv(), *super().cmdline(*args, **kwargs)]
 
 
 def _daemon_environ() -> dict[str, str]:
@@ -144,6 +166,11 @@ class FactoriesSalt:
 
     def start_minions(self, hosts: list[Host]) -> None:
         daemons = [self.minion(host) for host in hosts]
+        assert self.master is not None
+        for daemon in daemons:
+            saltconfig.preseed_minion_key(
+                Path(self.master.config["pki_dir"]), Path(daemon.config["pki_dir"]), daemon.id
+            )
         for daemon in daemons:
             if not daemon.is_running():
                 # Collect a minion that died with its host (power cycle) before restarting it.

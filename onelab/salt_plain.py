@@ -62,6 +62,9 @@ class PlainSalt:
     def master_config_dir(self) -> Path:
         return self._config_dir(topology.MASTER)
 
+    def _master_config(self) -> dict:
+        return yaml.safe_load((self.master_config_dir() / "master").read_text())
+
     # -- master -------------------------------------------------------------------------------
 
     def start_master(self) -> None:
@@ -98,6 +101,9 @@ class PlainSalt:
             settings = saltconfig.minion_settings(host.spec, extra=self.minion_extra)
             config = saltconfig.standalone_minion_config(self.root / host.name, settings)
             conf_dir = self._write_config(host.name, "minion", config)
+            saltconfig.preseed_minion_key(
+                Path(self._master_config()["pki_dir"]), Path(config["pki_dir"]), host.name
+            )
             argv = host.enter_argv() + [
                 sys.executable, salt_script("salt-minion"), "-c", str(conf_dir), "-l", "quiet"
             ]  # fmt: skip

@@ -106,13 +106,31 @@ def _paths(root: Path, role: str) -> dict[str, Any]:
 
 def standalone_master_config(root: Path, settings: dict[str, Any]) -> dict[str, Any]:
     """A complete master configuration for a plain ``salt-master`` (CLI lab)."""
-    config = _merge(settings, _paths(root, "master"))
-    # Lab-only: accept the lab's own minions at their first try (tests accept them through
-    # pytest-salt-factories instead).
-    config["auto_accept"] = True
-    return config
+    return _merge(settings, _paths(root, "master"))
 
 
 def standalone_minion_config(root: Path, settings: dict[str, Any]) -> dict[str, Any]:
     """A complete minion configuration for a plain ``salt-minion`` (CLI lab)."""
     return _merge(settings, _paths(root, "minion"))
+
+
+def preseed_minion_key(master_pki: Path, minion_pki: Path, minion_id: str) -> None:
+    """Give a minion its key pair and have the master accept it before either starts.
+
+    As a provisioning system would: the minion is accepted at its first authentication,
+    with no pending key to accept and no retry delay.
+    """
+    import salt.crypt  # deferred: loading Salt costs ~1 s and most callers do not need it
+
+    if (minion_pki / "minion.pem").exists():
+        return
+    private, public = salt.crypt.gen_keys(2048)
+    minion_pki.mkdir(parents=True, exist_ok=True)
+    minion_pki.chmod(0o700)
+    (minion_pki / "minion.pub").write_text(public)
+    private_file = minion_pki / "minion.pem"
+    private_file.write_text(private)
+    private_file.chmod(0o400)
+    accepted = master_pki / "minions"
+    accepted.mkdir(parents=True, exist_ok=True)
+    (accepted / minion_id).write_text(public)
