@@ -143,7 +143,9 @@ class Oned:
             db.on_error = lambda count: self._db_error(count, config.db.errors_limit, log)
         self._install_signals()
         raft.start()
-        server_thread = threading.Thread(target=server.serve_forever, name="xmlrpc", daemon=True)
+        server_thread = threading.Thread(
+            target=server.serve_forever, args=(0.1,), name="xmlrpc", daemon=True
+        )
         server_thread.start()
         log.info("ReM", f"Starting XML-RPC server, port {config.port} ...")
         self._stop.wait()
