@@ -193,3 +193,10 @@ def test_syntax_error_fails_cleanly(tmp_path):
     ret = conf_state.server_id(1, path=str(path))
     assert ret["result"] is False
     assert "broken.conf" in ret["comment"]
+
+
+def test_server_id_value_argument_wins_over_name(oned_conf):
+    ret = conf_state.server_id("oned-server-id", value=4)
+    assert ret["result"] is True
+    assert ret["changes"] == {"server_id": {"old": -1, "new": 4}}
+    assert conf_mod.get("FEDERATION/SERVER_ID") == "4"
