@@ -407,7 +407,7 @@ def oned_stub():
         return state["reply"]
 
     server.register_function(raftstatus, "one.zone.raftstatus")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     state["endpoint"] = f"http://127.0.0.1:{server.server_address[1]}/RPC2"
     yield state
