@@ -69,3 +69,118 @@ class FakeZone:
 
     def functions(self):
         return {"onenebula_zone.raft_status": self.raft_status, "onenebula_zone.show": self.show}
+
+
+# ------------------------------------------------------------------ SLS rendering
+
+
+class SaltFunctions(dict):
+    """The ``salt`` mapping an SLS sees while it renders, with scripted functions.
+
+    ``settings`` is the master's ``onenebula_ha_reactor`` configuration, ``store`` the
+    master datastore (``data`` module), ``now`` the master clock (``status.time``), and
+    ``logs`` collects what the SLS logged as ``(level, message)``.
+    """
+
+    def __init__(self, settings=None, pillar=None, answers=None, now=1_800_000_000):
+        super().__init__()
+        self.settings = settings
+        self.pillar = pillar or {}
+        self.answers = answers or {}
+        self.store = {}
+        self.now = now
+        self.logs = []
+        self.calls = []
+        self.update(
+            {
+                "config.get": self._config_get,
+                "pillar.get": lambda key, default=None: self.pillar.get(key, default),
+                "status.time": lambda fmt="%s": str(self.now),
+                "data.get": lambda key, default=None: self.store.get(key, default),
+                "data.update": self._data_update,
+                "saltutil.cmd": self._saltutil_cmd,
+            }
+        )
+        for level in ("debug", "info", "warning", "error"):
+            self[f"log.{level}"] = self._logger(level)
+
+    def _config_get(self, key, default=None):
+        if key == "onenebula_ha_reactor" and self.settings is not None:
+            return self.settings
+        return default
+
+    def _data_update(self, key, value):
+        self.store[key] = value
+        return True
+
+    def _saltutil_cmd(self, tgt, fun, arg=(), timeout=None, tgt_type="glob", kwarg=None, **_):
+        self.calls.append((tuple(tgt), fun, kwarg))
+        return {m: a for m, a in self.answers.get(fun, {}).items() if m in tgt}
+
+    def _logger(self, level):
+        def log(message):
+            self.logs.append((level, message))
+            return True
+
+        return log
+
+    def messages(self, level):
+        return [message for logged_level, message in self.logs if logged_level == level]
+
+
+_RENDER_OPTS = None
+
+
+def _render_opts(tmp_dir):
+    global _RENDER_OPTS
+    if _RENDER_OPTS is None:
+        import salt.config
+
+        opts = salt.config.minion_config(None)
+        opts.update(
+            {
+                "id": "master_master",
+                "file_client": "local",
+                "file_roots": {"base": [str(REPO_ROOT)]},
+                "cachedir": str(tmp_dir),
+            }
+        )
+        _RENDER_OPTS = opts
+    return _RENDER_OPTS
+
+
+def _compiler(functions, tmp_dir):
+    import salt.loader
+    import salt.state
+
+    opts = _render_opts(tmp_dir)
+    return salt.state.Compiler(opts, salt.loader.render(opts, functions))
+
+
+def render_sls(relative_path, functions, tmp_dir, **context):
+    """Render an SLS of the repository through Salt's jinja|yaml renderers as the
+    orchestrate runner does; return the high data as plain dicts ({} when empty)."""
+    import json
+
+    compiler = _compiler(functions, tmp_dir)
+    high = compiler.render_template(str(REPO_ROOT / relative_path), **context)
+    return json.loads(json.dumps(high or {}))
+
+
+def react(relative_path, functions, tmp_dir, tag, data):
+    """The reactions Salt's reactor would run for an event, as low chunks reduced to
+    ``{"__id__", "state", "fun", "args"}``: the file rendered with ``tag``/``data``,
+    verified and compiled the way ``salt.utils.reactor.Reactor.reactions`` does."""
+    import json
+
+    compiler = _compiler(functions, tmp_dir)
+    path = str(REPO_ROOT / relative_path)
+    high = compiler.render_template(path, tag=tag, data=data) or {}
+    for name in high:
+        high[name]["__sls__"] = path
+    errors = compiler.verify_high(high)
+    assert not errors, errors
+    chunks, errors = compiler.compile_high_data(high)
+    assert not errors, errors
+    keep = ("__id__", "state", "fun", "args")
+    return json.loads(json.dumps([{k: c[k] for k in keep if k in c} for c in chunks]))

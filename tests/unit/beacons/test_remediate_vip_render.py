@@ -1,0 +1,178 @@
+"""The onenebula_ha.orch.remediate_vip orchestration rendered with scripted answers from
+the front-ends (``saltutil.cmd`` of ``onenebula_zone.raft_status`` / ``network.ip_addrs``)."""
+
+import pytest
+from beacon_helpers import SaltFunctions, raft, render_sls
+
+ORCH = "onenebula_ha/orch/remediate_vip.sls"
+HOOK = "/var/lib/one/remotes/hooks/raft/failover.sh"
+FRONTENDS = [{"minion": f"vmm0{i + 1}", "id": i, "name": f"vmm0{i + 1}"} for i in range(3)]
+SETTINGS = {
+    "move_vip": True,
+    "frontends": FRONTENDS,
+    "vip": {"address": "10.213.0.100/24", "interface": "eth0"},
+    "hook": {"command": HOOK, "runas": "oneadmin"},
+}
+NOTE = "onenebula_ha-orch-remediate_vip-test-show_notification"
+
+
+def answers(states, holders, unreachable=()):
+    """``states``: minion -> (state, term); ``holders``: minions with the VIP on eth0."""
+    status, addresses = {}, {}
+    for index, (minion, (state, term)) in enumerate(sorted(states.items())):
+        if minion in unreachable:
+            continue
+        code = {"solo": 0, "candidate": 1, "follower": 2, "leader": 3}[state]
+        status[minion] = {"ret": raft(code, server_id=index, term=term), "retcode": 0}
+        ips = ["10.213.0.100"] if minion in holders else []
+        addresses[minion] = {"ret": [f"10.213.0.{(index + 1) * 10}", *ips], "retcode": 0}
+    return {"onenebula_zone.raft_status": status, "network.ip_addrs": addresses}
+
+
+@pytest.fixture
+def orchestrate(tmp_path):
+    def _render(pillar, settings=SETTINGS, **answer_args):
+        salt = SaltFunctions(
+            settings,
+            pillar={"onenebula_ha_vip": pillar},
+            answers=answers(**answer_args) if answer_args else {},
+        )
+        return render_sls(ORCH, salt, tmp_path), salt
+
+    return _render
+
+
+def hook_step(action, minion):
+    return {
+        "salt": [
+            {"name": "cmd.run"},
+            {"tgt": minion},
+            {"arg": [[HOOK, action, "eth0", "10.213.0.100/24"]]},
+            {"kwarg": {"runas": "oneadmin", "python_shell": False}},
+            "function",
+        ]
+    }
+
+
+def note(high):
+    return high[NOTE]["test"][0]["text"]
+
+
+def steps(high):
+    return [key for key in high if key != NOTE]
+
+
+def test_vip_released_on_the_old_leader_and_claimed_on_the_new(orchestrate):
+    high, salt = orchestrate(
+        {"leader": "vmm02", "term": 5},
+        states={"vmm01": ("follower", 5), "vmm02": ("leader", 5), "vmm03": ("follower", 5)},
+        holders={"vmm01"},
+    )
+    assert steps(high) == [
+        "onenebula_ha-orch-remediate_vip-salt-function-release-vmm01",
+        "onenebula_ha-orch-remediate_vip-salt-function-claim-vmm02",
+    ]
+    assert high["onenebula_ha-orch-remediate_vip-salt-function-release-vmm01"] == hook_step(
+        "follower", "vmm01"
+    )
+    assert high["onenebula_ha-orch-remediate_vip-salt-function-claim-vmm02"] == hook_step(
+        "leader", "vmm02"
+    )
+    assert "release on vmm01" in note(high)
+    assert "claim on vmm02" in note(high)
+    # Plain execution-module calls to the configured front-ends, no state runs.
+    assert salt.calls == [
+        (("vmm01", "vmm02", "vmm03"), "onenebula_zone.raft_status", None),
+        (("vmm01", "vmm02", "vmm03"), "network.ip_addrs", {"interface": "eth0"}),
+    ]
+
+
+def test_nothing_to_do_when_only_the_leader_holds_the_vip(orchestrate):
+    high, _ = orchestrate(
+        {"leader": "vmm02", "term": 5},
+        states={"vmm01": ("follower", 5), "vmm02": ("leader", 5), "vmm03": ("follower", 5)},
+        holders={"vmm02"},
+    )
+    assert steps(high) == []
+    assert "nothing to release, leader holds it" in note(high)
+
+
+def test_stale_leader_of_an_older_term_gives_the_vip_up(orchestrate):
+    # vmm01 was cut off from the peers, still says leader (term 4) and holds the VIP.
+    high, _ = orchestrate(
+        {"leader": "vmm02", "term": 5},
+        states={"vmm01": ("leader", 4), "vmm02": ("leader", 5), "vmm03": ("follower", 5)},
+        holders={"vmm01", "vmm02"},
+    )
+    assert steps(high) == ["onenebula_ha-orch-remediate_vip-salt-function-release-vmm01"]
+
+
+@pytest.mark.parametrize(
+    ("states", "message"),
+    [
+        (
+            {"vmm01": ("leader", 6), "vmm02": ("follower", 6), "vmm03": ("follower", 6)},
+            "vmm02 is not the leader of term 5 any more (now follower, term 6)",
+        ),
+        (
+            {"vmm01": ("follower", 4), "vmm02": ("leader", 4), "vmm03": ("follower", 4)},
+            "vmm02 is not the leader of term 5 any more (now leader, term 4)",
+        ),
+    ],
+    ids=["stepped-down", "older-term"],
+)
+def test_stale_event_changes_nothing(orchestrate, states, message):
+    high, _ = orchestrate({"leader": "vmm02", "term": 5}, states=states, holders={"vmm01"})
+    assert steps(high) == []
+    assert message in note(high)
+
+
+def test_newer_leader_elsewhere_changes_nothing(orchestrate):
+    high, _ = orchestrate(
+        {"leader": "vmm02", "term": 5},
+        states={"vmm01": ("leader", 6), "vmm02": ("leader", 5), "vmm03": ("follower", 6)},
+        holders={"vmm01"},
+    )
+    assert steps(high) == []
+    assert "vmm01 leads in a newer term than vmm02" in note(high)
+
+
+def test_unreachable_leader_changes_nothing(orchestrate):
+    high, _ = orchestrate(
+        {"leader": "vmm02", "term": 5},
+        states={"vmm01": ("follower", 5), "vmm02": ("leader", 5), "vmm03": ("follower", 5)},
+        holders={"vmm01"},
+        unreachable={"vmm02"},
+    )
+    assert steps(high) == []
+    assert "now unreachable" in note(high)
+
+
+def test_unreachable_follower_is_left_alone(orchestrate):
+    high, _ = orchestrate(
+        {"leader": "vmm02", "term": 5},
+        states={"vmm01": ("follower", 5), "vmm02": ("leader", 5), "vmm03": ("follower", 5)},
+        holders={"vmm02"},
+        unreachable={"vmm03"},
+    )
+    assert steps(high) == []
+
+
+@pytest.mark.parametrize(
+    "pillar",
+    [{}, {"leader": "vmm09", "term": 5}, {"leader": "vmm02"}, {"leader": "vmm02", "term": "5"}],
+    ids=["empty", "unknown-minion", "no-term", "term-string"],
+)
+def test_bad_request_is_refused_before_asking_anyone(orchestrate, pillar):
+    high, salt = orchestrate(pillar)
+    assert steps(high) == []
+    assert note(high).startswith("ignored: pillar onenebula_ha_vip needs leader")
+    assert salt.calls == []
+
+
+def test_without_a_vip_nothing_is_asked(orchestrate):
+    settings = dict(SETTINGS, vip={})
+    high, salt = orchestrate({"leader": "vmm02", "term": 5}, settings=settings)
+    assert steps(high) == []
+    assert "no VIP configured" in note(high)
+    assert salt.calls == []
