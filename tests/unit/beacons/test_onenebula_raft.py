@@ -1,6 +1,7 @@
 """Unit tests for the ``onenebula_raft`` beacon with a scripted ``onenebula_zone`` module."""
 
 import json
+import logging
 
 import pytest
 from beacon_helpers import FakeZone, load_beacon, raft, server
@@ -42,6 +43,18 @@ def configure_loader_modules(zone, tmp_path):
             "__context__": {},
         }
     }
+
+
+@pytest.fixture(autouse=True)
+def warnings(caplog):
+    """The beacon's log records, kept from Salt's deferred root handler (which would
+    print them after pytest closed stderr)."""
+    logger = logging.getLogger(onenebula_raft.__name__)
+    logger.addHandler(caplog.handler)
+    logger.propagate = False
+    yield lambda: [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    logger.removeHandler(caplog.handler)
+    logger.propagate = True
 
 
 def run(config=None):
@@ -241,17 +254,21 @@ def test_recovered_server_starts_a_new_error_period(zone, clock):
     assert [(e["server_id"], e["seconds"]) for e in events] == [(1, 10)]
 
 
-def test_no_errors_reported_without_a_majority(zone, clock):
+def test_no_errors_reported_without_a_majority(zone, clock, warnings):
     # A leader cut off from the majority keeps state 3 and sees the others in error.
     config = [{"report_errors_every": 0}, {"error_after": 0}]
     zone.status = raft(3)
     zone.servers = [server(0, "leader"), server(1, "error"), server(2, "error")]
     assert tags(run(config)) == ["role"]
+    assert warnings() == [
+        "onenebula_raft: this leader sees 2 of 3 servers in error; not reporting them "
+        "(it may be cut off from the majority)"
+    ]
     zone.servers[2] = server(2, "follower")
     assert tags(run(config)) == ["error"]
 
 
-def test_no_errors_reported_when_another_leads_in_a_newer_term(zone):
+def test_no_errors_reported_when_another_leads_in_a_newer_term(zone, warnings):
     config = [{"report_errors_every": 0}, {"error_after": 0}]
     zone.status = raft(3, server_id=0, term=4)
     zone.servers = [
@@ -262,6 +279,9 @@ def test_no_errors_reported_when_another_leads_in_a_newer_term(zone):
         server(4, "follower", 5),
     ]
     assert tags(run(config)) == ["role"]
+    assert warnings() == [
+        "onenebula_raft: another server leads in a newer term; not reporting errors"
+    ]
 
 
 def test_several_servers_in_error_each_get_an_event(zone):
@@ -281,7 +301,7 @@ def test_several_servers_in_error_each_get_an_event(zone):
     ]
 
 
-def test_zone_read_failure_is_not_an_event(zone):
+def test_zone_read_failure_is_not_an_event(zone, warnings):
     def broken_show(zone=0, refresh=False):
         from salt.exceptions import CommandExecutionError
 
@@ -290,6 +310,7 @@ def test_zone_read_failure_is_not_an_event(zone):
     onenebula_raft.__salt__["onenebula_zone.show"] = broken_show
     zone.status = raft(3)
     assert tags(run([{"report_errors_every": 0}])) == ["role"]
+    assert warnings() == ["onenebula_raft: cannot read zone 0: ONE_AUTH file not present"]
 
 
 def test_error_tracking_forgotten_after_stepping_down(zone, clock):
