@@ -62,3 +62,26 @@ def reset_loaders_state(request):
     yield
     if "loaders" in request.fixturenames:
         request.getfixturevalue("loaders").reset_state()
+
+
+@pytest.fixture(scope="package")
+def zone(tmp_path_factory):
+    """A 3-server loopback zone (server 0 leader) shared by the read-mostly tests."""
+    from onesim.zone_local import LocalZone
+
+    with LocalZone(3, tmp_path_factory.mktemp("zone")) as local_zone:
+        yield local_zone
+
+
+@pytest.fixture
+def as_server(monkeypatch, loaders):
+    """Make the loaders act as the minion of zone server ``i``: its ONE_LOCATION,
+    ONE_AUTH, ONE_XMLRPC and PATH, as the server's ``env`` file gives them."""
+
+    def become(server):
+        for key, value in server.env.items():
+            monkeypatch.setenv(key, value)
+        loaders.context.clear()  # nothing cached from another server
+        return server
+
+    return become

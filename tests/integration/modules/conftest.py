@@ -1,0 +1,68 @@
+"""A real Salt master and minion on loopback whose file roots carry the formula's modules.
+
+The master's ``file_roots`` holds links to the repository's ``_modules`` and ``_states``,
+so ``saltutil.sync_all`` on the minion installs them as in production. The venv's
+``bin`` goes first on the daemons' PATH: ``onezone``/``onedb`` must be found there for
+the modules to load, as on a host with OpenNebula installed.
+"""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+VENV_BIN = str(Path(sys.executable).parent)
+
+
+@pytest.fixture(scope="session")
+def salt_factories_config():
+    # Short root: unix socket paths must stay short. No slow stop: it costs ~30 s.
+    root = tempfile.mkdtemp(prefix="onha-mod-", dir="/tmp")
+    return {"root_dir": root, "slow_stop": False}
+
+
+@pytest.fixture(scope="package")
+def module_tree(tmp_path_factory, repo_root):
+    tree = tmp_path_factory.mktemp("file-roots")
+    for directory in ("_modules", "_states"):
+        (tree / directory).symlink_to(repo_root / directory)
+    return tree
+
+
+@pytest.fixture(scope="package")
+def master(salt_factories, module_tree):
+    path = salt_factories.environ.get("PATH", "")
+    if not path.startswith(VENV_BIN + os.pathsep):
+        salt_factories.environ["PATH"] = VENV_BIN + os.pathsep + path
+    factory = salt_factories.salt_master_daemon(
+        "onha-mod-master", overrides={"file_roots": {"base": [str(module_tree)]}}
+    )
+    with factory.started(start_timeout=120):
+        yield factory
+
+
+@pytest.fixture(scope="package")
+def minion_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("minion-data")
+
+
+@pytest.fixture(scope="package")
+def minion(master, minion_root, zone_for_minion):
+    overrides = {
+        "onenebula_ha.lock_file": str(minion_root / "membership.lock"),
+        "onenebula_ha.backup_dir": str(minion_root / "backups"),
+        "onenebula_ha.restore_marker": str(minion_root / "restored.json"),
+        **zone_for_minion,
+    }
+    factory = master.salt_minion_daemon("onha-mod-vmm01", overrides=overrides)
+    with factory.started(start_timeout=120):
+        ret = factory.salt_call_cli(timeout=120).run("saltutil.sync_all")
+        assert ret.returncode == 0, ret
+        yield factory
+
+
+@pytest.fixture(scope="package")
+def salt_call_cli(minion):
+    return minion.salt_call_cli(timeout=180)
