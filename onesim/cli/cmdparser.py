@@ -1,0 +1,392 @@
+"""Command and option parsing with the behaviour of OpenNebula's Ruby ``CmdParser``.
+
+What callers (people and the Salt modules) can observe is kept:
+
+* the first arguments that do not start with ``-`` name the command; an unknown command
+  prints the help and exits 0;
+* options may appear anywhere (Ruby ``OptionParser#parse!`` permutes), long options may be
+  abbreviated, ``--opt=value`` and ``-nVALUE`` work; errors are ``invalid option: -z``,
+  ``missing argument: --name``, ``ambiguous option: --e``, ``needless argument: --xml=1``
+  on stderr with exit 255; ``-h`` and ``-V`` act where they appear;
+* after the options the *before* hook runs (the CLIs build their XML-RPC client there);
+* then the argument count is checked (``Command show requires one parameter to run`` +
+  the command help, or ``Wrong number of arguments``) and every argument is converted by
+  its format (zone names to IDs, ...), a failed conversion printing its message;
+* the action returns an exit code, or ``(code, text)``: text to stdout when the code is 0,
+  to stderr otherwise; a :class:`CliError` prints its message to stderr and exits 255.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+__all__ = [
+    "ArgFormat",
+    "CliError",
+    "CmdParser",
+    "Command",
+    "Invocation",
+    "Option",
+    "exit_status",
+    "puts",
+]
+
+
+class CliError(Exception):
+    """Print ``message`` to stderr and exit with ``code`` (default -1, i.e. 255)."""
+
+    def __init__(self, message: str, code: int = -1):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class _Exit(Exception):
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option. ``metavar`` set means it takes an argument (``--user name``)."""
+
+    name: str
+    long: str
+    short: str | None = None
+    metavar: str | None = None
+    description: str = ""
+    #: Whether the help shows the metavar after the long form (Ruby's ``:large`` text);
+    #: ``None``: only when there is no short form.
+    long_metavar: bool | None = None
+
+    @property
+    def label(self) -> str:
+        """The text shown in the help: ``-n, --name`` / ``--user name``."""
+        text = f"{self.short}, " if self.short else ""
+        shows = self.long_metavar if self.long_metavar is not None else not self.short
+        return text + self.long + (f" {self.metavar}" if self.metavar and shows else "")
+
+
+@dataclass(frozen=True)
+class ArgFormat:
+    """An argument format: ``convert(arg, invocation)`` returns ``(0, value)`` or
+    ``(-1, message_or_None)``."""
+
+    name: str
+    description: str
+    convert: Callable[[str, Invocation], tuple[int, object]]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    description: str
+    #: One tuple of format names per positional argument; ``None`` in a tuple = optional.
+    args: tuple[tuple[str | None, ...], ...] = ()
+    options: tuple[Option, ...] = ()
+    action: Callable[[Invocation], object] | None = None
+
+    @property
+    def arity(self) -> int:
+        return sum(1 for formats in self.args if None not in formats)
+
+    @property
+    def sorted_options(self) -> list[Option]:
+        return sorted(self.options, key=lambda o: o.name)
+
+
+@dataclass
+class Invocation:
+    """What an action gets: the converted arguments, the options and a scratch space."""
+
+    command: Command
+    args: list = field(default_factory=list)
+    options: dict = field(default_factory=dict)
+    state: dict = field(default_factory=dict)
+
+
+def puts(text: object = None, stream=None) -> None:
+    """Ruby ``puts``: the text plus a newline unless it already ends with one."""
+    stream = sys.stdout if stream is None else stream
+    text = "" if text is None else str(text)
+    stream.write(text if text.endswith("\n") else text + "\n")
+
+
+def exit_status(code: int) -> int:
+    """Map a Ruby exit code (``exit(-1)``) to the status the shell sees (255)."""
+    return code & 0xFF
+
+
+def _word_wrap(size: int, text: str, first_size: int) -> list[str]:
+    output, line, line_size = [], "", first_size
+    for word in text.split():
+        if len(line) + len(word) + 1 <= line_size:
+            line += f" {word}"
+        else:
+            output.append(line)
+            line, line_size = word, size
+    output.append(line)
+    output[0] = output[0].strip()
+    return output
+
+
+class CmdParser:
+    """A command-line program made of commands, global options and argument formats."""
+
+    def __init__(
+        self,
+        *,
+        usage: str | None,
+        version: str | None,
+        description: str | None,
+        options: Sequence[Option],
+        formats: Sequence[ArgFormat],
+        commands: Sequence[Command],
+        before: Callable[[Invocation], None] | None = None,
+    ):
+        self.usage = usage
+        self.version = version
+        self.description = description
+        self.options = list(options)
+        self.formats = {f.name: f for f in formats}
+        self.commands = {c.name: c for c in commands}
+        self.before = before
+        self.out = sys.stdout
+        self.err = sys.stderr
+
+    # -- entry point --------------------------------------------------------------------
+    def run(self, argv: Sequence[str]) -> int:
+        """Run the program; return the shell exit status (0..255)."""
+        try:
+            return exit_status(self._run(list(argv)))
+        except _Exit as done:
+            return exit_status(done.code)
+        except CliError as error:
+            self.err.write(error.message.rstrip("\n") + "\n")
+            return exit_status(error.code)
+        except BrokenPipeError:  # `onezone list | head`: Ruby traps SIGPIPE and exits
+            return 0
+
+    def _run(self, args: list[str]) -> int:
+        command, name = None, None
+        if args and not args[0].startswith("-"):
+            while command is None and args:
+                current = args.pop(0)
+                name = current if name is None else f"{name} {current}"
+                command = self.commands.get(name)
+        if command is None:
+            self._print_help(name)
+            return 0
+        invocation = Invocation(command)
+        invocation.args = self._parse_options(args, command, invocation.options)
+        if self.before is not None:
+            self.before(invocation)
+        self._convert_args(invocation)
+        return self._finish(command.action(invocation))
+
+    def _finish(self, result) -> int:
+        if isinstance(result, tuple):
+            code, text = result
+            if code != 0:
+                self.err.write(str(text).rstrip("\n") + "\n" if text is not None else "\n")
+            else:
+                puts(text, self.out)
+            return code
+        return 0 if result is None else int(result)
+
+    # -- options ------------------------------------------------------------------------
+    def _all_options(self, command: Command) -> list[Option]:
+        return [*self.options, *command.options]
+
+    def _complete_long(self, name: str, options: list[Option], shown: str) -> Option:
+        exact = [o for o in options if o.long == f"--{name}"]
+        if exact:
+            return exact[0]
+        candidates = [o for o in options if o.long.startswith(f"--{name}")] if name else []
+        if len(candidates) == 1:
+            return candidates[0]
+        if candidates:
+            raise CliError(f"ambiguous option: {shown}")
+        raise CliError(f"invalid option: {shown}")
+
+    def _parse_options(self, args: list[str], command: Command, values: dict) -> list[str]:
+        options = self._all_options(command)
+        shorts = {o.short: o for o in options if o.short}
+        positionals: list[str] = []
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            i += 1
+            if arg == "--":
+                positionals.extend(args[i:])
+                break
+            if arg.startswith("--"):
+                name, eq, value = arg[2:].partition("=")
+                option = self._complete_long(name, options, arg)
+                if option.metavar:
+                    if not eq:
+                        if i >= len(args):
+                            raise CliError(f"missing argument: {arg}")
+                        value = args[i]
+                        i += 1
+                elif eq:
+                    raise CliError(f"needless argument: {arg}")
+                else:
+                    value = True
+                self._apply(option, value, values, command)
+            elif arg.startswith("-") and len(arg) > 1:
+                j = 1
+                while j < len(arg):
+                    option = shorts.get("-" + arg[j])
+                    if option is None:
+                        raise CliError(f"invalid option: {arg if j == 1 else '-' + arg[j:]}")
+                    if option.metavar:
+                        value = arg[j + 1 :]
+                        if not value:
+                            if i >= len(args):
+                                raise CliError(f"missing argument: -{arg[j]}")
+                            value = args[i]
+                            i += 1
+                        self._apply(option, value, values, command)
+                        break
+                    self._apply(option, True, values, command)
+                    j += 1
+            else:
+                positionals.append(arg)
+        return positionals
+
+    def _apply(self, option: Option, value, values: dict, command: Command) -> None:
+        if option.name == "help":
+            self._print_command_help(command.name)
+            raise _Exit(0)
+        if option.name == "version":
+            puts(self.version, self.out)
+            raise _Exit(0)
+        values[option.name] = value
+
+    # -- arguments ----------------------------------------------------------------------
+    def _convert_args(self, invocation: Invocation) -> None:
+        command = invocation.command
+        raw = invocation.args
+        if len(raw) < command.arity:
+            if command.arity > 1:
+                self.err.write(
+                    f"Command {command.name} requires {len(command.args)} parameters to run.\n"
+                )
+            else:
+                self.err.write(f"Command {command.name} requires one parameter to run\n")
+            self._print_command_help(command.name)
+            raise _Exit(-1)
+        converted = []
+        for index, arg in enumerate(raw):
+            if index >= len(command.args):
+                shown = " ".join(
+                    f"[{'|'.join(f for f in formats if f)}]"
+                    if None in formats
+                    else f"<{'|'.join(formats)}>"
+                    for formats in command.args
+                )
+                self.err.write("Wrong number of arguments\n")
+                if shown:
+                    self.err.write(f"The arguments should be: {shown}\n")
+                else:
+                    self.err.write("No argument is required\n")
+                raise _Exit(-1)
+            value, error, found = None, None, False
+            for format_name in command.args[index]:
+                if format_name is None:
+                    break
+                fmt = self.formats.get(format_name) or self.formats["text"]
+                code, result = fmt.convert(arg, invocation)
+                if code == 0:
+                    value, found = result, True
+                    break
+                error = result
+            if not found:
+                if error:
+                    self.err.write(f"{error}\n")
+                else:
+                    names = ", ".join(str(f) for f in command.args[index])
+                    self.err.write(
+                        f"command {command.name}: argument {index} must be one of {names}\n"
+                    )
+                raise _Exit(-1)
+            converted.append(value)
+        invocation.args = converted
+
+    # -- help ---------------------------------------------------------------------------
+    def _print_option(self, option: Option) -> None:
+        params = "     " + f"{option.label:<25}"
+        first_line = 80 - len(params)
+        description = ("\n" + " " * 31).join(_word_wrap(80 - 32, option.description, first_line))
+        self.out.write(f"{params} {description}\n")
+
+    def _print_command(self, command: Command) -> None:
+        shown = " ".join(
+            f"[<{'|'.join(f for f in formats if f)}>]"
+            if None in formats
+            else f"<{'|'.join(formats)}>"
+            for formats in command.args
+        )
+        self.out.write(shown + "\n")
+        for line in command.description.split("\n"):
+            self.out.write(" " * 8 + line + "\n")
+        if command.options:
+            names = ", ".join(o.name for o in command.sorted_options)
+            self.out.write(" " * 8 + f"valid options: {names}\n")
+        self.out.write("\n")
+
+    def _print_command_help(self, name: str) -> None:
+        command = self.commands.get(name)
+        if command is None:
+            self.err.write(f"Command '{name}' not found\n")
+            self._print_all_help()
+            return
+        self.out.write("## USAGE\n")
+        self.out.write(f"{name} ")
+        self._print_command(command)
+        self.out.write("## OPTIONS\n")
+        for option in command.sorted_options:
+            self._print_option(option)
+        for option in self.options:
+            self._print_option(option)
+
+    def _print_help(self, name: str | None) -> None:
+        if name is not None:
+            self._print_command_help(name)
+        else:
+            self._print_all_help()
+
+    def _print_all_help(self) -> None:
+        w = self.out.write
+        if self.usage:
+            w(f"## SYNOPSIS\n\n{self.usage}\n\n")
+        if self.description:
+            w(self.description if self.description.endswith("\n") else self.description + "\n")
+        w("\n## OPTIONS\n")
+        seen, options = set(), []
+        for command in self.commands.values():
+            for option in command.sorted_options:
+                if option.name not in seen:
+                    seen.add(option.name)
+                    options.append(option)
+        options.extend(self.options)
+        for option in sorted(options, key=lambda o: o.name):
+            self._print_option(option)
+        w("\n## COMMANDS\n")
+        for name in sorted(self.commands):
+            w(f"   * {name} ")
+            self._print_command(self.commands[name])
+        w("\n## ARGUMENT FORMATS\n")
+        for key in sorted(self.formats):
+            w(f"   * {key}\n")
+            for line in self.formats[key].description.split("\n"):
+                w(" " * 8 + line + "\n")
+            w("\n")
+        w("\n")
+        if self.version:
+            w("## VERSION\n")
+            puts(self.version, self.out)
