@@ -152,6 +152,15 @@ class LocalZone:
     # ------------------------------------------------------------------ bring-up
     def up(self, timeout: float = 60) -> LocalZone:
         """Create the layouts and bootstrap the zone; returns once all servers are in place."""
+        self.prepare()
+        deadline = time.monotonic() + timeout
+        self._bootstrap_first(deadline)
+        for server in self.servers[1:]:
+            self._join(server, deadline)
+        return self
+
+    def prepare(self) -> LocalZone:
+        """Write the layouts (every server solo, SERVER_ID -1) without starting anything."""
         self.directory.mkdir(parents=True, exist_ok=True)
         if (self.directory / STATE_FILE).exists():
             raise ZoneError(f"{self.directory} already holds a zone; run 'down' first")
@@ -174,11 +183,12 @@ class LocalZone:
         for server in self.servers:
             self._write_layout(server)
         self._save()
-        deadline = time.monotonic() + timeout
-        self._bootstrap_first(deadline)
-        for server in self.servers[1:]:
-            self._join(server, deadline)
         return self
+
+    @property
+    def session(self) -> str:
+        """The ``oneadmin:<password>`` session of the shared one_auth."""
+        return self._session
 
     def _write_layout(self, server: ZoneServer) -> None:
         root = Path(server.location)
