@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import salt._logging.impl
 import salt.config
 from saltfactories.utils.functional import Loaders
 
@@ -54,7 +55,11 @@ def minion_opts(tmp_path_factory, repo_root, venv_on_path):
 
 @pytest.fixture(scope="package")
 def loaders(minion_opts):
-    return Loaders(minion_opts)
+    yield Loaders(minion_opts)
+    # Salt buffers WARNING+ records (e.g. failed states) in a deferred handler that it
+    # flushes at exit into the stderr pytest has closed by then ("--- Logging error ---").
+    # Hand the buffer to the live handlers now instead.
+    salt._logging.impl.shutdown_temp_handler()
 
 
 @pytest.fixture(autouse=True)
