@@ -165,12 +165,15 @@ def _member_problems(servers, members):
     return fatal, missing
 
 
-def zone_healthy(name="zone", zone=0, members=None, timeout=180, interval=2, max_lag=None):
+def zone_healthy(
+    name="zone", zone=0, members=None, ignore=None, timeout=180, interval=2, max_lag=None
+):
     """
     Wait until the zone is healthy as seen from this host (one leader, all other servers
     caught-up followers) and every server in ``members`` (``[{name, id}]``) is in it with
-    that ID. Never reports changes. In test mode it looks once: True when already so,
-    None (would wait) otherwise.
+    that ID. Servers named in ``ignore`` are left out (a server being removed). Never
+    reports changes. In test mode it looks once: True when already so, None (would
+    wait) otherwise.
 
     .. code-block:: yaml
 
@@ -182,7 +185,9 @@ def zone_healthy(name="zone", zone=0, members=None, timeout=180, interval=2, max
     ret = _ret(name)
     deadline = time.monotonic() + float(timeout)
     while True:
-        report = __salt__["onenebula_zone.health"](zone, max_lag=max_lag, refresh=True)
+        report = __salt__["onenebula_zone.health"](
+            zone, max_lag=max_lag, ignore=ignore, refresh=True
+        )
         fatal, missing = _member_problems(report["servers"], members)
         problems = report["problems"] + missing
         if fatal:
@@ -191,9 +196,8 @@ def zone_healthy(name="zone", zone=0, members=None, timeout=180, interval=2, max
         if not problems:
             leader = report["leader"]["name"] if report["leader"] else "?"
             ret["result"] = True
-            ret["comment"] = (
-                f"Zone {zone} is healthy: leader {leader}, "
-                f"{len(report['servers']) - 1} caught-up follower(s)"
+            ret["comment"] = f"Zone {zone} is healthy: leader {leader}" + (
+                f" (ignoring {', '.join(map(str, ignore))})" if ignore else ""
             )
             return ret
         if __opts__["test"]:
@@ -208,6 +212,38 @@ def zone_healthy(name="zone", zone=0, members=None, timeout=180, interval=2, max
             ret["comment"] = f"Zone {zone} is not healthy after {timeout}s: " + "; ".join(problems)
             return ret
         time.sleep(min(float(interval), remaining))
+
+
+def zone_member(name, id, zone=0):  # pylint: disable=redefined-builtin
+    """
+    Check that server ``name`` is in the zone with ID ``id``, before that ID is written
+    to the server's oned.conf (the zone hands out IDs, the pillar must agree). Never
+    changes anything. In test mode an unreadable zone or a missing server gives None.
+
+    .. code-block:: yaml
+
+        vmm02-id:
+          onenebula_ha.zone_member:
+            - name: vmm02
+            - id: 1
+    """
+    ret = _ret(name)
+    try:
+        servers = __salt__["onenebula_zone.show"](zone, refresh=True)["servers"]
+    except CommandExecutionError as exc:
+        ret["result"] = None if __opts__["test"] else False
+        ret["comment"] = f"Cannot read zone {zone}: {exc}"
+        return ret
+    fatal, missing = _member_problems(servers, [{"name": name, "id": id}])
+    if fatal:
+        ret["comment"] = "; ".join(fatal)
+    elif missing:
+        ret["result"] = None if __opts__["test"] else False
+        ret["comment"] = f"{name} is not in zone {zone}"
+    else:
+        ret["result"] = True
+        ret["comment"] = f"{name} is in zone {zone} with ID {id}"
+    return ret
 
 
 # ------------------------------------------------------------------ secrets
@@ -266,8 +302,9 @@ def secrets_published(name, manifest):
             manifest_current = handle.read() == text
     except OSError:
         manifest_current = False
-    files = [os.path.join(name, line.split("  ", 1)[1].strip()) for line in text.splitlines()]
-    wanted = {path: line.split("  ", 1)[0] for path, line in zip(files, text.splitlines())}
+    entries = [line.split("  ", 1) for line in text.splitlines()]
+    files = [os.path.join(name, file) for _, file in entries]
+    wanted = {os.path.join(name, file): digest for digest, file in entries}
     if manifest_current:
         wanted[manifest] = _file_sha256(manifest)
     stale = [path for path, digest in wanted.items() if _master_sha256(path) != digest]

@@ -1,0 +1,95 @@
+# -*- coding: utf-8 -*-
+# vim: ft=sls
+---
+{#- Bootstrap the first server of a bare cluster (OpenNebula's documented procedure):
+    start oned solo (this bootstraps its DB), add itself to the zone, set SERVER_ID to
+    the ID the zone gave it, restart into HA and wait until it leads (after the 15 s
+    warm-up and one election timeout; its leader hook brings up the VIP). Every step is
+    a no-op once done, so a run interrupted at any point is finished by the next one. #}
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
+{%- from tplroot ~ "/libha.jinja" import conf_server_id with context %}
+{%- from tplroot ~ "/libstep.jinja" import target, step, timeout with context %}
+{%- set oned = onenebula_ha.services.oned %}
+{%- set oned_conf = onenebula_ha.paths.oned_conf %}
+{%- set running = salt['service.status'](oned) %}
+
+{%- if conf_server_id != target.id %}
+
+onenebula_ha-ha-bootstrap-service-running-solo:
+  service.running:
+    - name: {{ oned }}
+    - enable: true
+
+{%-   if opts.test and not running %}
+
+onenebula_ha-ha-bootstrap-onenebula_zone-server_present:
+  test.configurable_test_state:
+    - name: '{{ step }}: adding {{ target.name }} to zone {{ onenebula_ha.zone.id }}'
+    - changes: true
+    - result: true
+    - comment: >-
+        oned is not running yet: once started solo, {{ target.name }} would be added to
+        zone {{ onenebula_ha.zone.id }} ({{ target.endpoint }}) and get ID {{ target.id }}
+{%-     set present_requisite = 'test' %}
+{%-   else %}
+
+onenebula_ha-ha-bootstrap-onenebula_zone-server_present:
+  onenebula_zone.server_present:
+    - name: {{ target.name }}
+    - endpoint: {{ target.endpoint }}
+    - zone: {{ onenebula_ha.zone.id }}
+    - require:
+      - service: onenebula_ha-ha-bootstrap-service-running-solo
+{%-     set present_requisite = 'onenebula_zone' %}
+
+onenebula_ha-ha-bootstrap-onenebula_ha-zone_member:
+  onenebula_ha.zone_member:
+    - name: {{ target.name }}
+    - id: {{ target.id }}
+    - zone: {{ onenebula_ha.zone.id }}
+    - require:
+      - onenebula_zone: onenebula_ha-ha-bootstrap-onenebula_zone-server_present
+    - require_in:
+      - onenebula_conf: onenebula_ha-ha-bootstrap-onenebula_conf-server_id
+{%-   endif %}
+
+onenebula_ha-ha-bootstrap-onenebula_conf-server_id:
+  onenebula_conf.server_id:
+    - name: {{ target.id }}
+    - path: {{ oned_conf }}
+    - require:
+      - {{ present_requisite }}: onenebula_ha-ha-bootstrap-onenebula_zone-server_present
+
+onenebula_ha-ha-bootstrap-service-running-ha:
+  service.running:
+    - name: {{ oned }}
+    - enable: true
+    - watch:
+      - onenebula_conf: onenebula_ha-ha-bootstrap-onenebula_conf-server_id
+{%- else %}
+{#-   SERVER_ID is already set: start oned if stopped, and restart it if it still runs
+      solo (a run interrupted between the SERVER_ID edit and the restart). #}
+{%-   set seen = salt['onenebula_zone.health'](onenebula_ha.zone.id).servers if running else [] %}
+{%-   set solo = seen | selectattr('name', 'equalto', target.name) | selectattr('state', 'equalto', 'solo') | list %}
+{%-   if solo %}
+
+onenebula_ha-ha-bootstrap-module-run:
+  module.run:
+    - service.restart:
+      - name: {{ oned }}
+{%-   else %}
+
+onenebula_ha-ha-bootstrap-service-running-ha:
+  service.running:
+    - name: {{ oned }}
+    - enable: true
+{%-   endif %}
+{%- endif %}
+
+onenebula_ha-ha-bootstrap-onenebula_ha-zone_healthy:
+  onenebula_ha.zone_healthy:
+    - name: '{{ step }}: waiting for {{ target.name }} to lead zone {{ onenebula_ha.zone.id }}'
+    - zone: {{ onenebula_ha.zone.id }}
+    - members: [{name: {{ target.name | json }}, id: {{ target.id }}}]
+    - timeout: {{ timeout }}

@@ -1,0 +1,17 @@
+# -*- coding: utf-8 -*-
+# vim: ft=sls
+---
+{#- Wait until the zone is healthy (one leader, all others caught-up followers) and holds
+    the expected members with their pillar ids. Never reports changes. #}
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
+{%- from tplroot ~ "/libha.jinja" import run with context %}
+{%- from tplroot ~ "/libstep.jinja" import step, members, timeout with context %}
+
+onenebula_ha-ha-healthy-onenebula_ha-zone_healthy:
+  onenebula_ha.zone_healthy:
+    - name: '{{ step }}: waiting for a healthy zone'
+    - zone: {{ onenebula_ha.zone.id }}
+    - members: {{ members | json }}
+    - ignore: {{ (run.get('ignore') or []) | json }}
+    - timeout: {{ timeout }}

@@ -1,0 +1,92 @@
+# -*- coding: utf-8 -*-
+# vim: ft=sls
+---
+{#- The Raft hook scripts (run by oned as its own user on each Raft transition):
+      raft/failover.sh    runs the VIP script (OpenNebula's raft/vip.sh) when a VIP is
+                          given, then every executable failover.d/NN-* in name order,
+                          all with the hook's arguments (leader|follower <iface> <vip>)
+      raft/failover.d/    managed entirely from the pillar (unmanaged files removed):
+                          onenebula_ha:hooks:failover_scripts, plus the formula's
+                          50-onenebula_ha-leader-services which starts the leader-only
+                          services (onenebula_ha:leader_services) on the leader and
+                          stops them on followers. #}
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
+{%- from tplroot ~ "/libha.jinja" import failover_dir with context %}
+{%- set raft_dir = onenebula_ha.paths.hooks_dir ~ '/raft' %}
+{%- set owner = {'user': onenebula_ha.user, 'group': onenebula_ha.group} %}
+{%- set scripts = {} %}
+{%- do scripts.update(onenebula_ha.hooks.failover_scripts) %}
+{%- set leader_services_script = '50-onenebula_ha-leader-services' %}
+
+include:
+  - {{ tplroot }}.package
+
+onenebula_ha-hooks-file-directory:
+  file.directory:
+    - name: {{ raft_dir }}
+    - user: {{ owner.user }}
+    - group: {{ owner.group }}
+    - mode: '0755'
+    - makedirs: true
+    - require:
+      - sls: {{ tplroot }}.package
+
+onenebula_ha-hooks-file-managed-failover:
+  file.managed:
+    - name: {{ raft_dir }}/failover.sh
+    - source: salt://{{ tplroot }}/hooks/files/failover.sh.jinja
+    - template: jinja
+    - context:
+        vip_script: {{ (onenebula_ha.paths.hooks_dir ~ '/' ~ onenebula_ha.hooks.vip_script) | json }}
+        failover_dir: {{ failover_dir | json }}
+    - user: {{ owner.user }}
+    - group: {{ owner.group }}
+    - mode: '0755'
+    - require:
+      - file: onenebula_ha-hooks-file-directory
+
+onenebula_ha-hooks-file-directory-failover_d:
+  file.directory:
+    - name: {{ failover_dir }}
+    - user: {{ owner.user }}
+    - group: {{ owner.group }}
+    - mode: '0755'
+    - clean: true
+    - require:
+      - file: onenebula_ha-hooks-file-directory
+
+{%- if onenebula_ha.leader_services %}
+
+onenebula_ha-hooks-file-managed-leader_services:
+  file.managed:
+    - name: {{ failover_dir }}/{{ leader_services_script }}
+    - source: salt://{{ tplroot }}/hooks/files/leader-services.sh.jinja
+    - template: jinja
+    - context:
+        services: {{ onenebula_ha.leader_services | json }}
+    - user: {{ owner.user }}
+    - group: {{ owner.group }}
+    - mode: '0755'
+    - makedirs: true
+    - require:
+      - file: onenebula_ha-hooks-file-directory
+    - require_in:
+      - file: onenebula_ha-hooks-file-directory-failover_d
+{%- endif %}
+
+{%- for name, contents in scripts | dictsort %}
+
+onenebula_ha-hooks-file-managed-{{ name }}:
+  file.managed:
+    - name: {{ failover_dir }}/{{ name }}
+    - contents: {{ contents | json }}
+    - user: {{ owner.user }}
+    - group: {{ owner.group }}
+    - mode: '0755'
+    - makedirs: true
+    - require:
+      - file: onenebula_ha-hooks-file-directory
+    - require_in:
+      - file: onenebula_ha-hooks-file-directory-failover_d
+{%- endfor %}

@@ -1,0 +1,61 @@
+# -*- coding: utf-8 -*-
+# vim: ft=sls
+---
+{#- Passwordless SSH between the front-ends for the oneadmin user: every front-end's
+    public key (from the mine, see ssh/keys.sls) in authorized_keys, and every front-end's
+    host key in known_hosts under its address and its name. Hosts that have not published
+    a key yet are skipped (the deploy orchestration generates all keys first). Hosts
+    without SSH host keys (no sshd) get no known_hosts entry. #}
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
+{%- set ssh = onenebula_ha.ssh %}
+
+{%- if ssh.manage %}
+{%-   set minions = onenebula_ha.servers | map(attribute='minion') | list %}
+{%-   set pubkeys = salt['mine.get'](minions | join(','), 'onenebula_ha_ssh_pubkey', tgt_type='list') %}
+{%-   set hostkeys = salt['mine.get'](minions | join(','), 'onenebula_ha_ssh_hostkeys', tgt_type='list') %}
+
+include:
+  - .keys
+
+{%-   for server in onenebula_ha.servers %}
+{%-     set pubkey = (pubkeys.get(server.minion) or '') | trim %}
+{%-     if pubkey %}
+
+onenebula_ha-ssh-authorized-ssh_auth-present-{{ server.minion }}:
+  ssh_auth.present:
+    - name: {{ pubkey | json }}
+    - user: {{ ssh.user }}
+    - require:
+      - sls: {{ tplroot }}.ssh.keys
+{%-     endif %}
+{%-     set keys = hostkeys.get(server.minion) or {} %}
+{%-     set preferred = (['ed25519.pub', 'ecdsa.pub', 'rsa.pub'] | select('in', keys) | list + [none]) | first %}
+{%-     if preferred %}
+{%-       set enc, key = (keys[preferred] | trim).split()[:2] %}
+{%-       for alias in [server.get('address'), server.name] | unique if alias %}
+
+onenebula_ha-ssh-authorized-ssh_known_hosts-present-{{ server.minion }}-{{ loop.index }}:
+  ssh_known_hosts.present:
+    - name: {{ alias }}
+    - user: {{ ssh.user }}
+    - enc: {{ enc }}
+    - key: {{ key }}
+    - hash_known_hosts: false
+    - require:
+      - sls: {{ tplroot }}.ssh.keys
+{%-       endfor %}
+{%-     endif %}
+{%-   endfor %}
+
+onenebula_ha-ssh-authorized-test-show_notification:
+  test.show_notification:
+    - text: >-
+        oneadmin keys published: {{ pubkeys | length }} of {{ minions | length }} front-ends;
+        host keys: {{ hostkeys.values() | select | list | length }} of {{ minions | length }}
+{%- else %}
+
+onenebula_ha-ssh-authorized-test-show_notification:
+  test.show_notification:
+    - text: SSH between front-ends not managed (onenebula_ha:ssh:manage is false)
+{%- endif %}
