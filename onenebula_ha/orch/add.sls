@@ -12,7 +12,10 @@
 {%- from tplroot ~ "/orch/liborch.jinja" import servers, by_minion, position, view, step, join, target, target_arg with context %}
 
 {%- if view.bare or view.leader not in by_minion %}
-{{ raise('onenebula_ha add: there is no running zone with a leader to join (' ~ (view.problems | join('; ') or 'bare cluster') ~ '): use onenebula_ha.orch.deploy') }}
+{%- set message = 'onenebula_ha add: there is no running zone with a leader to join ('
+      ~ (view.problems | join('; ') or 'bare cluster')
+      ~ '): use onenebula_ha.orch.deploy' %}
+{{ raise(message) }}
 {%- endif %}
 {%- set leader = by_minion[view.leader] %}
 {%- set candidates = servers | rejectattr('minion', 'equalto', leader.minion) | list %}
@@ -22,7 +25,10 @@
 {%- endfor %}
 {%- if target_arg %}
 {%-   if target is none or target.minion not in by_minion %}
-{{ raise('onenebula_ha add: ' ~ target_arg ~ ' is not a server of onenebula_ha:servers (minion id or name)') }}
+{%- set message = 'onenebula_ha add: '
+      ~ target_arg
+      ~ ' is not a server of onenebula_ha:servers (minion id or name)' %}
+{{ raise(message) }}
 {%-   endif %}
 {%-   set new = target %}
 {%- elif pending %}

@@ -25,7 +25,11 @@
 {%- elif view.leader in by_minion %}
 {%-   set leader = by_minion[view.leader] %}
 {%- else %}
-{{ raise('onenebula_ha deploy: cannot continue, no usable leader: ' ~ (view.problems | join('; ') or ('leader ' ~ view.leader ~ ' is not in onenebula_ha:servers'))) }}
+{%- set message = 'onenebula_ha deploy: cannot continue, no usable leader: '
+      ~ (view.problems | join('; ') or ('leader '
+      ~ view.leader
+      ~ ' is not in onenebula_ha:servers')) %}
+{{ raise(message) }}
 {%- endif %}
 {%- set minions = servers | map(attribute='minion') | list %}
 {%- set others = minions | reject('equalto', leader.minion) | list %}

@@ -15,12 +15,21 @@
 {%- set force = salt['pillar.get']('force', false) %}
 
 {%- if not target_arg %}
-{{ raise('onenebula_ha remove: name the server: pillar=\'{"target": "<minion or server name>"}\'') }}
+{%- set message = 'onenebula_ha remove: name the server: pillar=\'{"target": "<minion or server name>"}\'' %}
+{{ raise(message) }}
 {%- elif target is none %}
-{{ raise('onenebula_ha remove: unknown server ' ~ target_arg ~ ': neither a minion or name in onenebula_ha:servers nor a server of the zone') }}
+{%- set message = 'onenebula_ha remove: unknown server '
+      ~ target_arg
+      ~ ': neither a minion or name in onenebula_ha:servers nor a server of the zone' %}
+{{ raise(message) }}
 {%- endif %}
 {%- if view.bare or not view.leader %}
-{{ raise('onenebula_ha remove: no zone leader to remove ' ~ target.name ~ ' with (' ~ (view.problems | join('; ') or 'bare cluster') ~ '); retry once the zone has a leader') }}
+{%- set message = 'onenebula_ha remove: no zone leader to remove '
+      ~ target.name
+      ~ ' with ('
+      ~ (view.problems | join('; ') or 'bare cluster')
+      ~ '); retry once the zone has a leader' %}
+{{ raise(message) }}
 {%- endif %}
 {%- set in_zone = zone_servers | selectattr('name', 'equalto', target.name) | list %}
 {%- set remaining = zone_servers | rejectattr('name', 'equalto', target.name) | list %}
@@ -36,7 +45,10 @@ onenebula_ha-orch-remove-test-show_notification:
     - text: {{ target.name }} is not a member of the zone (leader {{ view.leader }}): nothing to remove
 {%- else %}
 {%-   if not remaining_minions %}
-{{ raise('onenebula_ha remove: refusing to remove ' ~ target.name ~ ': no other member of the zone is a minion of onenebula_ha:servers') }}
+{%- set message = 'onenebula_ha remove: refusing to remove '
+      ~ target.name
+      ~ ': no other member of the zone is a minion of onenebula_ha:servers' %}
+{{ raise(message) }}
 {%-   endif %}
 {%-   set label = 'removing ' ~ target.name %}
 {%-   set run = {'leader': view.leader, 'server': target.minion, 'name': target.name,
@@ -54,7 +66,10 @@ onenebula_ha-orch-remove-test-show_notification:
          tplroot ~ '.ha.stop', run) }}
 {%-     set previous.id = 'onenebula_ha-orch-remove-stop' %}
 {%-   elif not force %}
-{{ raise('onenebula_ha remove: ' ~ target.name ~ ' has no minion in onenebula_ha:servers to stop it with; stop OpenNebula on it yourself and re-run with pillar force: true') }}
+{%- set message = 'onenebula_ha remove: '
+      ~ target.name
+      ~ ' has no minion in onenebula_ha:servers to stop it with; stop OpenNebula on it yourself and re-run with pillar force: true' %}
+{{ raise(message) }}
 {%-   endif %}
 {{- step('onenebula_ha-orch-remove-leader', label ~ ': waiting for a leader among the others',
          remaining_minions[0], tplroot ~ '.ha.healthy', run, previous.id) }}

@@ -15,15 +15,30 @@
 {%- set force = salt['pillar.get']('force', false) %}
 
 {%- if not target_arg %}
-{{ raise('onenebula_ha repair: name the server: pillar=\'{"target": "<minion or server name>"}\'') }}
+{%- set message = 'onenebula_ha repair: name the server: pillar=\'{"target": "<minion or server name>"}\'' %}
+{{ raise(message) }}
 {%- elif target is none or target.minion not in by_minion %}
-{{ raise('onenebula_ha repair: unknown server ' ~ target_arg ~ ': not a minion or name of onenebula_ha:servers') }}
+{%- set message = 'onenebula_ha repair: unknown server '
+      ~ target_arg
+      ~ ': not a minion or name of onenebula_ha:servers' %}
+{{ raise(message) }}
 {%- elif not view.leader or view.leader not in by_minion %}
-{{ raise('onenebula_ha repair: the zone has no usable leader to repair ' ~ target.name ~ ' from (' ~ (view.problems | join('; ') or 'bare cluster') ~ ')') }}
+{%- set message = 'onenebula_ha repair: the zone has no usable leader to repair '
+      ~ target.name
+      ~ ' from ('
+      ~ (view.problems | join('; ') or 'bare cluster')
+      ~ ')' %}
+{{ raise(message) }}
 {%- elif view.leader == target.minion %}
-{{ raise('onenebula_ha repair: ' ~ target.name ~ ' is the current leader; only followers are repaired (restart it with onenebula_ha.orch.rolling_restart so another server takes over)') }}
+{%- set message = 'onenebula_ha repair: '
+      ~ target.name
+      ~ ' is the current leader; only followers are repaired (restart it with onenebula_ha.orch.rolling_restart so another server takes over)' %}
+{{ raise(message) }}
 {%- elif not (zone_servers | selectattr('name', 'equalto', target.name) | list) %}
-{{ raise('onenebula_ha repair: ' ~ target.name ~ ' is not a member of the zone; add it with onenebula_ha.orch.add') }}
+{%- set message = 'onenebula_ha repair: '
+      ~ target.name
+      ~ ' is not a member of the zone; add it with onenebula_ha.orch.add' %}
+{{ raise(message) }}
 {%- endif %}
 {%- set leader = by_minion[view.leader] %}
 

@@ -12,14 +12,19 @@
 {%- set force = salt['pillar.get']('force', false) %}
 
 {%- if not view.leader or view.leader not in by_minion %}
-{{ raise('onenebula_ha rolling_restart: the zone has no usable leader (' ~ (view.problems | join('; ') or 'bare cluster') ~ ')') }}
+{%- set message = 'onenebula_ha rolling_restart: the zone has no usable leader ('
+      ~ (view.problems | join('; ') or 'bare cluster')
+      ~ ')' %}
+{{ raise(message) }}
 {%- endif %}
 {%- set unhealthy = [] %}
 {%- for minion, entry in view.servers | dictsort if entry.member and not entry.healthy %}
 {%-   do unhealthy.append(minion ~ ': ' ~ entry.problems | join(', ')) %}
 {%- endfor %}
 {%- if (unhealthy or view.problems) and not force %}
-{{ raise('onenebula_ha rolling_restart: the zone is not healthy, not restarting anything: ' ~ (view.problems + unhealthy) | join('; ')) }}
+{%- set message = 'onenebula_ha rolling_restart: the zone is not healthy, not restarting anything: '
+      ~ (view.problems + unhealthy) | join('; ') %}
+{{ raise(message) }}
 {%- endif %}
 {%- set leader = by_minion[view.leader] %}
 {%- set followers = [] %}
