@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import salt._logging.impl
 
 VENV_BIN = str(Path(sys.executable).parent)
 
@@ -41,6 +42,8 @@ def master(salt_factories, module_tree):
     )
     with factory.started(start_timeout=120):
         yield factory
+    # Salt's deferred log handler would flush at exit into pytest's closed stderr.
+    salt._logging.impl.shutdown_temp_handler()
 
 
 @pytest.fixture(scope="package")
@@ -58,11 +61,33 @@ def minion(master, minion_root, zone_for_minion):
     }
     factory = master.salt_minion_daemon("onha-mod-vmm01", overrides=overrides)
     with factory.started(start_timeout=120):
-        ret = factory.salt_call_cli(timeout=120).run("saltutil.sync_all")
+        # salt-call does not inherit the daemon's environment unless given
+        ret = factory.salt_call_cli(timeout=120, environ=factory.environ.copy()).run(
+            "saltutil.sync_all"
+        )
         assert ret.returncode == 0, ret
         yield factory
 
 
 @pytest.fixture(scope="package")
 def salt_call_cli(minion):
-    return minion.salt_call_cli(timeout=180)
+    return minion.salt_call_cli(timeout=180, environ=minion.environ.copy())
+
+
+@pytest.fixture(scope="package")
+def zone(tmp_path_factory):
+    from onesim.zone_local import LocalZone
+
+    with LocalZone(3, tmp_path_factory.mktemp("zone")) as local_zone:
+        yield local_zone
+
+
+@pytest.fixture(scope="package")
+def zone_for_minion(zone):
+    """Minion config pointing the modules at the zone's first server, through the
+    documented ``onenebula_ha.endpoint`` / ``onenebula_ha.one_auth_file`` keys."""
+    server = zone.servers[0]
+    return {
+        "onenebula_ha.endpoint": server.endpoint,
+        "onenebula_ha.one_auth_file": server.env["ONE_AUTH"],
+    }
