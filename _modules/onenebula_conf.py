@@ -275,18 +275,22 @@ def _starts_line(text, pos):
 
 
 def _vector_layout(text, attribute):
-    """Indentation and name width of the existing items, for new items to match."""
+    """Indentation and name width of the existing items, for new items to match.
+
+    The model is the last item that starts its own line (``DB = [ BACKEND = "x",`` puts
+    the first item on the opening line); its ``=`` column gives the name width.
+    """
     inside = text[attribute.open_end : attribute.close_start]
     multiline = "\n" in inside
-    if not attribute.items:
-        return multiline, "    ", 0
-    first = attribute.items[0]
-    indent = text[_line_start(text, first.start) : first.start] if multiline else ""
-    if indent.strip():  # the item shares its line with '[': no usable indentation
-        indent = "    "
-    # Keep the '=' column of the first item: "MODE          = ..." -> width 13.
-    width = text.find("=", first.start) - first.start - 1 if multiline else 0
-    return multiline, indent, max(width, 0)
+    if not multiline:
+        return False, "", 0
+    own_line = [item for item in attribute.items if _starts_line(text, item.start)]
+    if not own_line:
+        return True, "    ", 0
+    model = own_line[-1]
+    indent = text[_line_start(text, model.start) : model.start]
+    width = text.find("=", model.start) - model.start - 1
+    return True, indent, max(width, 0)
 
 
 def _format_item(name, value, width):

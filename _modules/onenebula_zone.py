@@ -55,6 +55,7 @@ RAFT_FIELDS = (
     "FEDLOG_INDEX",
 )
 _CACHE_KEY = "onenebula_zone.show"
+_CONF_ENDPOINT_KEY = "onenebula_zone.conf_endpoint"
 
 
 def __virtual__():
@@ -87,20 +88,35 @@ def _first_line(path):
 
 
 def _oned_conf_endpoint():
-    """``http://<LISTEN_ADDRESS>:<PORT>/RPC2`` from this host's oned.conf, if readable."""
+    """``http://<LISTEN_ADDRESS>:<PORT>/RPC2`` from this host's oned.conf, if readable.
+
+    Cached in ``__context__`` until the file changes: a beacon may ask every second.
+    """
     getter = __salt__.get("onenebula_conf.get")
-    if getter is None:
+    locate = __salt__.get("onenebula_conf.default_path")
+    if getter is None or locate is None:
         return None
+    path = locate()
     try:
-        port = getter("PORT") or "2633"
-        address = getter("LISTEN_ADDRESS") or "0.0.0.0"
+        status = os.stat(path)
+    except OSError:
+        return None
+    key = (path, status.st_mtime_ns, status.st_size)
+    cached = __context__.get(_CONF_ENDPOINT_KEY)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    try:
+        port = getter("PORT", path=path) or "2633"
+        address = getter("LISTEN_ADDRESS", path=path) or "0.0.0.0"
     except CommandExecutionError:
         return None
     if address in ("0.0.0.0", "::", "[::]", ""):
         address = "localhost"
     elif ":" in address and not address.startswith("["):
         address = f"[{address}]"
-    return f"http://{address}:{port}/RPC2"
+    endpoint = f"http://{address}:{port}/RPC2"
+    __context__[_CONF_ENDPOINT_KEY] = (key, endpoint)
+    return endpoint
 
 
 def _local_endpoint():

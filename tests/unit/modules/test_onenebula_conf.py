@@ -258,6 +258,14 @@ def test_set_section_on_one_line_vector_replaces_db_block(oned_conf):
     }
     assert conf.set_section("DB", db, path=str(oned_conf)) is True
     assert conf.get("DB", path=str(oned_conf), reveal=True) == {k: str(v) for k, v in db.items()}
+    assert (
+        'DB = [ BACKEND = "mysql",\n'
+        '       SERVER  = "localhost",\n'
+        "       PORT    = 0,\n"
+        '       USER    = "oneadmin",\n'
+        '       PASSWD  = "pw",\n'
+        '       DB_NAME = "opennebula" ]\n'
+    ) in oned_conf.read_text()
     # The commented MySQL sample below stays a comment.
     assert '# DB = [ BACKEND = "mysql",' in oned_conf.read_text()
     assert conf.set_section("DB", db, path=str(oned_conf)) is False

@@ -17,6 +17,7 @@ from onenebula_modules_helpers import (
 from salt.exceptions import CommandExecutionError
 
 zone = load("modules", "onenebula_zone")
+conf = load("modules", "onenebula_conf")
 
 SESSION = "oneadmin:s3cr3t-session-token"
 # reference §2.2, exact reply of a leader
@@ -492,13 +493,11 @@ def test_endpoint_resolution_order(monkeypatch, tmp_path):
     user_file, system_file = tmp_path / "user_endpoint", tmp_path / "system_endpoint"
     monkeypatch.setattr(zone, "ENDPOINT_FILES", (str(user_file), str(system_file)))
     monkeypatch.delenv("ONE_XMLRPC", raising=False)
-    zone.__salt__["onenebula_conf.get"] = lambda key: {"PORT": "2700", "LISTEN_ADDRESS": "0.0.0.0"}[
-        key
-    ]
+    oned_conf = tmp_path / "oned.conf"
+    oned_conf.write_text('PORT = 2700\nLISTEN_ADDRESS = "0.0.0.0"\n')
+    use_conf_module(monkeypatch, oned_conf)
     assert zone._local_endpoint() == "http://localhost:2700/RPC2"
-    zone.__salt__["onenebula_conf.get"] = lambda key: {"PORT": None, "LISTEN_ADDRESS": "10.0.0.5"}[
-        key
-    ]
+    oned_conf.write_text('# moved\nLISTEN_ADDRESS = "10.0.0.5"\n')  # the cache follows the file
     assert zone._local_endpoint() == "http://10.0.0.5:2633/RPC2"
     system_file.write_text("http://system:2633/RPC2\n")
     assert zone._local_endpoint() == "http://system:2633/RPC2"
@@ -508,6 +507,25 @@ def test_endpoint_resolution_order(monkeypatch, tmp_path):
     assert zone._local_endpoint() == "http://env:2633/RPC2"
     monkeypatch.setitem(zone.__opts__, "onenebula_ha.endpoint", "http://opts:2633/RPC2")
     assert zone._local_endpoint() == "http://opts:2633/RPC2"
+
+
+def test_oned_conf_endpoint_is_parsed_once_per_file_version(monkeypatch, tmp_path):
+    oned_conf = tmp_path / "oned.conf"
+    oned_conf.write_text("PORT = 2700\n")
+    use_conf_module(monkeypatch, oned_conf)
+    reads = []
+    real_get = zone.__salt__["onenebula_conf.get"]
+    zone.__salt__["onenebula_conf.get"] = lambda *a, **k: reads.append(a) or real_get(*a, **k)
+    for _ in range(5):
+        assert zone._oned_conf_endpoint() == "http://localhost:2700/RPC2"
+    assert len(reads) == 2  # PORT and LISTEN_ADDRESS, once
+
+
+def use_conf_module(monkeypatch, path):
+    """Wire the real onenebula_conf functions into the zone module's __salt__."""
+    monkeypatch.setattr(conf, "__opts__", {"onenebula_ha.oned_conf": str(path)}, raising=False)
+    zone.__salt__["onenebula_conf.get"] = conf.get
+    zone.__salt__["onenebula_conf.default_path"] = conf.default_path
 
 
 def test_endpoint_default_without_oned_conf(monkeypatch, tmp_path):
