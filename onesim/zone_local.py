@@ -431,7 +431,11 @@ class LocalZone:
             found[:] = self.leaders(among)
             return len(found) == 1
 
-        self._wait(one_leader, time.monotonic() + timeout, "a single leader")
+        try:
+            self._wait(one_leader, time.monotonic() + timeout, "a single leader")
+        except ZoneError as exc:
+            states = {row["name"]: row["state"] for row in self.status()}
+            raise ZoneError(f"{exc} (servers: {states})") from None
         return found[0]
 
     def hook_events(self, index: int) -> list[str]:

@@ -193,7 +193,11 @@ class RaftManager:
             self._persist()
         self.state = FOLLOWER
         self.leader_id = -1
-        self._last_heartbeat = max(time.monotonic(), self._warmup_end)
+        if previous != FOLLOWER:
+            # A new follower waits a full timeout before candidacy. A follower that only
+            # learns a higher term (e.g. from a candidate whose log is behind) keeps its timer,
+            # or such a candidate could keep every up-to-date server from ever standing.
+            self._last_heartbeat = max(time.monotonic(), self._warmup_end)
         if previous == LEADER:
             self._epoch += 1
             self.reconciling = False
@@ -418,6 +422,7 @@ class RaftManager:
         timeout_s = self.cfg.xmlrpc_timeout_ms / 1000.0
         period_s = max(self.cfg.broadcast_timeout_ms / 1000.0, TICK_S / 5)
         errors: deque[float] = deque()
+        reported = False
         while not link.stop.is_set():
             with self._lock:
                 if self.state != LEADER:
@@ -441,14 +446,16 @@ class RaftManager:
                 errors.append(now)
                 while errors and errors[0] < now - HEARTBEAT_ERROR_WINDOW_S:
                     errors.popleft()
-                if len(errors) > HEARTBEAT_ERROR_LIMIT:
+                if len(errors) > HEARTBEAT_ERROR_LIMIT and not reported:
                     self.log.error(
                         "RCM",
                         f"Detetected error condition on follower {link.server_id}. "
                         f"Last error was: {exc}",
                     )
-                    errors.clear()
+                    reported = True  # once per streak of errors, not on every heartbeat
             else:
+                errors.clear()
+                reported = False
                 their_term = reply[3] if not reply[0] and len(reply) > 3 else -1
                 if their_term > term:
                     with self._lock:

@@ -1,17 +1,9 @@
 """Fixtures for the simulated oned on loopback (fast Raft timings set through oned.conf)."""
 
 import pytest
+from sim_timings import FAST
 
 from onesim.zone_local import LocalZone
-
-#: Short Raft timings: these tests wait for elections, so keep them small but well above the
-#: 50 ms tick and the cost of one XML-RPC round trip on a busy 2-core machine.
-FAST = {
-    "election_ms": 600,
-    "broadcast_ms": 100,
-    "xmlrpc_timeout_ms": 250,
-    "warmup_ms": 300,
-}
 
 
 @pytest.fixture
