@@ -106,6 +106,8 @@ class Invocation:
     args: list = field(default_factory=list)
     options: dict = field(default_factory=dict)
     state: dict = field(default_factory=dict)
+    #: Option names in the order they were given (Ruby runs option procs in that order).
+    seen: list[str] = field(default_factory=list)
 
 
 def puts(text: object = None, stream=None) -> None:
@@ -181,7 +183,7 @@ class CmdParser:
             self._print_help(name)
             return 0
         invocation = Invocation(command)
-        invocation.args = self._parse_options(args, command, invocation.options)
+        invocation.args = self._parse_options(args, command, invocation)
         if self.before is not None:
             self.before(invocation)
         self._convert_args(invocation)
@@ -212,7 +214,9 @@ class CmdParser:
             raise CliError(f"ambiguous option: {shown}")
         raise CliError(f"invalid option: {shown}")
 
-    def _parse_options(self, args: list[str], command: Command, values: dict) -> list[str]:
+    def _parse_options(
+        self, args: list[str], command: Command, invocation: Invocation
+    ) -> list[str]:
         options = self._all_options(command)
         shorts = {o.short: o for o in options if o.short}
         positionals: list[str] = []
@@ -236,7 +240,7 @@ class CmdParser:
                     raise CliError(f"needless argument: {arg}")
                 else:
                     value = True
-                self._apply(option, value, values, command)
+                self._apply(option, value, invocation)
             elif arg.startswith("-") and len(arg) > 1:
                 j = 1
                 while j < len(arg):
@@ -250,22 +254,23 @@ class CmdParser:
                                 raise CliError(f"missing argument: -{arg[j]}")
                             value = args[i]
                             i += 1
-                        self._apply(option, value, values, command)
+                        self._apply(option, value, invocation)
                         break
-                    self._apply(option, True, values, command)
+                    self._apply(option, True, invocation)
                     j += 1
             else:
                 positionals.append(arg)
         return positionals
 
-    def _apply(self, option: Option, value, values: dict, command: Command) -> None:
+    def _apply(self, option: Option, value, invocation: Invocation) -> None:
         if option.name == "help":
-            self._print_command_help(command.name)
+            self._print_command_help(invocation.command.name)
             raise _Exit(0)
         if option.name == "version":
             puts(self.version, self.out)
             raise _Exit(0)
-        values[option.name] = value
+        invocation.options[option.name] = value
+        invocation.seen.append(option.name)
 
     # -- arguments ----------------------------------------------------------------------
     def _convert_args(self, invocation: Invocation) -> None:
