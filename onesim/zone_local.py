@@ -299,13 +299,21 @@ class LocalZone:
         to_db.close()
 
     # ------------------------------------------------------------------ processes
-    def start(self, index: int, timeout: float = 20) -> None:
-        """Start oned on server ``index`` (removing a stale lock, like pre_cleanup)."""
+    def start(self, index: int, timeout: float = 20, extra_env: dict | None = None) -> None:
+        """Start oned on server ``index`` (removing a stale lock, like pre_cleanup).
+
+        ``extra_env`` overrides the environment (e.g. another ``ONE_AUTH``).
+        """
         server = self.servers[index]
         if server.pid and _alive(server.pid):
             return
         server.lock_path.unlink(missing_ok=True)
-        env = {**os.environ, **server.env, "ONESIM_WARMUP_MS": str(self.options.warmup_ms)}
+        env = {
+            **os.environ,
+            **server.env,
+            "ONESIM_WARMUP_MS": str(self.options.warmup_ms),
+            **(extra_env or {}),
+        }
         with open(Path(server.location) / "var" / "oned.stdout", "ab") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", "onesim.entry", "oned", "-f"],
