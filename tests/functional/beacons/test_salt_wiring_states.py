@@ -1,0 +1,167 @@
+"""``onenebula_ha.salt.master`` / ``onenebula_ha.salt.minion`` through masterless
+``salt-call --local`` with the repository as file root and pillar.example as pillar."""
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+SALT_CALL = str(Path(sys.executable).with_name("salt-call"))
+
+
+class LocalCall:
+    def __init__(self, root: Path, repo_root: Path, minion_id: str):
+        self.conf_dir = root / "conf"
+        self.pillar_dir = root / "pillar"
+        self.conf_dir.mkdir(parents=True)
+        self.pillar_dir.mkdir()
+        config = {
+            "id": minion_id,
+            "file_client": "local",
+            "root_dir": str(root / "root"),
+            "file_roots": {"base": [str(repo_root)]},
+            "pillar_roots": {"base": [str(self.pillar_dir)]},
+            "log_level_logfile": "quiet",
+        }
+        (self.conf_dir / "minion").write_text(yaml.safe_dump(config))
+        (self.pillar_dir / "top.sls").write_text("base:\n  '*':\n    - onenebula_ha\n")
+
+    def set_pillar(self, pillar):
+        (self.pillar_dir / "onenebula_ha.sls").write_text(yaml.safe_dump(pillar))
+
+    def __call__(self, *args):
+        proc = subprocess.run(
+            [SALT_CALL, "--local", "-l", "quiet", "-c", str(self.conf_dir), "--out=json", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        try:
+            data = json.loads(proc.stdout)["local"]
+        except (json.JSONDecodeError, KeyError):
+            data = None
+        return proc.returncode, data, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def example_pillar(repo_root):
+    return yaml.safe_load((repo_root / "pillar.example").read_text())
+
+
+@pytest.fixture(scope="module")
+def master_host(tmp_path_factory, repo_root):
+    call = LocalCall(tmp_path_factory.mktemp("salt-master-host"), repo_root, "saltmaster")
+    rc, _, output = call("saltutil.sync_modules")
+    assert rc == 0, output
+    return call
+
+
+@pytest.fixture(scope="module")
+def frontend(tmp_path_factory, repo_root):
+    call = LocalCall(tmp_path_factory.mktemp("frontend"), repo_root, "vmm02")
+    rc, _, output = call("saltutil.sync_modules")
+    assert rc == 0, output
+    return call
+
+
+def master_pillar(example, conf_dir, **changes):
+    pillar = copy.deepcopy(example)
+    settings = pillar["onenebula_ha"]
+    settings["lookup"] = {"paths": {"salt_conf_dir": str(conf_dir)}, "services": {}}
+    settings["lookup"]["services"]["salt_master"] = None  # no salt-master service here
+    for section, values in changes.items():
+        settings[section].update(values)
+    return pillar
+
+
+def test_master_config_written_once_and_complete(master_host, example_pillar, tmp_path):
+    master_host.set_pillar(master_pillar(example_pillar, tmp_path))
+    rc, data, output = master_host("state.apply", "onenebula_ha.salt.master")
+    assert rc == 0, output
+    assert [r["changes"] != {} for r in data.values()] == [True]  # no restart state either
+    written = yaml.safe_load((tmp_path / "master.d" / "onenebula_ha.conf").read_text())
+    assert written["fileserver_backend"] == ["roots", "minionfs"]
+    assert written["file_recv"] is True
+    assert written["reactor"] == [
+        {"salt/beacon/*/onenebula_raft/role": ["salt://reactor/onenebula_ha/role.sls"]},
+        {"salt/beacon/*/onenebula_raft/error": ["salt://reactor/onenebula_ha/error.sls"]},
+    ]
+    reactor = written["onenebula_ha_reactor"]
+    assert reactor["frontends"][2] == {"minion": "vmm03", "id": 2, "name": "vmm03"}
+    assert len(reactor["frontends"]) == 5
+    assert (reactor["move_vip"], reactor["repair"], reactor["zone"]) == (True, True, 0)
+    assert reactor["vip"] == {"address": "10.213.0.100/24", "interface": "eth0"}
+    assert reactor["hook"] == {
+        "command": "/var/lib/one/remotes/hooks/raft/failover.sh",
+        "runas": "oneadmin",
+    }
+    # Nothing secret reaches the master's configuration.
+    assert "change-me-db-password" not in (tmp_path / "master.d" / "onenebula_ha.conf").read_text()
+
+    rc, data, output = master_host("state.apply", "onenebula_ha.salt.master")
+    assert rc == 0, output
+    assert [r["changes"] for r in data.values()] == [{}]
+
+
+def test_master_without_vip_or_reactor(master_host, example_pillar, tmp_path):
+    master_host.set_pillar(master_pillar(example_pillar, tmp_path, vip={"enabled": False}))
+    rc, _, output = master_host("state.apply", "onenebula_ha.salt.master")
+    assert rc == 0, output
+    written = yaml.safe_load((tmp_path / "master.d" / "onenebula_ha.conf").read_text())
+    assert written["onenebula_ha_reactor"]["move_vip"] is False
+    assert written["onenebula_ha_reactor"]["vip"] == {}
+
+    master_host.set_pillar(master_pillar(example_pillar, tmp_path, reactor={"enabled": False}))
+    rc, _, output = master_host("state.apply", "onenebula_ha.salt.master")
+    assert rc == 0, output
+    written = yaml.safe_load((tmp_path / "master.d" / "onenebula_ha.conf").read_text())
+    assert "reactor" not in written
+    assert "onenebula_ha_reactor" not in written
+    assert written["file_recv"] is True
+
+
+def test_master_restarts_the_service_on_change(master_host, example_pillar, tmp_path):
+    pillar = master_pillar(example_pillar, tmp_path)
+    pillar["onenebula_ha"]["lookup"]["services"]["salt_master"] = "salt-master"
+    master_host.set_pillar(pillar)
+    rc, data, output = master_host("state.show_sls", "onenebula_ha.salt.master")
+    assert rc == 0, output
+    restart = data["onenebula_ha-salt-master-module-run-restart"]["module"]
+    assert {"service.restart": [{"name": "salt-master"}]} in restart
+    assert {"onchanges": [{"file": "onenebula_ha-salt-master-file-serialize"}]} in restart
+
+
+def test_frontend_gets_the_beacon_from_the_pillar(frontend, example_pillar):
+    pillar = copy.deepcopy(example_pillar)
+    pillar["onenebula_ha"]["beacon"]["interval"] = 3
+    pillar["onenebula_ha"]["zone"]["id"] = 0
+    frontend.set_pillar(pillar)
+    rc, data, output = frontend("state.show_sls", "onenebula_ha.salt.minion")
+    assert rc == 0, output
+    beacon = data["onenebula_ha-salt-minion-beacon-present"]["beacon"]
+    assert "present" in beacon
+    assert {"name": "onenebula_raft"} in beacon
+    assert {"save": True} in beacon
+    assert {"interval": 3} in beacon
+    assert {"zone": 0} in beacon
+    assert "onenebula_ha-salt-minion-saltutil-sync_beacons" in data
+
+
+def test_beacon_removed_when_disabled_or_not_a_frontend(frontend, example_pillar):
+    pillar = copy.deepcopy(example_pillar)
+    pillar["onenebula_ha"]["beacon"]["enabled"] = False
+    frontend.set_pillar(pillar)
+    rc, data, output = frontend("state.show_sls", "onenebula_ha.salt.minion")
+    assert rc == 0, output
+    assert list(data) == ["onenebula_ha-salt-minion-beacon-absent"]
+
+    pillar = copy.deepcopy(example_pillar)
+    pillar["onenebula_ha"]["servers"][1]["minion"] = "elsewhere"
+    frontend.set_pillar(pillar)
+    rc, data, output = frontend("state.show_sls", "onenebula_ha.salt.minion")
+    assert rc == 0, output
+    assert list(data) == ["onenebula_ha-salt-minion-beacon-absent"]
