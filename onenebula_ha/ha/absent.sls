@@ -10,8 +10,9 @@
 {%- from tplroot ~ "/libstep.jinja" import target with context %}
 {#- The orchestration targets every remaining member (after a leader was stopped, who
     leads now is only known at run time): only the leader acts. #}
-{%- set report = salt['onenebula_zone.health'](onenebula_ha.zone.id, ignore=[target.name]) %}
-{%- set leader_name = (report.leader or {}).get('name') %}
+{%- set report = salt['onenebula_zone.health'](onenebula_ha.zone.id, ignore=[target.name])
+                 if 'onenebula_zone.health' in salt else {} %}
+{%- set leader_name = (report.get('leader') or {}).get('name') %}
 
 {%- if this_server and leader_name == this_server.name %}
 

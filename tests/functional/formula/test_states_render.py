@@ -1,0 +1,272 @@
+"""Every SLS of the formula renders with pillar.example, for a follower and for the bootstrap
+minion, with state ids that follow the template-formula convention and no secret in the
+rendered data.
+
+Rendering goes through an in-process ``salt.client.Caller`` built on the ``local_salt``
+fixture's masterless configuration (same file roots, pillar roots and synced modules), which
+renders an SLS in a fraction of a ``salt-call`` process start.
+"""
+
+import copy
+import json
+import re
+
+import pytest
+import salt._logging.impl
+import salt.client
+import salt.config
+
+FORMULA = "onenebula_ha"
+# Directories whose SLS are not part of a front-end's base state.
+NOT_BASE = ("ha", "orch", "salt", "_mapdata")
+DB_PASSWORD = "db-pass-Zq81"
+ONE_AUTH = "oneadmin:one-auth-Kw55"
+STATE_ARGS_KEYS = ("__sls__", "__env__", "__sls_included_from__")
+
+
+def _sls_names(repo_root, under=None):
+    base = repo_root / FORMULA
+    names = []
+    for path in sorted(base.rglob("*.sls")):
+        parts = path.relative_to(base).with_suffix("").parts
+        if under is not None and parts[0] != under:
+            continue
+        if under is None and parts[0] in NOT_BASE:
+            continue
+        if parts[-1] == "init":
+            parts = parts[:-1]
+        names.append(".".join((FORMULA, *parts)))
+    return names
+
+
+class Renderer:
+    """``state.show_sls`` in-process, per minion id, over the local_salt configuration."""
+
+    def __init__(self, conf_file):
+        self.conf_file = conf_file
+        self._callers = {}
+
+    def caller(self, minion_id):
+        if minion_id not in self._callers:
+            opts = salt.config.minion_config(str(self.conf_file))
+            opts["id"] = minion_id
+            self._callers[minion_id] = salt.client.Caller(mopts=opts)
+        return self._callers[minion_id]
+
+    def reset(self):
+        self._callers.clear()
+
+    def show(self, minion_id, mods, pillar=None, test=None):
+        kwargs = {"pillar": pillar} if pillar else {}
+        if test is not None:
+            kwargs["test"] = test
+        data = self.caller(minion_id).cmd("state.show_sls", mods, **kwargs)
+        assert isinstance(data, dict), f"{mods} did not render for {minion_id}: {data}"
+        return data
+
+
+@pytest.fixture(scope="module")
+def renderer(local_salt, example_pillar_data):
+    local_salt.set_pillar(example_pillar_data)
+    yield Renderer(local_salt.conf_dir / "minion")
+    # In-process Salt queues log records in a deferred stderr handler that flushes at
+    # exit, after pytest closed its capture: flush it while the stream is still open.
+    salt._logging.impl.shutdown_temp_handler()
+
+
+def _states(data):
+    """``{id: (module, function, {arg: value})}`` from show_sls data."""
+    states = {}
+    for state_id, body in data.items():
+        for module, args in body.items():
+            if module.startswith("__"):
+                continue
+            function = next(a for a in args if isinstance(a, str))
+            kwargs = {k: v for a in args if isinstance(a, dict) for k, v in a.items()}
+            states[state_id] = (module, function, kwargs)
+    return states
+
+
+def _expected_prefix(sls):
+    parts = sls.split(".")
+    return "-".join(parts)
+
+
+def _assert_conventional_ids(data):
+    for state_id, body in data.items():
+        own_sls = body["__sls__"]
+        module, function, _ = _states({state_id: body})[state_id]
+        prefix = f"{_expected_prefix(own_sls)}-{module}-{function}"
+        assert state_id == prefix or state_id.startswith(prefix + "-"), (
+            f"{state_id} (in {own_sls}) does not follow <sls path>-<module>-<function>"
+        )
+
+
+@pytest.mark.parametrize("minion_id", ["vmm01", "vmm02"], ids=["bootstrap", "follower"])
+def test_the_whole_formula_renders_with_conventional_ids(renderer, minion_id):
+    data = renderer.show(minion_id, FORMULA)
+    assert len(data) > 20
+    _assert_conventional_ids(data)
+
+
+def test_every_sls_file_renders_on_its_own(renderer, repo_root):
+    """Each file carries its own includes (init files only include, they are covered above)."""
+    leaves = [
+        name
+        for name in _sls_names(repo_root)
+        if (repo_root / (name.replace(".", "/") + ".sls")).exists()
+    ]
+    assert f"{FORMULA}.config.oned" in leaves and f"{FORMULA}.secrets" not in leaves
+    for sls in leaves:
+        data = renderer.show("vmm02", sls)
+        assert any(body["__sls__"] == sls for body in data.values()), f"{sls} rendered nothing"
+        _assert_conventional_ids(data)
+
+
+def test_the_whole_formula_includes_every_base_sls(renderer, repo_root):
+    data = renderer.show("vmm02", FORMULA)
+    rendered_sls = {body["__sls__"] for body in data.values()}
+    for sls in _sls_names(repo_root):
+        if sls == FORMULA:
+            continue
+        assert any(r == sls or r.startswith(sls + ".") for r in rendered_sls), sls
+
+
+def test_oned_conf_is_identical_on_every_front_end_and_leaves_server_id_alone(renderer):
+    def config(minion_id):
+        data = renderer.show(minion_id, f"{FORMULA}.config")
+        return {k: v for k, v in _states(data).items()}
+
+    bootstrap, follower = config("vmm01"), config("vmm02")
+    assert bootstrap == follower
+    assert not any("SERVER_ID" in json.dumps(args) for _, _, args in follower.values())
+    hooks = {
+        args["name"]: args["values"]
+        for module, function, args in follower.values()
+        if function == "section" and args["name"].startswith("RAFT_")
+    }
+    assert hooks == {
+        "RAFT_LEADER_HOOK": {
+            "COMMAND": "raft/failover.sh",
+            "ARGUMENTS": "leader eth0 10.213.0.100/24",
+        },
+        "RAFT_FOLLOWER_HOOK": {
+            "COMMAND": "raft/failover.sh",
+            "ARGUMENTS": "follower eth0 10.213.0.100/24",
+        },
+    }
+    raft = next(args for _, function, args in follower.values() if function == "raft")
+    assert raft["election_timeout_ms"] == 5000 and raft["xmlrpc_timeout_ms"] == 1000
+    monitord = [a for _, _, a in follower.values() if a.get("name") == "NETWORK/MONITOR_ADDRESS"]
+    assert monitord[0]["value"] == "10.213.0.100"
+
+
+def test_secrets_never_appear_in_rendered_states(renderer, example_pillar_data, local_salt):
+    pillar = copy.deepcopy(example_pillar_data)
+    pillar["onenebula_ha"]["database"]["password"] = DB_PASSWORD
+    pillar["onenebula_ha"]["secrets"] = {"source": "pillar", "files": {"one_auth": ONE_AUTH}}
+    local_salt.set_pillar(pillar)
+    renderer.reset()
+    try:
+        rendered = json.dumps(renderer.show("vmm02", FORMULA))
+        steps = json.dumps(renderer.show("vmm02", f"{FORMULA}.ha.start"))
+    finally:
+        local_salt.set_pillar(example_pillar_data)
+        renderer.reset()
+    # The states that need them read them from the pillar at run time.
+    assert "onenebula_ha:database:password" in rendered
+    assert "onenebula_ha:secrets:files:one_auth" in rendered
+    for secret in (DB_PASSWORD, ONE_AUTH, ONE_AUTH.split(":")[1]):
+        assert secret not in rendered and secret not in steps
+
+
+def test_no_vip_mode_without_hook_scripts_removes_the_hooks(
+    renderer, example_pillar_data, local_salt
+):
+    pillar = copy.deepcopy(example_pillar_data)
+    pillar["onenebula_ha"]["vip"] = {"enabled": False}
+    pillar["onenebula_ha"]["leader_services"] = []
+    local_salt.set_pillar(pillar)
+    renderer.reset()
+    try:
+        states = _states(renderer.show("vmm02", f"{FORMULA}.config"))
+    finally:
+        local_salt.set_pillar(example_pillar_data)
+        renderer.reset()
+    absent = sorted(args["name"] for _, function, args in states.values() if function == "absent")
+    assert absent == ["RAFT_FOLLOWER_HOOK", "RAFT_LEADER_HOOK"]
+    assert not any(a.get("name") == "NETWORK/MONITOR_ADDRESS" for _, _, a in states.values())
+
+
+def test_oned_is_not_started_by_the_base_state_on_a_host_that_has_not_joined(renderer):
+    states = _states(renderer.show("vmm02", f"{FORMULA}.service"))
+    started = [a["name"] for m, f, a in states.values() if (m, f) == ("service", "running")]
+    assert started == ["opennebula-fireedge"]
+    enabled = sorted(a["name"] for m, f, a in states.values() if (m, f) == ("service", "enabled"))
+    assert enabled == ["opennebula-flow", "opennebula-gate"]
+
+
+def test_secrets_come_from_the_leader_manifest_when_published(renderer):
+    # Nothing published on this masterless minion: the follower is told, nothing is managed.
+    states = _states(renderer.show("vmm02", f"{FORMULA}.secrets"))
+    notes = [a["text"] for m, f, a in states.values() if f == "show_notification"]
+    assert notes and "has not published" in notes[0]
+    assert not any(m == "file" and f == "managed" for m, f, _ in states.values())
+
+
+STEP_RUNS = {
+    "bootstrap": ("vmm01", {"leader": "vmm01", "server": "vmm01", "step": "bootstrapping"}),
+    "publish": ("vmm01", {"leader": "vmm01"}),
+    "backup": ("vmm01", {"leader": "vmm01", "server": "vmm03", "step": "joining vmm03"}),
+    "restore": ("vmm03", {"leader": "vmm01", "server": "vmm03", "step": "joining vmm03"}),
+    "member": ("vmm01", {"leader": "vmm01", "server": "vmm03", "step": "joining vmm03"}),
+    "start": ("vmm03", {"leader": "vmm01", "server": "vmm03", "step": "joining vmm03"}),
+    "healthy": (
+        "vmm01",
+        {"leader": "vmm01", "members": [{"name": "vmm01", "id": 0}], "step": "deploy"},
+    ),
+    "stop": ("vmm05", {"leader": "vmm01", "server": "vmm05", "name": "vmm05"}),
+    "absent": ("vmm02", {"leader": "vmm01", "server": "vmm05", "name": "vmm05"}),
+    "reset": ("vmm01", {"leader": "vmm01", "server": "vmm03"}),
+    "restart": ("vmm03", {"server": "vmm03"}),
+}
+
+
+def test_every_ha_step_is_covered(repo_root):
+    steps = {name.rsplit(".", 1)[1] for name in _sls_names(repo_root, under="ha")}
+    assert steps == set(STEP_RUNS)
+
+
+@pytest.mark.parametrize("step", sorted(STEP_RUNS))
+def test_ha_step_renders_in_test_mode_on_a_bare_host(renderer, step):
+    minion_id, run = STEP_RUNS[step]
+    data = renderer.show(
+        minion_id, f"{FORMULA}.ha.{step}", pillar={"onenebula_ha_run": run}, test=True
+    )
+    for state_id, body in data.items():
+        prefix = f"{FORMULA}-ha-{step}-"
+        assert state_id.startswith(prefix), state_id
+        assert body["__sls__"] == f"{FORMULA}.ha.{step}"
+
+
+def test_join_steps_predict_their_change_when_nothing_runs_yet(renderer):
+    """On a bare host oned is not running: the steps still say what they would do."""
+    run = {"leader": "vmm01", "server": "vmm03", "step": "joining vmm03 (3 of 5)"}
+    restore = _states(
+        renderer.show("vmm03", f"{FORMULA}.ha.restore", {"onenebula_ha_run": run}, test=True)
+    )
+    predicted = restore["onenebula_ha-ha-restore-onenebula_db-restored_from_leader"]
+    assert predicted[:2] == ("test", "configurable_test_state")
+    assert predicted[2]["changes"] is True
+    assert "joining vmm03 (3 of 5)" in predicted[2]["name"]
+    member = _states(
+        renderer.show("vmm01", f"{FORMULA}.ha.member", {"onenebula_ha_run": run}, test=True)
+    )
+    comment = member["onenebula_ha-ha-member-onenebula_zone-server_present"][2]["comment"]
+    assert re.search(r"vmm03 \(http://10\.213\.0\.30:2633/RPC2\).*ID 2", comment)
+
+
+def test_a_step_for_an_unknown_host_refuses_to_render(renderer):
+    data = renderer.caller("stranger").cmd("state.show_sls", f"{FORMULA}.ha.start")
+    assert isinstance(data, list)
+    assert any("not in onenebula_ha:servers" in line for line in data)
