@@ -1,0 +1,288 @@
+"""The orchestrations render on a master-like configuration into the steps the zone needs.
+
+They decide at render time from the runner ``onenebula_ha.view`` (what the front-ends report);
+here ``salt.runner.RunnerClient`` is replaced by a double that returns a canned view, so each
+scenario (bare cluster, converged, interrupted, unhealthy follower …) is rendered without a
+master or a zone. Rendering runs in-process on the ``local_salt`` fixture's configuration, as
+the master's own minion.
+"""
+
+import copy
+
+import pytest
+import salt._logging.impl
+import salt.client
+import salt.config
+import salt.runner
+
+FORMULA = "onenebula_ha"
+MINIONS = ["vmm01", "vmm02", "vmm03", "vmm04", "vmm05"]
+
+
+def _zone(states):
+    return {
+        "servers": [
+            {
+                "id": index,
+                "name": minion,
+                "state": state,
+                "endpoint": f"http://10.213.0.{(index + 1) * 10}:2633/RPC2",
+            }
+            for index, (minion, state) in enumerate(states.items())
+        ]
+    }
+
+
+def make_view(leader=None, states=None, healthy=None, bare=False, problems=()):
+    """A view as the runner returns it; ``states`` maps member minions to zone states."""
+    states = states or {}
+    healthy = set(states if healthy is None else healthy)
+    return {
+        "leader": leader,
+        "bare": bare,
+        "configured": list(states),
+        "zone": _zone(states) if states else None,
+        "problems": list(problems),
+        "servers": {
+            minion: {
+                "healthy": minion in healthy,
+                "member": minion in states,
+                "answered": True,
+                "problems": [] if minion in healthy else ["Raft state error"],
+            }
+            for minion in MINIONS
+        },
+    }
+
+
+BARE = make_view(bare=True)
+CONVERGED = make_view("vmm02", {m: "leader" if m == "vmm02" else "follower" for m in MINIONS})
+
+
+class FakeRunnerClient:
+    """Stands in for salt.runner.RunnerClient inside saltutil.runner."""
+
+    view = BARE
+    calls = []
+
+    def __init__(self, opts):
+        self.functions = {}
+
+    def cmd(self, name, arg=None, kwarg=None, **kwargs):
+        FakeRunnerClient.calls.append((name, kwarg))
+        return copy.deepcopy(FakeRunnerClient.view)
+
+
+@pytest.fixture(scope="module")
+def master_minion(local_salt, example_pillar_data):
+    local_salt.set_pillar(example_pillar_data)
+    opts = salt.config.minion_config(str(local_salt.conf_dir / "minion"))
+    opts["id"] = "salt_master"
+    yield salt.client.Caller(mopts=opts)
+    salt._logging.impl.shutdown_temp_handler()
+
+
+@pytest.fixture
+def render(master_minion, monkeypatch):
+    monkeypatch.setattr(salt.runner, "RunnerClient", FakeRunnerClient)
+    FakeRunnerClient.calls = []
+
+    def _render(name, view, pillar=None):
+        FakeRunnerClient.view = view
+        data = master_minion.cmd("state.show_sls", f"{FORMULA}.orch.{name}", pillar=pillar or {})
+        if isinstance(data, list):  # render error
+            return "\n".join(data)
+        return sorted(data.items(), key=lambda item: _args(item[1])["order"])
+
+    return _render
+
+
+def _args(body):
+    for module, args in body.items():
+        if not module.startswith("__"):
+            kwargs = {k: v for a in args if isinstance(a, dict) for k, v in a.items()}
+            kwargs["fun"] = f"{module}.{next(a for a in args if isinstance(a, str))}"
+            return kwargs
+    raise AssertionError(body)
+
+
+def _steps(rendered):
+    """``[(id, tgt, sls, run pillar, required ids)]`` of the salt.state steps, in order."""
+    steps = []
+    for state_id, body in rendered:
+        args = _args(body)
+        if args["fun"] != "salt.state":
+            continue
+        required = [r["salt"] for r in args.get("require", [])]
+        steps.append(
+            (state_id, args["tgt"], args["sls"], args["pillar"]["onenebula_ha_run"], required)
+        )
+    return steps
+
+
+def _assert_chained(steps):
+    """Strictly one step after the other: each requires the one before it."""
+    for previous, current in zip(steps, steps[1:], strict=False):
+        assert current[4] == [previous[0]], f"{current[0]} does not require {previous[0]}"
+
+
+def test_deploy_on_a_bare_cluster_bootstraps_the_first_server_then_joins_one_at_a_time(render):
+    steps = _steps(render("deploy", BARE))
+    _assert_chained(steps)
+    assert [(s[1], s[2]) for s in steps[:5]] == [
+        ("vmm01,vmm02,vmm03,vmm04,vmm05", "onenebula_ha.ssh.keys"),
+        ("vmm01", "onenebula_ha"),
+        ("vmm01", "onenebula_ha.ha.bootstrap"),
+        ("vmm01", "onenebula_ha.ha.publish"),
+        ("vmm02,vmm03,vmm04,vmm05", "onenebula_ha"),
+    ]
+    joins = [s for s in steps if "-join-" in s[0]]
+    assert len(joins) == 4 * 5
+    per_follower = [(s[1], s[2].rsplit(".", 1)[1]) for s in joins[:5]]
+    assert per_follower == [
+        ("vmm01", "backup"),
+        ("vmm02", "restore"),
+        ("vmm01", "member"),
+        ("vmm02", "start"),
+        ("vmm01", "healthy"),
+    ]
+    order = [s[3]["server"] for s in joins[::5]]
+    assert order == ["vmm02", "vmm03", "vmm04", "vmm05"]
+    vmm03 = [s for s in joins if s[3]["server"] == "vmm03"]
+    assert vmm03[0][3]["step"] == "joining vmm03 (3 of 5)"
+    assert vmm03[-1][3]["members"] == [
+        {"name": "vmm01", "id": 0},
+        {"name": "vmm02", "id": 1},
+        {"name": "vmm03", "id": 2},
+    ]
+    assert all(s[3]["leader"] == "vmm01" for s in joins)
+    assert steps[-1][2] == "onenebula_ha.ha.healthy" and len(steps[-1][3]["members"]) == 5
+    assert FakeRunnerClient.calls[0][0] == "onenebula_ha.view"
+
+
+def test_deploy_on_a_converged_cluster_joins_nobody(render):
+    steps = _steps(render("deploy", CONVERGED))
+    assert not [s for s in steps if "-join-" in s[0] or "bootstrap" in s[0]]
+    # The current leader (not the first server) is the source of secrets and backups.
+    assert [(s[1], s[2]) for s in steps[1:3]] == [
+        ("vmm02", "onenebula_ha"),
+        ("vmm02", "onenebula_ha.ha.publish"),
+    ]
+    assert steps[-1][1] == "vmm02"
+
+
+def test_deploy_resumes_an_interrupted_join_and_continues_with_the_rest(render):
+    view = make_view(
+        "vmm01",
+        {"vmm01": "leader", "vmm02": "follower", "vmm03": "follower", "vmm04": "error"},
+        healthy=["vmm01", "vmm02", "vmm03"],
+    )
+    steps = _steps(render("deploy", view))
+    joined = [s[3]["server"] for s in steps if s[0].endswith("-backup")]
+    assert joined == ["vmm04", "vmm05"]
+    assert not [s for s in steps if "bootstrap" in s[0]]
+
+
+def test_deploy_refuses_a_zone_without_a_leader(render):
+    view = make_view(None, {"vmm01": "candidate", "vmm02": "candidate"}, healthy=[])
+    view["problems"] = ["no leader: the zone has configured members (vmm01, vmm02)"]
+    output = render("deploy", view)
+    assert isinstance(output, str)
+    assert "no usable leader" in output and "vmm01, vmm02" in output
+
+
+def test_add_joins_the_first_server_that_is_not_a_member(render):
+    view = make_view("vmm01", {"vmm01": "leader", "vmm02": "follower", "vmm03": "follower"})
+    steps = _steps(render("add", view))
+    _assert_chained(steps)
+    assert [(s[1], s[2]) for s in steps[:4]] == [
+        ("vmm04", "onenebula_ha.ssh.keys"),
+        ("vmm01,vmm02,vmm03,vmm05", "onenebula_ha.ssh"),
+        ("vmm01", "onenebula_ha.ha.publish"),
+        ("vmm04", "onenebula_ha"),
+    ]
+    assert {s[3].get("server") for s in steps[4:]} == {"vmm04"}
+    assert steps[4][3]["step"] == "joining vmm04 (4 of 5)"
+
+
+def test_add_of_a_member_changes_nothing(render):
+    rendered = render("add", CONVERGED, {"target": "vmm03"})
+    assert not _steps(rendered)
+    assert "Nothing to add" in _args(rendered[0][1])["text"]
+
+
+@pytest.mark.parametrize("name", ["add", "remove", "repair"])
+def test_an_unknown_target_stops_before_anything_changes(render, name):
+    output = render(name, CONVERGED, {"target": "vmm09"})
+    assert isinstance(output, str)
+    assert "vmm09" in output and ("unknown server" in output or "not a server" in output)
+
+
+def test_remove_stops_the_server_first_then_deletes_it_on_the_leader(render):
+    steps = _steps(render("remove", CONVERGED, {"target": "vmm05"}))
+    _assert_chained(steps)
+    assert [(s[1], s[2].rsplit(".", 1)[1]) for s in steps] == [
+        ("vmm05", "stop"),
+        ("vmm01", "healthy"),
+        ("vmm01,vmm02,vmm03,vmm04", "absent"),
+        ("vmm01", "healthy"),
+    ]
+    assert steps[1][3]["ignore"] == ["vmm05"]
+    assert steps[3][3]["ignore"] == []
+    assert [m["name"] for m in steps[3][3]["members"]] == ["vmm01", "vmm02", "vmm03", "vmm04"]
+
+
+def test_remove_finds_a_server_already_dropped_from_the_pillar_in_the_zone(render):
+    view = copy.deepcopy(CONVERGED)
+    view["zone"]["servers"].append(
+        {"id": 7, "name": "old-fe", "state": "error", "endpoint": "http://10.0.0.7:2633/RPC2"}
+    )
+    output = render("remove", view, {"target": "old-fe"})
+    assert "no minion in onenebula_ha:servers" in output
+    steps = _steps(render("remove", view, {"target": "old-fe", "force": True}))
+    assert [s[2].rsplit(".", 1)[1] for s in steps] == ["healthy", "absent", "healthy"]
+    assert steps[1][3]["name"] == "old-fe"
+
+
+def test_repair_restores_the_follower_and_resets_it_on_the_leader(render):
+    view = make_view(
+        "vmm02",
+        {"vmm01": "follower", "vmm02": "leader", "vmm03": "error"},
+        healthy=["vmm01", "vmm02"],
+    )
+    steps = _steps(render("repair", view, {"target": "vmm03"}))
+    _assert_chained(steps)
+    assert [(s[1], s[2].rsplit(".", 1)[1]) for s in steps] == [
+        ("vmm02", "backup"),
+        ("vmm03", "restore"),
+        ("vmm03", "start"),
+        ("vmm02", "reset"),
+        ("vmm02", "healthy"),
+    ]
+
+
+def test_repair_leaves_a_healthy_follower_and_refuses_the_leader(render):
+    rendered = render("repair", CONVERGED, {"target": "vmm03"})
+    assert not _steps(rendered) and "nothing to repair" in _args(rendered[0][1])["text"]
+    output = render("repair", CONVERGED, {"target": "vmm02"})
+    assert isinstance(output, str) and "is the current leader" in output
+
+
+def test_rolling_restart_restarts_followers_first_and_the_leader_last(render):
+    steps = _steps(render("rolling_restart", CONVERGED))
+    _assert_chained(steps)
+    restarted = [s[1] for s in steps if s[2].endswith(".ha.restart")]
+    assert restarted == ["vmm01", "vmm03", "vmm04", "vmm05", "vmm02"]
+    watchers = [s[1] for s in steps if s[2].endswith(".ha.healthy")]
+    # The leader watches while followers restart; a follower watches the leader's restart.
+    assert watchers == ["vmm02"] * 4 + ["vmm01"]
+
+
+def test_rolling_restart_refuses_an_unhealthy_zone(render):
+    view = make_view(
+        "vmm02",
+        {"vmm01": "error", "vmm02": "leader", "vmm03": "follower"},
+        healthy=["vmm02", "vmm03"],
+    )
+    output = render("rolling_restart", view)
+    assert isinstance(output, str) and "not healthy" in output and "vmm01" in output
