@@ -7,6 +7,7 @@ where the console scripts of the venv live.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 __all__ = ["COMMANDS", "main"]
@@ -20,12 +21,18 @@ COMMANDS = {
     "onesim-standin": "onesim.standin:main",
 }
 
+DAEMONS = ("oned", "onesim-standin")
+
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] not in COMMANDS:
         print(f"usage: python -m onesim.entry {{{','.join(COMMANDS)}}} [args...]", file=sys.stderr)
         return 2
+    if argv[0] in DAEMONS:
+        # A daemon keeps no descriptor it inherited (e.g. the flock of the vip.sh run that
+        # started it through an init script, which would otherwise stay locked for good).
+        os.closerange(3, 1 << 16)
     module_name, function_name = COMMANDS[argv[0]].split(":")
     sys.argv = [argv[0], *argv[1:]]
     function = getattr(importlib.import_module(module_name), function_name)

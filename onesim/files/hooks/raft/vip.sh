@@ -109,7 +109,8 @@ else
     fi
     for SERVICE in opennebula-flow opennebula-gate opennebula-hem; do
         if [ -x "/etc/init.d/$SERVICE" ]; then
-            $SUDO service "$SERVICE" "$SERVICE_ACTION"
+            # 56>&-: a SysV daemon started here must not inherit (and hold) the lock.
+            $SUDO service "$SERVICE" "$SERVICE_ACTION" 56>&-
         fi
     done
 fi
