@@ -18,6 +18,7 @@ What callers (people and the Salt modules) can observe is kept:
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -117,6 +118,16 @@ def puts(text: object = None, stream=None) -> None:
     stream.write(text if text.endswith("\n") else text + "\n")
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
 def exit_status(code: int) -> int:
     """Map a Ruby exit code (``exit(-1)``) to the status the shell sees (255)."""
     return code & 0xFF
@@ -170,6 +181,7 @@ class CmdParser:
             self.err.write(error.message.rstrip("\n") + "\n")
             return exit_status(error.code)
         except BrokenPipeError:  # `onezone list | head`: Ruby traps SIGPIPE and exits
+            _silence_stdout()
             return 0
 
     def _run(self, args: list[str]) -> int:

@@ -340,6 +340,8 @@ class ZoneCli:
                 no_header="no_header" in options,
                 expand_to=terminal_width(self.out),
                 no_expand="no_expand" in options,
+                columns=options["list"].split(",") if options.get("list") else None,
+                csv_delimiter=(options.get("csv_del") or ",") if options.get("csv") else None,
             )
         return 0
 

@@ -9,6 +9,7 @@ are bold (and underlined for the column-header line) and an ``on``/``error``-lik
 
 from __future__ import annotations
 
+import csv
 import fcntl
 import os
 import struct
@@ -137,6 +138,9 @@ class Table:
 
     columns: list[Column]
     stat_column: str = "STAT"
+    #: For a ``--list`` selection: the full table and the chosen column indexes. Ruby still
+    #: evaluates every default column (and makes their calls) before picking the shown ones.
+    source: tuple[Table, list[int]] | None = None
     _by_name: dict[str, Column] = field(init=False)
 
     def __post_init__(self):
@@ -149,6 +153,9 @@ class Table:
 
     def rows(self, records: Sequence[object]) -> list[list[str]]:
         """Evaluate every column for every record (all values first, as Ruby does)."""
+        if self.source is not None:
+            full, indexes = self.source
+            return [[row[i] for i in indexes] for row in full.rows(records)]
         return [
             ["" if (v := c.value(r)) is None else str(v) for c in self.columns] for r in records
         ]
@@ -180,6 +187,18 @@ class Table:
         if overflow:
             expanding[-1].size -= overflow
 
+    def select(self, names: Sequence[str]) -> Table:
+        """The table with only the columns named (``--list``), in that order."""
+        indexes = []
+        for name in names:
+            column = self._by_name.get(name.upper())
+            if column is None:
+                from .cmdparser import CliError
+
+                raise CliError(f"Column {name.upper()} not defined.")
+            indexes.append(self.columns.index(column))
+        return Table([self.columns[i] for i in indexes], self.stat_column, (self, indexes))
+
     def header(self) -> str:
         return " ".join(c.format(c.name) for c in self.columns)
 
@@ -191,9 +210,16 @@ class Table:
         no_header: bool = False,
         expand_to: int | None = None,
         no_expand: bool = False,
+        csv_delimiter: str | None = None,
     ) -> None:
         out = sys.stdout if out is None else out
         rows = self.rows(records)
+        if csv_delimiter is not None:  # --csv: raw values, no widths, no colours
+            writer = csv.writer(out, delimiter=csv_delimiter, lineterminator="\n")
+            if not no_header:
+                writer.writerow([c.name for c in self.columns])
+            writer.writerows(rows)
+            return
         self._fit(rows, expand_to, no_expand)
         if not no_header:
             print_header(self.header(), out=out)

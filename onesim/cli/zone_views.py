@@ -195,6 +195,8 @@ def pool_table(
     no_header: bool = False,
     expand_to: int | None = None,
     no_expand: bool = False,
+    columns: list[str] | None = None,
+    csv_delimiter: str | None = None,
 ) -> None:
     """``onezone list`` as a table (columns and widths of ``onezone.yaml`` over the helper)."""
     from .cmdparser import CliError
@@ -251,7 +253,16 @@ def pool_table(
     body = xmldoc.to_hash(pool).get(pool.name)
     zones = body.get("ZONE") if isinstance(body, dict) else None
     records = [] if zones is None else (zones if isinstance(zones, list) else [zones])
-    table.show(records, out, no_header=no_header, expand_to=expand_to, no_expand=no_expand)
+    if columns:
+        table = table.select(columns)
+    table.show(
+        records,
+        out,
+        no_header=no_header,
+        expand_to=expand_to,
+        no_expand=no_expand,
+        csv_delimiter=csv_delimiter,
+    )
 
 
 def pool_describe(out: TextIO) -> None:

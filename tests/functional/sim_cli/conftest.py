@@ -11,7 +11,6 @@ import itertools
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,23 +19,12 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "sim_cli"))
 
+from onedb_support import DB_PASSWORD, ONE_AUTH_SECRET, free_port, run_onedb, sql_literal  # noqa: E402
+
 from onesim import schema  # noqa: E402
-
-BIN = Path(sys.executable).parent
-DB_PASSWORD = "Tr1cky pass'word\"#;$HOME"  # quotes, spaces, shell and option-file specials
-ONE_AUTH_SECRET = "oneadmin:opennebula"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _sql_literal(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 @dataclass
@@ -104,7 +92,7 @@ def mariadb(tmp_path_factory):
         ],
         capture_output=True, check=True, timeout=120,
     )  # fmt: skip
-    port = _free_port()
+    port = free_port()
     sock = datadir / "mysqld.sock"
     process = subprocess.Popen(
         [
@@ -118,7 +106,7 @@ def mariadb(tmp_path_factory):
     try:
         _wait_ready(process, sock, datadir / "err", 60)
         server = MariaDB(datadir=datadir, socket=sock, port=port)
-        password = _sql_literal(DB_PASSWORD)
+        password = sql_literal(DB_PASSWORD)
         server.sql(
             f"CREATE USER 'oneadmin'@'127.0.0.1' IDENTIFIED BY {password};"
             "GRANT ALL PRIVILEGES ON *.* TO 'oneadmin'@'127.0.0.1';"
@@ -170,20 +158,8 @@ def base_env(home, one_location) -> dict[str, str]:
         "HOME": str(home),
         "LANG": "C.UTF-8",
         "ONE_LOCATION": str(one_location),
-        "ONE_XMLRPC": f"http://127.0.0.1:{_free_port()}/RPC2",
+        "ONE_XMLRPC": f"http://127.0.0.1:{free_port()}/RPC2",
     }
-
-
-def run_onedb(*args: str, env: dict[str, str], stdin: str = "", timeout: float = 90):
-    return subprocess.run(
-        [str(BIN / "onedb"), *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        start_new_session=True,
-    )
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import DB_PASSWORD
+from onedb_support import DB_PASSWORD
 
 
 def _backup_message(path) -> str:
@@ -141,7 +141,7 @@ def test_behaviour_10_db_tooling_restore_refused_by_one_endpoint_file(
     mysql_args, db_env, tmp_path, stub_oned_factory, home, base_env
 ):
     """The gotcha of reference §6.3: ~/.one/one_endpoint naming any live oned blocks it."""
-    from conftest import run_onedb
+    from onedb_support import run_onedb
     from stub_oned import success_string
 
     oned = stub_oned_factory({"one.system.version": success_string("7.0.0")})
@@ -323,11 +323,11 @@ def test_failed_dump_message_holds_no_password(onedb, mysql_args, db_env, tmp_pa
 def test_password_with_backslashes_reaches_the_client_programs(
     onedb, mariadb, mysql_args, tmp_path
 ):
-    from conftest import _sql_literal
+    from onedb_support import sql_literal
 
     password = 'back\\slash "quoted" #not-a-comment \\n'
     mariadb.sql(
-        f"CREATE USER 'bs'@'127.0.0.1' IDENTIFIED BY {_sql_literal(password)};"
+        f"CREATE USER 'bs'@'127.0.0.1' IDENTIFIED BY {sql_literal(password)};"
         "GRANT ALL PRIVILEGES ON *.* TO 'bs'@'127.0.0.1';"
     )
     args = [*mysql_args[:4], "-u", "bs", *mysql_args[6:]]

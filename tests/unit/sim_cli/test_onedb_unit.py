@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 
 import pytest
-from conftest import run
+from sim_cli_support import run
 
 from onesim.cli import oned_conf
 from onesim.cli.onedb_backends import MySQLBackend, SQLiteBackend

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ONE_AUTH_SECRET, zone_xml
+from sim_cli_support import ONE_AUTH_SECRET, zone_xml
 from stub_oned import failure, success_int, success_string
 
 SERVERS = [

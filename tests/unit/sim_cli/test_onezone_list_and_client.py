@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ONE_AUTH_SECRET, raft_xml, zone_xml
+from sim_cli_support import ONE_AUTH_SECRET, raft_xml, zone_xml
 from stub_oned import closed_port_endpoint, success_string
 
 LIST_HEADER = (
@@ -179,3 +179,18 @@ def test_version_option(onezone):
     assert result.stdout == (
         "OpenNebula 7.0.0\nCopyright 2002-2025, OpenNebula Project, OpenNebula Systems\n"
     )
+
+
+def test_list_column_selection_and_csv(stubs, raft_server, onezone):
+    zone_front = raft_server(raft_xml(0, 3, fedlog_index="7"))
+    main = pool_stub(stubs, zone_front.endpoint)
+
+    selected = onezone("list", "-l", "name,stat,fed_index", endpoint=main.endpoint)
+    as_csv = onezone("list", "--csv", "--csv-del", ";", endpoint=main.endpoint)
+    unknown = onezone("list", "-l", "bogus", endpoint=main.endpoint)
+
+    assert selected.stdout == "NAME            STAT FED_INDEX \nOpenNebula      on   7\n"
+    assert as_csv.stdout == (
+        f"CURRENT;ID;NAME;ENDPOINT;FED_INDEX;STAT\n;0;OpenNebula;{zone_front.endpoint};7;on\n"
+    )
+    assert (unknown.returncode, unknown.stderr) == (255, "Column BOGUS not defined.\n")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import raft_xml, zone_xml
+from sim_cli_support import raft_xml, zone_xml
 from stub_oned import closed_port_endpoint, success_string
 
 

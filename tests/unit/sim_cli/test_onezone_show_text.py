@@ -13,7 +13,7 @@ import pty
 import subprocess
 import time
 
-from conftest import BIN, ONE_AUTH_SECRET, raft_xml, zone_xml
+from sim_cli_support import BIN, ONE_AUTH_SECRET, raft_xml, zone_xml
 from stub_oned import closed_port_endpoint, success_string
 
 SERVERS_HEADER = "ID NAME            ENDPOINT" + " " * 55 + "\n"  # 82 characters

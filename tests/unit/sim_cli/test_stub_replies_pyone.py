@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pyone
 import pytest
-from conftest import raft_xml, zone_xml
+from sim_cli_support import raft_xml, zone_xml
 from stub_oned import failure, success_int, success_string
 
 
