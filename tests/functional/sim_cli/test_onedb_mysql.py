@@ -339,3 +339,17 @@ def test_password_with_backslashes_reaches_the_client_programs(
         mariadb.sql("DROP USER 'bs'@'127.0.0.1'")
 
     assert result.returncode == 0, result.stderr
+
+
+def test_restore_needs_the_database_to_exist(onedb, mariadb, db_env, tmp_path, db_name):
+    """Like the real tool (Sequel connects to the DB first), restore fails on a missing DB."""
+    dump = tmp_path / "d.sql"
+    dump.write_text("-- nothing\n")
+    args = ["-S", "127.0.0.1", "-P", str(mariadb.port), "-u", "oneadmin", "-d", db_name]
+
+    result = onedb("restore", "-f", *args, str(dump), env_extra=db_env)
+
+    assert (result.returncode, result.stdout) == (255, "")
+    assert result.stderr == (
+        f"Error connecting to DB: Mysql2::Error::ConnectionError: Unknown database '{db_name}'\n"
+    )

@@ -139,3 +139,21 @@ def test_oned_conf_db_section(tmp_path):
 )
 def test_versions_compare_like_gem_version(left, right, expected):
     assert compare_versions(left, right) == expected
+
+
+def test_behaviour_10_db_tooling_no_connection_exits_255(onedb, tmp_path):
+    from stub_oned import closed_port_endpoint
+
+    port = closed_port_endpoint().split(":")[2].split("/")[0]
+    env = {"ONE_DB_PASSWORD": "x", "MYSQL_UNIX_PORT": str(tmp_path / "no.sock")}
+
+    tcp = onedb("version", "-S", "127.0.0.1", "-P", port, "-u", "a", "-d", "b", env_extra=env)
+    local = onedb("version", "-u", "a", "-d", "b", env_extra=env)  # localhost: the socket
+
+    prefix = "Error connecting to DB: Mysql2::Error::ConnectionError: "
+    assert (tcp.returncode, tcp.stdout) == (255, "")
+    assert tcp.stderr == prefix + "Can't connect to server on '127.0.0.1' (111)\n"
+    assert local.returncode == 255
+    assert local.stderr == (
+        prefix + f"Can't connect to local server through socket '{tmp_path / 'no.sock'}' (2)\n"
+    )
