@@ -1,0 +1,103 @@
+"""Beacon -> master event bus -> reactor -> orchestration -> minion, with real daemons."""
+
+import time
+
+ROLE_TAG = "salt/beacon/ohr-fe1/onenebula_raft/role"
+ERROR_TAG = "salt/beacon/ohr-fe1/onenebula_raft/error"
+
+
+def wait_for(event_listener, master, pattern, after, timeout=60):
+    matched = event_listener.wait_for_events(
+        [(master.id, pattern)], after_time=after, timeout=timeout
+    )
+    assert matched.found_all_events, f"no {pattern} event within {timeout}s"
+    return list(matched)
+
+
+def orchestrations(event_listener, master, after, mods):
+    """Orchestrations of ``mods`` the master started since ``after`` (their ``new`` events)."""
+    started = []
+    for event in event_listener.get_events([(master.id, "salt/run/*/new")], after_time=after):
+        data = event.data
+        if data.get("fun") != "runner.state.orchestrate":
+            continue
+        kwargs = next((a for a in data.get("fun_args", []) if isinstance(a, dict)), {})
+        if kwargs.get("mods") == mods:
+            started.append(kwargs)
+    return started
+
+
+def test_role_event_reaches_the_master_with_the_beacon_dict_as_data(
+    event_listener, master, minion, synced_at, zone, leader_index
+):
+    event = wait_for(event_listener, master, ROLE_TAG, synced_at)[0]
+    data = event.data
+    # The master unwraps the minion's beacon events: the beacon's dict is the event data,
+    # with the minion id at top level, not under data['data'].
+    assert data["id"] == "ohr-fe1"
+    assert "data" not in data
+    assert (data["state"], data["startup"], data["previous"]) == ("leader", True, None)
+    assert data["server_id"] == data["leader"] == zone.servers[leader_index].id
+    assert isinstance(data["term"], int)
+    assert zone.session.split(":", 1)[1] not in repr(data)
+
+
+def test_reactor_gets_the_same_shape(event_listener, master, minion, synced_at):
+    echo = wait_for(event_listener, master, "onenebula_ha/test/reactor-data", synced_at)[0].data
+    assert echo["tag"] == ROLE_TAG
+    assert echo["id"] == "ohr-fe1"
+    assert echo["state"] == "leader"
+    assert echo["nested"] is False
+    assert {"id", "state", "previous", "term", "server_id", "leader", "startup"} <= set(
+        echo["keys"]
+    )
+
+
+def test_new_leader_gets_the_vip_from_the_safety_net(
+    event_listener, master, minion, synced_at, hook_log, vip
+):
+    # role event -> reactor/onenebula_ha/role.sls -> onenebula_ha.orch.remediate_vip, which
+    # finds the leader without the VIP and runs the hook's leader action on it.
+    deadline = time.monotonic() + 90
+    expected = f"leader lo {vip}"
+    while not (hook_log.exists() and expected in hook_log.read_text().splitlines()):
+        assert time.monotonic() < deadline, "the VIP hook's leader action never ran"
+        time.sleep(0.5)
+    started = orchestrations(event_listener, master, synced_at, "onenebula_ha.orch.remediate_vip")
+    assert started, "no remediate_vip orchestration seen"
+    assert started[0]["pillar"]["onenebula_ha_vip"]["leader"] == "ohr-fe1"
+    # No follower action: no other front-end answered as holding the VIP.
+    assert not any(line.startswith("follower") for line in hook_log.read_text().splitlines())
+
+
+def test_failed_follower_gets_one_repair(
+    event_listener, master, minion, synced_at, zone, leader_index, frontend_of
+):
+    victim = (leader_index + 1) % len(zone.servers)
+    victim_server = zone.servers[victim]
+    killed_at = time.time()
+    zone.kill(victim)
+    try:
+        events = wait_for(event_listener, master, ERROR_TAG, killed_at, timeout=60)
+        data = events[0].data
+        assert (data["server_id"], data["name"], data["id"]) == (
+            victim_server.id,
+            victim_server.name,
+            "ohr-fe1",
+        )
+        assert data["in_error"] == [victim_server.id]
+        assert data["seconds"] >= 2  # error_after
+
+        # Let the beacon report the same failure several more times: one repair only.
+        deadline = time.monotonic() + 60
+        while True:
+            reports = event_listener.get_events([(master.id, ERROR_TAG)], after_time=killed_at)
+            if len(list(reports)) >= 4:
+                break
+            assert time.monotonic() < deadline, "the beacon stopped reporting the failure"
+            time.sleep(0.5)
+        repairs = orchestrations(event_listener, master, killed_at, "onenebula_ha.orch.repair")
+        assert [r["pillar"] for r in repairs] == [{"target": frontend_of[victim]}]
+    finally:
+        zone.start(victim)
+        zone.wait_leader()
