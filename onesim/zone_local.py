@@ -110,6 +110,9 @@ class ZoneOptions:
     limit_purge: int = 100000
     hooks: bool = True
     db: str = "sqlite"
+    #: For ``db="mysql"``: ``server``, ``port``, ``user``, ``passwd`` of a MariaDB/MySQL server;
+    #: server ``i`` uses its own database ``one_<net>_<i>`` there.
+    mysql: dict | None = None
 
 
 class LocalZone:
@@ -131,8 +134,10 @@ class LocalZone:
         self.net = net
         self.port = port
         self.options = ZoneOptions(**options)
-        if self.options.db != "sqlite":
-            raise ValueError("LocalZone supports the sqlite backend only")
+        if self.options.db not in ("sqlite", "mysql"):
+            raise ValueError("LocalZone supports the sqlite and mysql backends")
+        if self.options.db == "mysql" and not self.options.mysql:
+            raise ValueError("db='mysql' needs mysql={server, port, user, passwd}")
         self.servers = []
         self._processes: dict[int, subprocess.Popen] = {}
         self._session = ""
@@ -199,7 +204,9 @@ class LocalZone:
         record = hooks / "record.sh"
         record.write_text(RECORD_HOOK)
         record.chmod(0o755)
-        (root / "etc" / "oned.conf").write_text(self._oned_conf(server, server_id=-1))
+        conf = root / "etc" / "oned.conf"
+        conf.touch(mode=0o640)  # may hold the MySQL password
+        conf.write_text(self._oned_conf(server, server_id=-1))
         (root / "env").write_text(
             "".join(f"{key}={shlex.quote(value)}\n" for key, value in server.env.items())
         )
@@ -223,6 +230,19 @@ class LocalZone:
             "]"
         )
         text = re.sub(r"(?ms)^RAFT = \[.*?^\]", raft, text)
+        if opts.db == "mysql":
+            mysql = opts.mysql
+            db = (
+                'DB = [ BACKEND = "mysql",\n'
+                f'       SERVER  = "{mysql["server"]}",\n'
+                f"       PORT    = {mysql.get('port', 0)},\n"
+                f'       USER    = "{mysql["user"]}",\n'
+                f'       PASSWD  = "{mysql["passwd"]}",\n'
+                f'       DB_NAME = "{self.db_name(server.id)}",\n'
+                "       CONNECTIONS = 25,\n"
+                '       COMPARE_BINARY = "no" ]'
+            )
+            text = re.sub(r"(?ms)^DB = \[.*?\]", db, text, count=1)
         if opts.hooks:
             text += (
                 '\nRAFT_LEADER_HOOK = [\n    COMMAND = "raft/record.sh",\n'
@@ -285,11 +305,18 @@ class LocalZone:
                 return int(node.findtext("ID"))
         raise ZoneError(f"{name} not found in the zone")
 
+    def db_name(self, index: int) -> str:
+        """MySQL database of server ``index`` (``db="mysql"`` only)."""
+        return f"one_{(self.net or '').replace('.', '_')}_{index}"
+
     def copy_db(self, source: int, target: int) -> None:
         """Copy server ``source``'s DB over ``target``'s (a consistent online copy).
 
         Stands in for ``onedb backup`` on the leader + ``onedb restore -f`` on the new server.
         """
+        if self.options.db == "mysql":
+            self._copy_mysql(self.db_name(source), self.db_name(target))
+            return
         src, dst = self.servers[source].db_path, self.servers[target].db_path
         dst.parent.mkdir(parents=True, exist_ok=True)
         dst.unlink(missing_ok=True)
@@ -297,6 +324,42 @@ class LocalZone:
             from_db.backup(to_db)
         from_db.close()
         to_db.close()
+
+    def _mysql(self):
+        import pymysql
+
+        mysql = self.options.mysql
+        return pymysql.connect(
+            host=mysql["server"],
+            port=int(mysql.get("port") or 3306),
+            user=mysql["user"],
+            password=mysql["passwd"],
+            autocommit=True,
+        )
+
+    def _copy_mysql(self, source: str, target: str) -> None:
+        conn = self._mysql()
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(f"DROP DATABASE IF EXISTS `{target}`")
+                cursor.execute(f"CREATE DATABASE `{target}`")
+                cursor.execute(f"SHOW TABLES FROM `{source}`")
+                for (table,) in cursor.fetchall():
+                    cursor.execute(f"CREATE TABLE `{target}`.`{table}` LIKE `{source}`.`{table}`")
+                    cursor.execute(
+                        f"INSERT INTO `{target}`.`{table}` SELECT * FROM `{source}`.`{table}`"
+                    )
+        finally:
+            conn.close()
+
+    def _drop_mysql_databases(self) -> None:
+        conn = self._mysql()
+        try:
+            with conn.cursor() as cursor:
+                for server in self.servers:
+                    cursor.execute(f"DROP DATABASE IF EXISTS `{self.db_name(server.id)}`")
+        finally:
+            conn.close()
 
     # ------------------------------------------------------------------ processes
     def start(self, index: int, timeout: float = 20, extra_env: dict | None = None) -> None:
@@ -493,6 +556,9 @@ class LocalZone:
         if keep_files:
             (self.directory / STATE_FILE).unlink(missing_ok=True)
             return
+        if self.options.db == "mysql" and self.servers:
+            with contextlib.suppress(Exception):  # the server may be gone already
+                self._drop_mysql_databases()
         for server in self.servers:
             shutil.rmtree(server.location, ignore_errors=True)
         shutil.rmtree(self.directory / ".one", ignore_errors=True)
@@ -509,6 +575,7 @@ class LocalZone:
             "servers": [asdict(server) for server in self.servers],
         }
         path = self.directory / STATE_FILE
+        path.touch(mode=0o600)  # may hold the MySQL password
         path.write_text(json.dumps(state, indent=2) + "\n")
 
     @classmethod

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 from onesim import rpc, schema
-from onesim.db import Database, quote
+from onesim.db import Database, DatabaseError, quote
 from onesim.oned.log import OnedLog
 from onesim.oned.raft import CANDIDATE, FOLLOWER, LEADER, RaftManager, WriteFailed
 from onesim.template import TemplateSyntaxError, parse_str_or_xml
@@ -106,7 +106,12 @@ class RequestManager:
             self.log.debug(
                 "ReM", f"Req:{request_id} UID:0 IP:{client_ip} {name} invoked {shown}".rstrip()
             )
-        result = self._execute(method, params, args)
+        try:
+            result = self._execute(method, params, args)
+        except DatabaseError as exc:
+            # oned turns a failed DB access into an error reply, never into a fault.
+            self.log.error("ReM", f"Req:{request_id} {name}: database error: {exc}")
+            result = self._database_failure(name, args)
         if method.logged:
             if result[0]:
                 self.log.debug(
@@ -151,6 +156,14 @@ class RequestManager:
         if not method.zone_disabled and self._zone_disabled():
             return rpc.failure(name, rpc.INTERNAL, "Cannot process request, zone disabled")
         return method.handler(name, *args)
+
+    @staticmethod
+    def _database_failure(name: str, args: tuple):
+        """An object that cannot be read is reported as missing, anything else as INTERNAL."""
+        if name in ("one.zone.info", "one.vm.info"):
+            kind = "zone" if name == "one.zone.info" else "virtual machine"
+            return rpc.no_exists(name, kind, args[0])
+        return rpc.failure(name, rpc.INTERNAL, "Error accessing the database")
 
     def _forward(self, name: str, params: tuple):
         endpoint = self.raft.leader_endpoint()

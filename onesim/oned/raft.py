@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from onesim import rpc
 from onesim.config import RaftConfig
-from onesim.db import Database
+from onesim.db import Database, DatabaseError
 from onesim.logdb import LogDB
 from onesim.oned.hooks import HookRunner
 from onesim.oned.log import OnedLog
@@ -266,7 +266,15 @@ class RaftManager:
                     )
                     self.state = CANDIDATE
             if due:
-                self._request_vote()
+                try:
+                    self._request_vote()
+                except DatabaseError as exc:
+                    # Could not persist the vote: stay follower and retry after a timeout.
+                    self.log.error("RCM", f"Election aborted, database error: {exc}")
+                    with self._lock:
+                        if self.state == CANDIDATE:
+                            self.state = FOLLOWER
+                            self._last_heartbeat = time.monotonic()
 
     def _request_vote(self) -> None:
         """Election rounds until this server wins or turns follower (blocks the timer)."""
@@ -358,8 +366,11 @@ class RaftManager:
                     self.log.info("RCM", "Replication thread stopped")
                     return
                 index, term, commit = link.next, self.term, self.commit
-            record = self.logdb.get(index)
-            previous = self.logdb.get(index - 1) if index > 0 else None
+            try:
+                record = self.logdb.get(index)
+                previous = self.logdb.get(index - 1) if index > 0 else None
+            except DatabaseError:
+                record = previous = None
             if record is None or (index > 0 and previous is None):
                 self.log.error("RCM", f"Failed to load log record at index: {index}")
                 link.stop.wait(backoff)
@@ -499,7 +510,11 @@ class RaftManager:
                 if self._stopping.is_set():
                     return
                 target = self.commit
-            applied = self.logdb.apply_up_to(target, self._apply_failed)
+            try:
+                applied = self.logdb.apply_up_to(target, self._apply_failed)
+            except DatabaseError as exc:
+                self._apply_failed(self.applied + 1, str(exc))
+                applied = self.applied
             with self._lock:
                 if applied < target:
                     self._apply_error_index = target

@@ -1,0 +1,98 @@
+"""oned on the MySQL backend (a real MariaDB): bootstrap, replication, failover, ERRORS_LIMIT."""
+
+import time
+
+import pymysql
+
+from onesim import schema
+from onesim.zone_local import LocalZone
+
+RECOVERY_S = 30
+
+
+def wait_for(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def query(mariadb, database, sql):
+    conn = pymysql.connect(database=database, autocommit=True, **_connect_args(mariadb))
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchall()
+    finally:
+        conn.close()
+
+
+def _connect_args(mariadb):
+    opts = mariadb.options
+    return {
+        "host": opts["server"],
+        "port": opts["port"],
+        "user": opts["user"],
+        "password": opts["passwd"],
+    }
+
+
+def test_mysql_zone_replicates_sql_into_every_servers_database(tmp_path, timings, mariadb):
+    with LocalZone(3, tmp_path / "zone", db="mysql", mysql=mariadb.options, **timings) as zone:
+        leader = zone.wait_leader()
+        # Quotes and backslashes must survive the trip through the log on MySQL too.
+        name = "it's a \\\\ test"
+        reply = zone.call(leader, "one.vm.allocate", f'NAME = "{name}"', False)
+        assert reply[0] is True
+        oid = reply[1]
+        for index in range(3):
+            database = zone.db_name(index)
+            wait_for(
+                lambda database=database: query(
+                    mariadb, database, f"SELECT name FROM vm_pool WHERE oid = {oid}"
+                ),
+                RECOVERY_S,
+                f"the VM row in {database}",
+            )
+            assert query(mariadb, database, f"SELECT name FROM vm_pool WHERE oid = {oid}")[0][
+                0
+            ] == ("it's a \\ test")
+            versions = query(mariadb, database, "SELECT version FROM db_versioning")
+            assert versions == ((schema.SHARED_VERSION,),)
+        zone.kill(leader)
+        survivors = [i for i in range(3) if i != leader]
+        new = zone.wait_leader(timeout=RECOVERY_S, among=survivors)
+        assert zone.call(new, "one.vm.allocate", 'NAME = "after"', False)[0] is True
+        state = query(mariadb, zone.db_name(new), "SELECT body FROM system_attributes")[0][0]
+        assert f"<VOTEDFOR><![CDATA[{new}]]></VOTEDFOR>" in state
+    # down() dropped the zone's databases.
+    names = {row[0] for row in query(mariadb, None, "SHOW DATABASES")}
+    assert not any(name.startswith(f"one_{zone.net.replace('.', '_')}") for name in names)
+
+
+def test_ha_oned_exits_after_errors_limit_consecutive_db_errors(tmp_path, timings, mariadb):
+    zone = LocalZone(1, tmp_path / "zone", db="mysql", mysql=mariadb.options, **timings)
+    try:
+        zone.up()
+        conn = pymysql.connect(autocommit=True, **_connect_args(mariadb))
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(f"DROP DATABASE `{zone.db_name(0)}`")
+        finally:
+            conn.close()
+        # Every read now fails; after more than ERRORS_LIMIT (25) in a row oned exits.
+        for _ in range(40):
+            if not zone.running(0):
+                break
+            try:
+                zone.call(0, "one.zone.info", 0, timeout=5)
+            except OSError:
+                break
+        wait_for(lambda: not zone.running(0), RECOVERY_S, "oned to exit")
+        log = zone.servers[0].log_path.read_text()
+        assert "[SQL][E]: Lost connection to DB server, exiting..." in log
+        assert mariadb.passwd not in log
+    finally:
+        zone.down()
