@@ -16,7 +16,6 @@ from __future__ import annotations
 import http.client
 import os
 import socket
-import ssl
 import xmlrpc.client
 from collections.abc import Mapping
 from pathlib import Path
@@ -170,6 +169,8 @@ def _post(endpoint: str, body: bytes, timeout: float) -> bytes:
         path += "?" + url.query
     opening = f"Failed to open TCP connection to {host}:{port}"
     if url.scheme == "https":
+        import ssl  # only for https endpoints
+
         conn = http.client.HTTPSConnection(
             host, port, timeout=timeout, context=ssl.create_default_context()
         )

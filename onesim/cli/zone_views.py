@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable
 from typing import TextIO
 
-from . import psych_yaml, xmldoc
+from . import xmldoc
 from .table import Column, Table, print_header
 
 __all__ = [
@@ -183,6 +183,8 @@ def render_json(data: dict) -> str:
 
 def render_yaml(data: dict) -> str:
     """``to_yaml(:indent => 4)``."""
+    from . import psych_yaml  # PyYAML is only needed for -y
+
     return psych_yaml.dump(data, indent=4)
 
 
