@@ -199,5 +199,6 @@ def _read(path: Path) -> str:
 
 def _runs_program(argv: list[str], program: str) -> bool:
     """True if ``argv`` runs ``program`` directly or as a script given to an interpreter."""
-    names = [os.path.basename(word) for word in argv[:3] if not word.startswith("-")]
+    # e.g. ["python3", "-m", "onesim.entry", "oned", "-f"] or ["python3", ".../salt-minion", …]
+    names = [os.path.basename(word) for word in argv[:5] if not word.startswith("-")]
     return program in names

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import attr
 from saltfactories.cli.call import SaltCall
+from saltfactories.cli.salt import Salt
 from saltfactories.daemons.master import SaltMaster
 from saltfactories.daemons.minion import SaltMinion
 
@@ -39,6 +40,27 @@ class LabSaltMaster(SaltMaster):
 
     def cmdline(self, *args):
         return ["ip", "netns", "exec", self.netns, *super().cmdline(*args)]
+
+    def salt_cli(self, factory_class=None, **factory_class_kwargs):
+        """``salt`` CLI that keeps the master's short job timeouts (see :class:`LabSalt`)."""
+        return super().salt_cli(factory_class=factory_class or LabSalt, **factory_class_kwargs)
+
+
+@attr.s(kw_only=True, slots=True)
+class LabSalt(Salt):
+    """``salt`` CLI that does not turn its process timeout into Salt's ``--timeout``.
+
+    Factories passes ``--timeout=<process timeout>``, so a partitioned minion would hold every
+    call for minutes. Without the flag Salt uses the master's ``timeout``/
+    ``gather_job_timeout`` (a few seconds): running jobs are still waited for (Salt polls
+    them), silent minions are given up quickly. An explicit ``--timeout`` is kept.
+    """
+
+    def cmdline(self, *args, **kwargs):
+        argv = super().cmdline(*args, **kwargs)
+        if any(str(arg).startswith("--timeout") or arg == "-t" for arg in args):
+            return argv
+        return [arg for arg in argv if not str(arg).startswith("--timeout=")]
 
 
 @attr.s(kw_only=True, slots=True)

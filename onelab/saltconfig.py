@@ -51,9 +51,10 @@ def master_settings(
         "file_recv": True,
         # Two cores are shared by everything: few workers.
         "worker_threads": 3,
-        # A partitioned minion must not hold every CLI call for the default ~15 s.
+        # A silent (partitioned) minion is given up after timeout + gather_job_timeout; the
+        # second must still cover a busy minion answering find_job on a loaded machine.
         "timeout": 5,
-        "gather_job_timeout": 3,
+        "gather_job_timeout": 8,
         "enable_fqdns_grains": False,
     }
     return _merge(settings, extra)
