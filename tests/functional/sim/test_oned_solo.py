@@ -85,8 +85,8 @@ def test_bootstrapped_zone_zero(solo):
         ("one.zone.info", (5,), 0x400, "[one.zone.info] Error getting zone [5]."),
     ],
 )
-def test_behaviour_03_return_arrays_failures(solo, method, params, code, message):
-    reply = solo.call(0, method, *params)
+def test_behaviour_03_return_arrays_failures(solo_shared, method, params, code, message):
+    reply = solo_shared.call(0, method, *params)
     assert reply[0] is False
     assert reply[1] == message
     assert reply[2] == code

@@ -201,3 +201,65 @@ def test_behaviour_05_membership_quorum_grows_after_add_and_shrinks_before_del(t
         writer.join(timeout=10)
         assert results and results[0][0] is True
         zone.start(stopped)
+
+
+def test_behaviour_01_raft_status_on_every_role(zone3):
+    leader = zone3.wait_leader()
+    for index in range(3):
+        reply = zone3.call(index, "one.zone.raftstatus")
+        assert reply[0] is True and reply[2] == 0
+        tags = re.findall(r"<(\w+)>-?\d+</\1>", reply[1])
+        assert tags == [
+            "SERVER_ID",
+            "STATE",
+            "TERM",
+            "VOTEDFOR",
+            "COMMIT",
+            "LOG_INDEX",
+            "LOG_TERM",
+            "FEDLOG_INDEX",
+        ]
+        status = zone3.raftstatus(index)
+        assert status["SERVER_ID"] == index
+        assert status["STATE"] == (3 if index == leader else 2)
+        assert status["FEDLOG_INDEX"] == -1
+
+
+def test_behaviour_04_write_forwarding_no_leader_found_before_first_heartbeat(tmp_path):
+    with LocalZone(3, tmp_path / "zone", **FAST) as zone:
+        leader = zone.wait_leader()
+        lonely, other = [i for i in range(3) if i != leader]
+        zone.kill(leader)
+        zone.kill(other)
+        zone.stop(lonely)
+        zone.start(lonely)  # a follower that has heard from no leader yet (warm-up)
+        reply = zone.call(lonely, "one.vm.allocate", 'NAME = "x"', False)
+        assert reply[:3] == [
+            False,
+            "[one.vm.allocate] Cannot process request, no leader found",
+            0x2000,
+        ]
+
+
+def test_behaviour_02_zone_info_comes_from_the_queried_servers_own_db(tmp_path, require_nft):
+    with LocalZone(3, tmp_path / "zone", **FAST) as zone:
+        leader = zone.wait_leader()
+        cut_off = [i for i in range(3) if i != leader][0]
+        zone.partition(cut_off)
+        ghost = 'SERVER = [ NAME="ghost", ENDPOINT="http://127.0.0.1:9/RPC2" ]'
+        assert zone.call(leader, "one.zone.addserver", 0, ghost) == [True, 0, 0]
+        assert "ghost" in zone.call(leader, "one.zone.info", 0)[1]
+        # The cut-off follower answers from its own, now stale, DB without forwarding.
+        stale = zone.call(cut_off, "one.zone.info", 0)
+        assert stale[0] is True and "ghost" not in stale[1] and "server-2" in stale[1]
+
+
+def test_behaviour_05_membership_reset_never_fails_on_the_leader(zone3):
+    leader = zone3.wait_leader()
+    assert zone3.call(leader, "one.zone.resetserver", 0, 77) == [True, 0, 0]
+    follower = [i for i in range(3) if i != leader][0]
+    # Forwarded from a follower: the leader's reply comes back unchanged.
+    assert zone3.call(follower, "one.zone.resetserver", 0, follower) == [True, 0, 0]
+    assert zone3.call(leader, "one.zone.addserver", 7, 'SERVER=[NAME="x",ENDPOINT="y"]')[1] == (
+        "[one.zone.addserver] Servers have to be added through the target zone endpoints"
+    )

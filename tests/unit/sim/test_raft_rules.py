@@ -174,3 +174,9 @@ def test_solo_server_refuses_raft_calls(make_raft):
     raft = make_raft(server_id=-1, term=0)
     assert not heartbeat(raft, 1)[0]
     assert not raft.on_voterequest(1, 0, 0, 0)[0]
+
+
+def test_federated_server_without_federated_records_reports_uint64_max(make_raft):
+    raft = make_raft(server_id=0, term=1)
+    raft._federated = True
+    assert "<FEDLOG_INDEX>18446744073709551615</FEDLOG_INDEX>" in raft.status_xml()

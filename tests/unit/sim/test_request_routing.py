@@ -1,0 +1,125 @@
+"""Request::execute order on each Raft role (reference §2.3), with a stub Raft and no network."""
+
+import xmlrpc.client
+
+import pytest
+
+from onesim import rpc
+from onesim.oned import api
+from onesim.oned.api import RequestManager
+from onesim.oned.log import OnedLog
+from onesim.oned.raft import CANDIDATE, FOLLOWER, LEADER, SOLO
+
+SESSION = "oneadmin:pw"
+
+
+class StubRaft:
+    def __init__(self, state, leader=None, reconciling=False):
+        self.state = state
+        self.reconciling = reconciling
+        self._leader = leader
+        self.writes = []
+
+    def leader_endpoint(self):
+        return self._leader
+
+    def write(self, statements):
+        self.writes.append(statements)
+
+    def status_xml(self):
+        return "<RAFT/>"
+
+
+class StubDb:
+    def scalar(self, sql, default=None):
+        if "pool_control" in sql:
+            return default
+        return "<ZONE><ID>0</ID><NAME>OpenNebula</NAME><STATE>0</STATE></ZONE>"
+
+    def query(self, sql):
+        return []
+
+
+@pytest.fixture
+def manager(tmp_path):
+    log = OnedLog(tmp_path / "oned.log")
+
+    def make(raft):
+        return RequestManager(raft, StubDb(), log, ("oneadmin", "pw"), 0, "127.0.0.1")
+
+    yield make
+    log.close()
+
+
+ALLOCATE = ("one.vm.allocate", (SESSION, 'NAME="x"', False))
+
+
+def test_follower_without_known_leader_refuses_writes(manager):
+    reply = manager(StubRaft(FOLLOWER)).dispatch(*ALLOCATE, "127.0.0.1")
+    assert reply[:3] == [
+        False,
+        "[one.vm.allocate] Cannot process request, no leader found",
+        rpc.INTERNAL,
+    ]
+
+
+def test_candidate_refuses_writes(manager):
+    reply = manager(StubRaft(CANDIDATE)).dispatch(*ALLOCATE, "127.0.0.1")
+    assert reply[1] == "[one.vm.allocate] Cannot process request, oned cluster in election mode"
+    assert reply[2] == rpc.INTERNAL
+
+
+def test_reconciling_leader_refuses_writes(manager):
+    reply = manager(StubRaft(LEADER, reconciling=True)).dispatch(*ALLOCATE, "127.0.0.1")
+    assert reply[1] == "[one.vm.allocate] Cannot process request, oned cluster is replicating log"
+
+
+def test_reads_are_served_locally_on_every_role(manager):
+    for state in (SOLO, CANDIDATE, FOLLOWER, LEADER):
+        reply = manager(StubRaft(state)).dispatch("one.zone.raftstatus", (SESSION,), "127.0.0.1")
+        assert reply == [True, "<RAFT/>", 0]
+
+
+def test_follower_forwards_verbatim_and_returns_the_leader_reply(manager, monkeypatch):
+    calls = []
+
+    def fake_call(endpoint, method, params, timeout_s, source_address=None):
+        calls.append((endpoint, method, params, timeout_s))
+        return [False, "[one.vm.allocate] from the leader", 0x800, 7, rpc.I8(-1)]
+
+    monkeypatch.setattr(api.rpc, "call", fake_call)
+    raft = StubRaft(FOLLOWER, leader="http://10.0.0.1:2633/RPC2")
+    # Even a bad session is forwarded as is: the leader authenticates.
+    params = ("oneadmin:whatever", 'NAME="x"', False)
+    reply = manager(raft).dispatch("one.vm.allocate", params, "127.0.0.1")
+    assert reply == [False, "[one.vm.allocate] from the leader", 0x800, 7, -1]
+    assert calls == [("http://10.0.0.1:2633/RPC2", "one.vm.allocate", params, 10.0)]
+    assert raft.writes == []
+
+
+def test_forwarding_transport_error_is_internal(manager, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(api.rpc, "call", refuse)
+    raft = StubRaft(FOLLOWER, leader="http://10.0.0.1:2633/RPC2")
+    reply = manager(raft).dispatch(*ALLOCATE, "127.0.0.1")
+    assert reply[0] is False and reply[2] == rpc.INTERNAL
+    assert reply[1].startswith("[one.vm.allocate] ")
+
+
+def test_authentication_is_checked_after_role_and_before_the_call(manager):
+    raft = StubRaft(LEADER)
+    reply = manager(raft).dispatch("one.vm.allocate", ("oneadmin:bad", "NAME=x", False), "::1")
+    assert reply[2] == rpc.AUTHENTICATION and raft.writes == []
+
+
+def test_fault_for_unknown_method_and_missing_parameters(manager):
+    rm = manager(StubRaft(SOLO))
+    with pytest.raises(xmlrpc.client.Fault) as info:
+        rm.dispatch("one.nothing.here", (SESSION,), "127.0.0.1")
+    assert info.value.faultString == "Method 'one.nothing.here' not defined"
+    with pytest.raises(xmlrpc.client.Fault):
+        rm.dispatch("one.zone.addserver", (SESSION, 0), "127.0.0.1")
+    with pytest.raises(xmlrpc.client.Fault):
+        rm.dispatch("one.zone.enable", (SESSION, 0, 1), "127.0.0.1")  # int is not a boolean
