@@ -74,8 +74,8 @@ SCHEMA = {
     "web_ui": {"services": None},
     "leader_services": None,
     "packages": {"manage": None, "repo": FREE},
-    "beacon": {"enabled": None, "interval": None},
-    "reactor": {"enabled": None, "move_vip": None, "repair": None},
+    "beacon": {"enabled": None, "interval": None, "report_errors_every": None, "error_after": None},
+    "reactor": {"enabled": None, "move_vip": None, "repair": None, "repair_lock_ttl": None},
     "deploy": {"wait_timeout": None, "backup_dir": None},
     # Platform values (defaults.yaml / osfamilymap.yaml, overridable through ``lookup``).
     "user": None,
@@ -354,6 +354,16 @@ def _misc_errors(config):
         errors.append(
             f"{_path('beacon', 'interval')}: '{interval}' must be a whole number of seconds >= 1"
         )
+    for section, key in (
+        ("beacon", "report_errors_every"),
+        ("beacon", "error_after"),
+        ("reactor", "repair_lock_ttl"),
+    ):
+        value = (config.get(section) or {}).get(key, 0)
+        if not _is_int(value) or value < 0:
+            errors.append(
+                f"{_path(section, key)}: '{value}' must be a whole number of seconds >= 0"
+            )
     return errors
 
 
