@@ -8,7 +8,8 @@
         reactor/onenebula_ha/{role,error}.sls (only with onenebula_ha:reactor:enabled);
       onenebula_ha_reactor: what the reactions and onenebula_ha.orch.remediate_vip need
         from the pillar (the master's reactor sees no pillar): move_vip, repair, the
-        front-ends (minion, server id, name), the VIP and the hook to run.
+        front-ends (minion, server id, name), the VIP, the hook to run and the repair
+        lock's lifetime.
     The master is restarted when the file changes (it reads its reactor configuration at
     start-up only); set onenebula_ha:lookup:services:salt_master to null when the master
     is not run as the `salt-master` service.
@@ -40,6 +41,7 @@
         'onenebula_ha_reactor': {
           'move_vip': reactor.move_vip and vip.enabled,
           'repair': reactor.repair,
+          'repair_lock_ttl': reactor.repair_lock_ttl,
           'zone': onenebula_ha.zone.id,
           'frontends': frontends,
           'vip': {'address': vip.address, 'interface': vip.interface} if vip.enabled else {},
@@ -56,7 +58,7 @@ onenebula_ha-salt-master-file-serialize:
     - makedirs: true
     - mode: '0644'
 
-{%- set service = onenebula_ha.services.get('salt_master', 'salt-master') %}
+{%- set service = onenebula_ha.services.get('salt_master') %}
 {%- if service %}
 
 onenebula_ha-salt-master-module-run-restart:

@@ -4,7 +4,8 @@
 {#- The front-ends' side of the reactor: the onenebula_raft beacon (_beacons/onenebula_raft.py),
     configured in the running minion and saved to its minion.d/beacons.conf (beacon.present
     with save, so no minion restart is needed), after syncing the formula's beacon and
-    execution modules. Settings: onenebula_ha:beacon (enabled, interval) and the zone id.
+    execution modules. Settings: onenebula_ha:beacon (enabled, interval, report_errors_every,
+    error_after) and the zone id.
     Only the front-ends listed in onenebula_ha:servers get the beacon; with
     beacon:enabled false it is removed. Needs a running minion (beacon.present talks to it).
     The oneadmin SSH key is published to the mine by onenebula_ha.ssh, not here. #}
@@ -31,6 +32,8 @@ onenebula_ha-salt-minion-beacon-present:
     - save: true
     - interval: {{ beacon.interval }}
     - zone: {{ onenebula_ha.zone.id }}
+    - report_errors_every: {{ beacon.report_errors_every }}
+    - error_after: {{ beacon.error_after }}
     - require:
       - saltutil: onenebula_ha-salt-minion-saltutil-sync_beacons
 {%- else %}

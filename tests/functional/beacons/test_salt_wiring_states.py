@@ -94,6 +94,7 @@ def test_master_config_written_once_and_complete(master_host, example_pillar, tm
     assert reactor["frontends"][2] == {"minion": "vmm03", "id": 2, "name": "vmm03"}
     assert len(reactor["frontends"]) == 5
     assert (reactor["move_vip"], reactor["repair"], reactor["zone"]) == (True, True, 0)
+    assert reactor["repair_lock_ttl"] == 3600
     assert reactor["vip"] == {"address": "10.213.0.100/24", "interface": "eth0"}
     assert reactor["hook"] == {
         "command": "/var/lib/one/remotes/hooks/raft/failover.sh",
@@ -137,7 +138,7 @@ def test_master_restarts_the_service_on_change(master_host, example_pillar, tmp_
 
 def test_frontend_gets_the_beacon_from_the_pillar(frontend, example_pillar):
     pillar = copy.deepcopy(example_pillar)
-    pillar["onenebula_ha"]["beacon"]["interval"] = 3
+    pillar["onenebula_ha"]["beacon"].update(interval=3, error_after=90)
     pillar["onenebula_ha"]["zone"]["id"] = 0
     frontend.set_pillar(pillar)
     rc, data, output = frontend("state.show_sls", "onenebula_ha.salt.minion")
@@ -148,6 +149,8 @@ def test_frontend_gets_the_beacon_from_the_pillar(frontend, example_pillar):
     assert {"save": True} in beacon
     assert {"interval": 3} in beacon
     assert {"zone": 0} in beacon
+    assert {"report_errors_every": 30} in beacon
+    assert {"error_after": 90} in beacon
     assert "onenebula_ha-salt-minion-saltutil-sync_beacons" in data
 
 
