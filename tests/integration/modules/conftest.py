@@ -34,12 +34,13 @@ def module_tree(tmp_path_factory, repo_root):
 
 @pytest.fixture(scope="package")
 def master(salt_factories, module_tree):
-    path = salt_factories.environ.get("PATH", "")
-    if not path.startswith(VENV_BIN + os.pathsep):
-        salt_factories.environ["PATH"] = VENV_BIN + os.pathsep + path
-    factory = salt_factories.salt_master_daemon(
-        "onha-mod-master", overrides={"file_roots": {"base": [str(module_tree)]}}
-    )
+    # file_recv + minionfs: how followers fetch the leader's pushed DB dump (salt://<id>/...)
+    overrides = {
+        "file_roots": {"base": [str(module_tree)]},
+        "file_recv": True,
+        "fileserver_backend": ["roots", "minionfs"],
+    }
+    factory = salt_factories.salt_master_daemon("onha-mod-master", overrides=overrides)
     with factory.started(start_timeout=120):
         yield factory
     # Salt's deferred log handler would flush at exit into pytest's closed stderr.
@@ -52,7 +53,7 @@ def minion_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="package")
-def minion(master, minion_root, zone_for_minion):
+def minion(master, minion_root, zone_for_minion, zone_environment):
     overrides = {
         "onenebula_ha.lock_file": str(minion_root / "membership.lock"),
         "onenebula_ha.backup_dir": str(minion_root / "backups"),
@@ -60,6 +61,13 @@ def minion(master, minion_root, zone_for_minion):
         **zone_for_minion,
     }
     factory = master.salt_minion_daemon("onha-mod-vmm01", overrides=overrides)
+    # This minion's own environment (the factories' one is shared by the whole session):
+    # OpenNebula's commands on PATH, and ONE_LOCATION of the zone server it stands for.
+    factory.environ = {
+        **factory.environ,
+        "PATH": VENV_BIN + os.pathsep + factory.environ.get("PATH", ""),
+        **zone_environment,
+    }
     with factory.started(start_timeout=120):
         # salt-call does not inherit the daemon's environment unless given
         ret = factory.salt_call_cli(timeout=120, environ=factory.environ.copy()).run(
@@ -91,3 +99,8 @@ def zone_for_minion(zone):
         "onenebula_ha.endpoint": server.endpoint,
         "onenebula_ha.one_auth_file": server.env["ONE_AUTH"],
     }
+
+
+@pytest.fixture(scope="package")
+def zone_environment(zone):
+    return {"ONE_LOCATION": zone.servers[0].env["ONE_LOCATION"]}
