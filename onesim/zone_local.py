@@ -113,6 +113,10 @@ class ZoneOptions:
     #: For ``db="mysql"``: ``server``, ``port``, ``user``, ``passwd`` of a MariaDB/MySQL server;
     #: server ``i`` uses its own database ``one_<net>_<i>`` there.
     mysql: dict | None = None
+    #: How a follower gets the leader's DB: "python" (SQLite online-backup API / SQL copy,
+    #: fast) or "onedb" (``onedb backup`` + ``onedb restore -f``, the documented procedure;
+    #: SQLite only, since a MySQL dump always restores into its original database name).
+    db_copy: str = "python"
 
 
 class LocalZone:
@@ -317,6 +321,9 @@ class LocalZone:
         if self.options.db == "mysql":
             self._copy_mysql(self.db_name(source), self.db_name(target))
             return
+        if self.options.db_copy == "onedb":
+            self._copy_with_onedb(source, target)
+            return
         src, dst = self.servers[source].db_path, self.servers[target].db_path
         dst.parent.mkdir(parents=True, exist_ok=True)
         dst.unlink(missing_ok=True)
@@ -324,6 +331,26 @@ class LocalZone:
             from_db.backup(to_db)
         from_db.close()
         to_db.close()
+
+    def _copy_with_onedb(self, source: int, target: int) -> None:
+        dump = self.directory / f"backup-{source}-for-{target}.sql"
+        try:
+            for index, args in (
+                (source, ["backup", "-f", str(dump)]),
+                (target, ["restore", "-f", str(dump)]),
+            ):
+                result = subprocess.run(
+                    [sys.executable, "-m", "onesim.entry", "onedb", *args],
+                    env={**os.environ, **self.servers[index].env},
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                    check=False,
+                )
+                if result.returncode != 0:
+                    raise ZoneError(f"onedb {args[0]} failed: {result.stderr.strip()}")
+        finally:
+            dump.unlink(missing_ok=True)
 
     def _mysql(self):
         import pymysql

@@ -87,7 +87,14 @@ def test_behaviour_08_majority_loss_two_server_zone_cannot_write(tmp_path, timin
 def test_behaviour_09_log_indexes_follower_behind_purged_log_stays_stuck_until_reset(
     tmp_path, timings
 ):
-    with LocalZone(3, tmp_path / "zone", log_retention=3, log_purge_timeout_s=1, **timings) as zone:
+    with LocalZone(
+        3,
+        tmp_path / "zone",
+        log_retention=3,
+        log_purge_timeout_s=1,
+        db_copy="onedb",  # the documented recovery: onedb backup + onedb restore -f
+        **timings,
+    ) as zone:
         leader = zone.wait_leader()
         lagging = [i for i in range(3) if i != leader][-1]
         zone.stop(lagging)
@@ -151,3 +158,18 @@ def test_servers_with_different_secrets_fail_each_others_raft_calls(tmp_path, ti
         assert zone.wait_leader(among=[i for i in range(3) if i != odd]) == leader
         log = zone.servers[odd].log_path.read_text()
         assert "User couldn't be authenticated" in log
+
+
+def test_frozen_leader_is_replaced_and_steps_down_when_thawed(tmp_path, timings):
+    with LocalZone(3, tmp_path / "zone", **timings) as zone:
+        old = zone.wait_leader()
+        others = [i for i in range(3) if i != old]
+        zone.freeze(old)  # like a long GC pause or a stopped VM: no heartbeats, no replies
+        try:
+            new = zone.wait_leader(timeout=RECOVERY_S, among=others)
+            assert zone.call(new, "one.vm.allocate", 'NAME = "while-frozen"', False)[0]
+        finally:
+            zone.thaw(old)
+        wait_for(lambda: zone.raftstatus(old)["STATE"] == 2, RECOVERY_S, "the thawed leader")
+        wait_for(lambda: zone.hook_events(old)[-1:] == ["follower"], 10, "its follower hook")
+        assert zone.wait_leader() == new
