@@ -202,15 +202,22 @@ def restored_from_leader(
     except CommandExecutionError as exc:
         ret["comment"] = f"Failed to restore the DB from {name}: {exc}"
         return ret
-    _write_marker(
-        marker_path,
-        {
-            "sha256": result["sha256"],
-            "source": name,
-            "restored_at": datetime.datetime.now(datetime.UTC).isoformat(),
-            "previous_backup": result["previous_backup"],
-        },
-    )
+    record_error = None
+    try:
+        _write_marker(
+            marker_path,
+            {
+                "sha256": result["sha256"],
+                "source": name,
+                "restored_at": datetime.datetime.now(datetime.UTC).isoformat(),
+                "previous_backup": result["previous_backup"],
+            },
+        )
+    except OSError as exc:
+        record_error = (
+            f"; WARNING: could not write the marker {marker_path} ({exc}): "
+            "a re-apply may restore again"
+        )
     ret["result"] = True
     ret["changes"] = {
         "db": {
@@ -218,9 +225,13 @@ def restored_from_leader(
             "new": {"source": name, "sha256": result["sha256"]},
         }
     }
-    ret["comment"] = f"Restored the DB from {name}" + (
-        f"; the previous DB is kept in {result['previous_backup']}"
-        if result["previous_backup"]
-        else ""
+    ret["comment"] = (
+        f"Restored the DB from {name}"
+        + (
+            f"; the previous DB is kept in {result['previous_backup']}"
+            if result["previous_backup"]
+            else ""
+        )
+        + (record_error or "")
     )
     return ret

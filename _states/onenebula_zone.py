@@ -160,6 +160,9 @@ def server_present(name, endpoint, zone=0, max_lag=None, lock_file=None):
     except _Busy as busy:
         ret["comment"] = _busy_comment(busy.args[0])
         return ret
+    except OSError as exc:
+        ret["comment"] = f"Cannot take the membership lock {_lock_path(lock_file)}: {exc}"
+        return ret
     except CommandExecutionError as exc:
         ret["comment"] = f"Failed to add server {name} to zone {zone}: {exc}"
         return ret
@@ -238,6 +241,9 @@ def server_absent(name, zone=0, max_lag=None, lock_file=None, require_stopped=Tr
             __salt__["onenebula_zone.server_del"](target["id"], zone=zone)
     except _Busy as busy:
         ret["comment"] = _busy_comment(busy.args[0])
+        return ret
+    except OSError as exc:
+        ret["comment"] = f"Cannot take the membership lock {_lock_path(lock_file)}: {exc}"
         return ret
     except CommandExecutionError as exc:
         ret["comment"] = f"Failed to remove server {name} from zone {zone}: {exc}"

@@ -223,3 +223,14 @@ def test_restore_refusal_is_reported(restores, state, master):
 def test_connection_settings_are_passed_through(restores):
     db_state.restored_from_leader(SOURCE, connection={"user": "oneadmin", "password": "pw"})
     assert restores[0]["connection"] == {"user": "oneadmin", "password": "pw"}
+
+
+def test_unwritable_marker_is_reported_after_a_successful_restore(restores, opts, tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    opts["onenebula_ha.restore_marker"] = str(blocker / "marker.json")
+    ret = db_state.restored_from_leader(SOURCE)
+    assert ret["result"] is True
+    assert ret["changes"]["db"]["new"]["source"] == SOURCE
+    assert "WARNING: could not write the marker" in ret["comment"]
+    assert len(restores) == 1

@@ -370,3 +370,16 @@ def test_reset_refusals(fake, rows, name, message):
     assert ret["result"] is False
     assert message in ret["comment"]
     assert fake.commands("server-reset") == []
+
+
+def test_unusable_lock_path_is_a_clean_failure(fake, opts, tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    opts["onenebula_ha.lock_file"] = str(blocker / "lock")
+    for ret in (
+        zone_state.server_present("vmm04", NEW_ENDPOINT),
+        zone_state.server_absent("vmm03"),
+    ):
+        assert ret["result"] is False
+        assert "Cannot take the membership lock" in ret["comment"]
+    assert fake.calls == []
