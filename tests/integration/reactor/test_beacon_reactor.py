@@ -1,6 +1,10 @@
 """Beacon -> master event bus -> reactor -> orchestration -> minion, with real daemons."""
 
+import copy
 import time
+from pathlib import Path
+
+import yaml
 
 ROLE_TAG = "salt/beacon/ohr-fe1/onenebula_raft/role"
 ERROR_TAG = "salt/beacon/ohr-fe1/onenebula_raft/error"
@@ -101,3 +105,35 @@ def test_failed_follower_gets_one_repair(
     finally:
         zone.start(victim)
         zone.wait_leader()
+
+
+def test_minion_state_installs_the_beacon_configuration(master, minion, synced_at, test_pillar):
+    # Runs last: it changes the running beacon's configuration.
+    pillar = copy.deepcopy(test_pillar)
+    pillar["onenebula_ha"]["beacon"] = {
+        "enabled": True,
+        "interval": 1,
+        "report_errors_every": 1,
+        "error_after": 3,
+    }
+    wanted = [{"interval": 1}, {"zone": 0}, {"report_errors_every": 1}, {"error_after": 3}]
+    salt_call = minion.salt_call_cli(timeout=180, environ=minion.environ.copy())
+    with (
+        master.pillar_tree.base.temp_file("top.sls", "base:\n  '*':\n    - onenebula_ha\n"),
+        master.pillar_tree.base.temp_file("onenebula_ha.sls", yaml.safe_dump(pillar)),
+    ):
+        ret = salt_call.run("state.apply", "onenebula_ha.salt.minion")
+        assert ret.returncode == 0, ret
+        present = next(r for r in ret.data.values() if r["__id__"].endswith("beacon-present"))
+        assert present["result"] is True
+        assert present["changes"], present
+
+        ret = salt_call.run("beacons.list", return_yaml=False)
+        assert ret.returncode == 0, ret
+        assert ret.data["onenebula_raft"] == wanted
+        saved = yaml.safe_load((Path(minion.config_dir) / "minion.d" / "beacons.conf").read_text())
+        assert saved["beacons"]["onenebula_raft"] == wanted
+
+        ret = salt_call.run("state.apply", "onenebula_ha.salt.minion")
+        assert ret.returncode == 0, ret
+        assert all(not r["changes"] for r in ret.data.values() if "beacon" in r["__id__"])
