@@ -112,7 +112,10 @@ def server_id(name, path=None, value=None):
     try:
         wanted = int(wanted)
     except (TypeError, ValueError):
-        ret["comment"] = f"SERVER_ID must be an integer, not {wanted!r}"
+        ret["comment"] = (
+            f"SERVER_ID must be an integer, not {wanted!r} (Salt replaces a name that is "
+            "not a string with the state ID: write '- value: 2' or quote it, '- name: \"2\"')"
+        )
         return ret
     missing = _missing(path)
     if missing:
