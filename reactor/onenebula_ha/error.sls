@@ -55,7 +55,8 @@
          and (lock.get('server_id') == server_id or lock.get('server_id') in in_error) %}
 {%-     do salt['log.info'](prefix ~ 'not repairing ' ~ targets[0].minion ~ ' now: the repair of '
                             ~ lock.get('target') ~ ' started ' ~ (now - lock.started)
-                            ~ ' s ago is still running') %}
+                            ~ ' s ago holds the lock until that server recovers or '
+                            ~ ttl ~ ' s have passed') %}
 {%-   else %}
 {%-     set target = targets[0].minion %}
 {%-     do salt['data.update'](lock_key, {'target': target, 'server_id': server_id,
