@@ -2,8 +2,10 @@
 # vim: ft=sls
 ---
 {#- The Salt master's side of the formula, written to <salt config dir>/master.d/onenebula_ha.conf:
-      fileserver_backend [roots, minionfs] and file_recv: the joins and repairs move the
-        leader's DB dump and secrets through the master (cp.push + salt://<minion>/...);
+      fileserver_backend with minionfs (added to the backends the master's other
+        configuration files list, [roots] by default) and file_recv: the joins and repairs
+        move the leader's DB dump and secrets through the master (cp.push +
+        salt://<minion>/...);
       reactor: the onenebula_raft beacon's `role` and `error` events mapped to
         reactor/onenebula_ha/{role,error}.sls (only with onenebula_ha:reactor:enabled);
       onenebula_ha_reactor: what the reactions and onenebula_ha.orch.remediate_vip need
@@ -31,7 +33,21 @@
 {%-   do frontends.append({'minion': server.minion, 'id': server.id, 'name': server.name}) %}
 {%- endfor %}
 
-{%- set config = {'fileserver_backend': ['roots', 'minionfs'], 'file_recv': True} %}
+{#- Keep the file server backends the master already uses (e.g. gitfs serving this
+    formula): this file would override them, so it repeats them and adds minionfs. #}
+{%- set conf_file = conf_dir ~ '/master.d/onenebula_ha.conf' %}
+{%- set current = namespace(backends=['roots']) %}
+{%- set sources = [conf_dir ~ '/master']
+                  + (salt['file.find'](conf_dir ~ '/master.d', type='f', name='*.conf') | sort) %}
+{%- for path in sources if path != conf_file and salt['file.file_exists'](path) %}
+{%-   set loaded = salt['file.read'](path) | load_yaml %}
+{%-   if loaded is mapping and loaded.get('fileserver_backend') %}
+{%-     set listed = loaded.fileserver_backend %}
+{%-     set current.backends = [listed] if listed is string else listed | list %}
+{%-   endif %}
+{%- endfor %}
+{%- set backends = current.backends + (['minionfs'] | reject('in', current.backends) | list) %}
+{%- set config = {'fileserver_backend': backends, 'file_recv': True} %}
 {%- if reactor.enabled %}
 {%-   do config.update({
         'reactor': [
@@ -52,7 +68,7 @@
 
 onenebula_ha-salt-master-file-serialize:
   file.serialize:
-    - name: {{ (conf_dir ~ '/master.d/onenebula_ha.conf') | json }}
+    - name: {{ conf_file | json }}
     - dataset: {{ config | json }}
     - serializer: yaml
     - makedirs: true

@@ -53,16 +53,9 @@ def example_pillar(repo_root):
 
 
 @pytest.fixture(scope="module")
-def master_host(tmp_path_factory, repo_root):
-    call = LocalCall(tmp_path_factory.mktemp("salt-master-host"), repo_root, "saltmaster")
-    rc, _, output = call("saltutil.sync_modules")
-    assert rc == 0, output
-    return call
-
-
-@pytest.fixture(scope="module")
-def frontend(tmp_path_factory, repo_root):
-    call = LocalCall(tmp_path_factory.mktemp("frontend"), repo_root, "vmm02")
+def salt_call(tmp_path_factory, repo_root):
+    """A front-end (vmm02 of pillar.example); the master's state does not look at the id."""
+    call = LocalCall(tmp_path_factory.mktemp("salt-call"), repo_root, "vmm02")
     rc, _, output = call("saltutil.sync_modules")
     assert rc == 0, output
     return call
@@ -78,9 +71,9 @@ def master_pillar(example, conf_dir, **changes):
     return pillar
 
 
-def test_master_config_written_once_and_complete(master_host, example_pillar, tmp_path):
-    master_host.set_pillar(master_pillar(example_pillar, tmp_path))
-    rc, data, output = master_host("state.apply", "onenebula_ha.salt.master")
+def test_master_config_written_once_and_complete(salt_call, example_pillar, tmp_path):
+    salt_call.set_pillar(master_pillar(example_pillar, tmp_path))
+    rc, data, output = salt_call("state.apply", "onenebula_ha.salt.master")
     assert rc == 0, output
     assert [r["changes"] != {} for r in data.values()] == [True]  # no restart state either
     written = yaml.safe_load((tmp_path / "master.d" / "onenebula_ha.conf").read_text())
@@ -103,45 +96,55 @@ def test_master_config_written_once_and_complete(master_host, example_pillar, tm
     # Nothing secret reaches the master's configuration.
     assert "change-me-db-password" not in (tmp_path / "master.d" / "onenebula_ha.conf").read_text()
 
-    rc, data, output = master_host("state.apply", "onenebula_ha.salt.master")
+    rc, data, output = salt_call("state.apply", "onenebula_ha.salt.master")
     assert rc == 0, output
     assert [r["changes"] for r in data.values()] == [{}]
 
 
-def test_master_without_vip_or_reactor(master_host, example_pillar, tmp_path):
-    master_host.set_pillar(master_pillar(example_pillar, tmp_path, vip={"enabled": False}))
-    rc, _, output = master_host("state.apply", "onenebula_ha.salt.master")
+def master_dataset(salt_call):
+    """The configuration onenebula_ha.salt.master would write, and its restart state."""
+    rc, data, output = salt_call("state.show_sls", "onenebula_ha.salt.master")
     assert rc == 0, output
-    written = yaml.safe_load((tmp_path / "master.d" / "onenebula_ha.conf").read_text())
+    serialize = data["onenebula_ha-salt-master-file-serialize"]["file"]
+    dataset = next(
+        arg["dataset"] for arg in serialize if isinstance(arg, dict) and "dataset" in arg
+    )
+    restart = data.get("onenebula_ha-salt-master-module-run-restart", {}).get("module")
+    return dataset, restart
+
+
+def test_master_without_vip_or_reactor(salt_call, example_pillar, tmp_path):
+    salt_call.set_pillar(master_pillar(example_pillar, tmp_path, vip={"enabled": False}))
+    written, _ = master_dataset(salt_call)
     assert written["onenebula_ha_reactor"]["move_vip"] is False
     assert written["onenebula_ha_reactor"]["vip"] == {}
 
-    master_host.set_pillar(master_pillar(example_pillar, tmp_path, reactor={"enabled": False}))
-    rc, _, output = master_host("state.apply", "onenebula_ha.salt.master")
-    assert rc == 0, output
-    written = yaml.safe_load((tmp_path / "master.d" / "onenebula_ha.conf").read_text())
+    salt_call.set_pillar(master_pillar(example_pillar, tmp_path, reactor={"enabled": False}))
+    written, _ = master_dataset(salt_call)
     assert "reactor" not in written
     assert "onenebula_ha_reactor" not in written
     assert written["file_recv"] is True
 
 
-def test_master_restarts_the_service_on_change(master_host, example_pillar, tmp_path):
+def test_master_keeps_backends_and_restarts_the_service(salt_call, example_pillar, tmp_path):
+    (tmp_path / "master").write_text("fileserver_backend:\n  - gitfs\n  - roots\n")
+    (tmp_path / "master.d").mkdir()
+    (tmp_path / "master.d" / "10-other.conf").write_text("fileserver_backend: [git, roots]\n")
     pillar = master_pillar(example_pillar, tmp_path)
     pillar["onenebula_ha"]["lookup"]["services"]["salt_master"] = "salt-master"
-    master_host.set_pillar(pillar)
-    rc, data, output = master_host("state.show_sls", "onenebula_ha.salt.master")
-    assert rc == 0, output
-    restart = data["onenebula_ha-salt-master-module-run-restart"]["module"]
+    salt_call.set_pillar(pillar)
+    written, restart = master_dataset(salt_call)
+    assert written["fileserver_backend"] == ["git", "roots", "minionfs"]
     assert {"service.restart": [{"name": "salt-master"}]} in restart
     assert {"onchanges": [{"file": "onenebula_ha-salt-master-file-serialize"}]} in restart
 
 
-def test_frontend_gets_the_beacon_from_the_pillar(frontend, example_pillar):
+def test_frontend_gets_the_beacon_from_the_pillar(salt_call, example_pillar):
     pillar = copy.deepcopy(example_pillar)
     pillar["onenebula_ha"]["beacon"].update(interval=3, error_after=90)
     pillar["onenebula_ha"]["zone"]["id"] = 0
-    frontend.set_pillar(pillar)
-    rc, data, output = frontend("state.show_sls", "onenebula_ha.salt.minion")
+    salt_call.set_pillar(pillar)
+    rc, data, output = salt_call("state.show_sls", "onenebula_ha.salt.minion")
     assert rc == 0, output
     beacon = data["onenebula_ha-salt-minion-beacon-present"]["beacon"]
     assert "present" in beacon
@@ -154,17 +157,17 @@ def test_frontend_gets_the_beacon_from_the_pillar(frontend, example_pillar):
     assert "onenebula_ha-salt-minion-saltutil-sync_beacons" in data
 
 
-def test_beacon_removed_when_disabled_or_not_a_frontend(frontend, example_pillar):
+def test_beacon_removed_when_disabled_or_not_a_salt_call(salt_call, example_pillar):
     pillar = copy.deepcopy(example_pillar)
     pillar["onenebula_ha"]["beacon"]["enabled"] = False
-    frontend.set_pillar(pillar)
-    rc, data, output = frontend("state.show_sls", "onenebula_ha.salt.minion")
+    salt_call.set_pillar(pillar)
+    rc, data, output = salt_call("state.show_sls", "onenebula_ha.salt.minion")
     assert rc == 0, output
     assert list(data) == ["onenebula_ha-salt-minion-beacon-absent"]
 
     pillar = copy.deepcopy(example_pillar)
     pillar["onenebula_ha"]["servers"][1]["minion"] = "elsewhere"
-    frontend.set_pillar(pillar)
-    rc, data, output = frontend("state.show_sls", "onenebula_ha.salt.minion")
+    salt_call.set_pillar(pillar)
+    rc, data, output = salt_call("state.show_sls", "onenebula_ha.salt.minion")
     assert rc == 0, output
     assert list(data) == ["onenebula_ha-salt-minion-beacon-absent"]
