@@ -157,7 +157,7 @@ def test_frontend_gets_the_beacon_from_the_pillar(salt_call, example_pillar):
     assert "onenebula_ha-salt-minion-saltutil-sync_beacons" in data
 
 
-def test_beacon_removed_when_disabled_or_not_a_salt_call(salt_call, example_pillar):
+def test_beacon_removed_when_disabled_or_not_a_frontend(salt_call, example_pillar):
     pillar = copy.deepcopy(example_pillar)
     pillar["onenebula_ha"]["beacon"]["enabled"] = False
     salt_call.set_pillar(pillar)
