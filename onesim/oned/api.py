@@ -333,7 +333,10 @@ class RequestManager:
             failed = self._write(
                 name,
                 [
-                    "INSERT INTO vm_pool (oid, name, body, uid, gid, state, lcm_state, owner_u, "
+                    # REPLACE, not INSERT: a deposed leader may have applied its own stale
+                    # record for this oid (heartbeat commits are min(leader_commit, own last
+                    # index)); the new leader's record must then overwrite it.
+                    "REPLACE INTO vm_pool (oid, name, body, uid, gid, state, lcm_state, owner_u, "
                     f"group_u, other_u) VALUES ({oid}, {quote(vm_name)}, {quote(body)}, 0, 0, "
                     f"{state}, 0, 1, 0, 0)",
                     f"REPLACE INTO pool_control (tablename, last_oid) VALUES ('vm_pool', {oid})",

@@ -631,6 +631,9 @@ class RaftManager:
                 if existing.term == term:
                     return True, "", current
                 self.logdb.delete_from(index)
+                # Replaced records must be applied again, even if their stale predecessors were.
+                self.applied = min(self.applied, index - 1)
+                self._apply_error_index = -1
             self.logdb.insert(index, term, sql)
             self._refresh_last()
             self._set_commit(min(leader_commit, index))

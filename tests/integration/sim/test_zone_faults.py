@@ -66,7 +66,12 @@ def test_behaviour_08_majority_loss_partitioned_leader_keeps_state_and_blocks(
         )
         assert zone.wait_leader() == new
         oid = majority_write[1]
-        wait_for(lambda: zone.call(old, "one.vm.info", oid)[0], RECOVERY_S, "catch-up")
+        # The deposed leader converges on the majority's data for the contested oid.
+        wait_for(
+            lambda: "<NAME>kept</NAME>" in zone.call(old, "one.vm.info", oid)[1],
+            RECOVERY_S,
+            "catch-up",
+        )
         log = zone.servers[old].log_path.read_text()
         assert "Not applying log record, oned is now a follower" in log
 

@@ -142,6 +142,7 @@ def test_replicate_conflicting_record_truncates_the_suffix(make_raft):
     assert ok
     assert raft.logdb.get(3) is None
     assert raft.logdb.get(2).term == 3
+    assert raft.applied == 1  # the replacement must be applied, though 2 and 3 were
     assert raft.status_xml().count("<LOG_INDEX>2</LOG_INDEX>") == 1
 
 
