@@ -263,3 +263,20 @@ def test_behaviour_05_membership_reset_never_fails_on_the_leader(zone3):
     assert zone3.call(leader, "one.zone.addserver", 7, 'SERVER=[NAME="x",ENDPOINT="y"]')[1] == (
         "[one.zone.addserver] Servers have to be added through the target zone endpoints"
     )
+
+
+def test_behaviour_09_restored_follower_starts_with_the_leaders_term_vote_and_index(tmp_path):
+    with LocalZone(2, tmp_path / "zone", **FAST) as zone:
+        leader, follower = zone.raftstatus(0), zone.raftstatus(1)
+        assert leader["STATE"] == 3 and follower["STATE"] == 2
+        # Its DB copy was taken before the server-add that introduced it.
+        assert (follower["TERM"], follower["VOTEDFOR"]) == (leader["TERM"], leader["VOTEDFOR"])
+        assert follower["LOG_INDEX"] == leader["LOG_INDEX"] - 1
+        assert follower["COMMIT"] == follower["LOG_INDEX"]
+        # The next write brings it up to date (the leader walks back one record).
+        assert zone.call(1, "one.vm.allocate", 'NAME = "next"', False)[0]
+        wait_for(
+            lambda: zone.raftstatus(1)["LOG_INDEX"] == zone.raftstatus(0)["LOG_INDEX"],
+            RECOVERY_S,
+            "the follower to catch up",
+        )
