@@ -56,7 +56,7 @@ onenebula_ha-ha-bootstrap-onenebula_ha-zone_member:
 
 onenebula_ha-ha-bootstrap-onenebula_conf-server_id:
   onenebula_conf.server_id:
-    - name: {{ target.id }}
+    - value: {{ target.id }}
     - path: {{ oned_conf }}
     - require:
       - {{ present_requisite }}: onenebula_ha-ha-bootstrap-onenebula_zone-server_present

@@ -9,7 +9,7 @@
 
 onenebula_ha-ha-start-onenebula_conf-server_id:
   onenebula_conf.server_id:
-    - name: {{ target.id }}
+    - value: {{ target.id }}
     - path: {{ onenebula_ha.paths.oned_conf }}
 
 onenebula_ha-ha-start-service-running:

@@ -14,7 +14,7 @@ onenebula_ha-ha-stop-service-dead:
 
 onenebula_ha-ha-stop-onenebula_conf-server_id:
   onenebula_conf.server_id:
-    - name: -1
+    - value: -1
     - path: {{ onenebula_ha.paths.oned_conf }}
     - require:
       - service: onenebula_ha-ha-stop-service-dead

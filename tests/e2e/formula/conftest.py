@@ -49,9 +49,21 @@ class Orchestration:
         return changed_states(self.results)
 
     def failures(self):
-        return {
-            sid: r.get("comment") for sid, r in self.results.items() if r["result"] is False
-        } or self.raw[-4000:]
+        """What failed, down to the failing minion states, for assertion messages."""
+        found = {}
+        for state_id, result in self.results.items():
+            if result["result"] is not False:
+                continue
+            nested = (result.get("changes") or {}).get("ret") or {}
+            details = {
+                f"{minion}: {sub.get('__id__', key)}": sub.get("comment")
+                for minion, states in nested.items()
+                if isinstance(states, dict)
+                for key, sub in states.items()
+                if isinstance(sub, dict) and sub.get("result") is False
+            }
+            found[result.get("name") or state_id] = details or result.get("comment")
+        return found or self.raw[-4000:]
 
     def __repr__(self):
         return f"<{self.name} rc={self.returncode} {self.seconds:.0f}s changed={self.changed}>"
