@@ -32,8 +32,9 @@ from onelab.lab import Lab
 from onelab.salt_factories import FactoriesSalt
 
 # Factories' own files (generated scripts) must be visible inside the hosts, whose /tmp is
-# private, and paths must stay short for Salt's unix sockets.
-FACTORIES_ROOT = Path("/run/onelab-pytest")
+# private, and paths must stay short for Salt's unix sockets. One per session: several test
+# sessions may wait for the lab at the same time.
+FACTORIES_ROOT = Path(f"/run/onelab-pytest-{os.getpid()}")
 LAB_LOCK_WAIT = 600
 
 

@@ -202,7 +202,7 @@ def test_sync_all_brings_the_formula_modules_to_every_minion(lab, lab_minions, s
     for host in lab.frontends:
         assert isinstance(ret.data[host.name], dict), ret.data[host.name]
         # Modules synced earlier are not listed again: look at the minion's extmods instead.
-        extmods = Path(lab_minions[host.name].config["cachedir"]) / "extmods"
+        extmods = Path(lab_minions[host.name].config["extension_modules"])
         for kind, names in shipped.items():
             present = sorted(path.name for path in (extmods / kind).glob("*.py"))
             assert set(names) <= set(present), (host.name, kind)
