@@ -33,10 +33,18 @@ def minion_opts(tmp_path_factory, repo_root, venv_on_path):
     tree.mkdir()
     for directory in ("_modules", "_states"):
         (tree / directory).symlink_to(repo_root / directory)
+    # Private extension_modules dir holding the repository's modules, where sync_all puts
+    # them on a real minion; never the machine's own /var/cache/salt/minion/extmods.
+    extmods = root / "extmods"
+    for kind, directory in (("modules", "_modules"), ("states", "_states")):
+        (extmods / kind).mkdir(parents=True)
+        for source in sorted((repo_root / directory).glob("*.py")):
+            (extmods / kind / source.name).symlink_to(source)
     opts = salt.config.minion_config(None)
     opts.update(
         {
             "id": "vmm01",
+            "extension_modules": str(extmods),
             "root_dir": str(root),
             "cachedir": str(root / "cache"),
             "pki_dir": str(root / "pki"),
