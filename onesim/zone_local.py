@@ -294,6 +294,20 @@ class LocalZone:
             deadline,
             f"{server.name} to follow the leader",
         )
+        self._wait(
+            lambda: self._knows_leader(server.id), deadline, f"{server.name} to hear the leader"
+        )
+
+    def _knows_leader(self, index: int) -> bool:
+        """True once a follower forwards leader-only calls (it got a heartbeat).
+
+        Probes with ``one.zone.resetserver(0, -1)``: forwarded by a follower that knows its
+        leader, and a no-op there (no server has id -1).
+        """
+        try:
+            return self.call(index, "one.zone.resetserver", 0, -1, timeout=5)[0] is True
+        except (OSError, xmlrpc.client.Error):
+            return False
 
     def _add_server(self, via: int, server: ZoneServer) -> None:
         template = f'SERVER = [ NAME="{server.name}", ENDPOINT="{server.endpoint}" ]'

@@ -169,7 +169,7 @@ def test_five_server_zone_keeps_writing_with_two_servers_down(tmp_path):
             zone.kill(index)
         up = [i for i in range(5) if i not in down]
         reply = zone.call(up[-1], "one.vm.allocate", 'NAME = "majority"', False)
-        assert reply[0] is True
+        assert reply[0] is True, reply
         wait_for(lambda: vm_visible_everywhere(zone, reply[1], up), 5, "replication to the 3")
         for index in down:
             zone.start(index)
