@@ -631,8 +631,10 @@ class RaftManager:
                 if existing.term == term:
                     return True, "", current
                 self.logdb.delete_from(index)
-                # Replaced records must be applied again, even if their stale predecessors were.
+                # Replaced records must be applied again, even if their stale predecessors were
+                # (a deposed leader may have applied its own records through a heartbeat).
                 self.applied = min(self.applied, index - 1)
+                self.commit = min(self.commit, index - 1)
                 self._apply_error_index = -1
             self.logdb.insert(index, term, sql)
             self._refresh_last()
