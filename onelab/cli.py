@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 from onelab import network, proc, topology
 from onelab.host import HOST_ENV
-from onelab.lab import Lab, LabError
+from onelab.lab import Lab, LabError, missing_prerequisites
 from onelab.state import LabBusy, LabLock
 
 
@@ -38,6 +38,10 @@ def _lab_mode(lab: Lab) -> str:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    reason = missing_prerequisites()
+    if reason:
+        print(f"onelab up: {reason}", file=sys.stderr)
+        return 1
     lab = Lab(args.size, warmup_ms=args.warmup_ms)
     timings = lab.up(wait=args.wait)
     status = lab.status()

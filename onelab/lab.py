@@ -134,9 +134,11 @@ class Lab:
         :class:`LabBusy`. Whatever a crashed earlier run left is cleaned first. On any failure
         the lab is torn down again before the error propagates.
         """
-        started = time.monotonic()
+        waiting = time.monotonic()
         self._lock.acquire(wait=wait, mode=self.salt.mode)
-        timings: dict[str, float] = {}
+        started = time.monotonic()
+        # "total" counts from the moment this lab had the machine to itself.
+        timings: dict[str, float] = {"lock_wait": started - waiting}
         try:
             self._remove_leftovers()
             self._prepare_state_dir()
@@ -384,6 +386,17 @@ class Lab:
         }
 
 
+def missing_prerequisites() -> str | None:
+    """Why the lab cannot run on this machine (None if it can)."""
+    if os.geteuid() != 0:
+        return "the lab needs root (namespaces, mounts, bridges)"
+    tools = ("ip", "nsenter", "unshare", "nft", "mariadbd", "arping", "ping", "insserv")
+    missing = [tool for tool in tools if not shutil.which(tool)]
+    if missing:
+        return f"missing tools for the lab: {', '.join(missing)} (run make setup)"
+    return None
+
+
 def install_opennebula(root: Path) -> bool:
     """Install the simulated OpenNebula package files below a host's tree, if onesim has them."""
     try:
@@ -395,4 +408,4 @@ def install_opennebula(root: Path) -> bool:
     return True
 
 
-__all__ += ["HostError", "install_opennebula"]
+__all__ += ["HostError", "install_opennebula", "missing_prerequisites"]

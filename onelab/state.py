@@ -36,7 +36,12 @@ class LabLock:
         return self.fd is not None
 
     def acquire(self, *, wait: float = 0, mode: str = "plain") -> None:
-        """Take the lock, waiting up to ``wait`` seconds; raise :class:`LabBusy` otherwise."""
+        """Take the lock, waiting up to ``wait`` seconds; raise :class:`LabBusy` otherwise.
+
+        Taking a lock this object already holds is a no-op.
+        """
+        if self.fd is not None:
+            return
         deadline = time.monotonic() + wait
         while True:
             if self.try_acquire():

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from onelab.lab import Lab
+from onelab.lab import Lab, missing_prerequisites
 from onelab.salt_factories import FactoriesSalt
 
 # Factories' own files (generated scripts) must be visible inside the hosts, whose /tmp is
@@ -40,17 +40,6 @@ LAB_LOCK_WAIT = 600
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "long: takes more than ~30 s on its own (lab e2e)")
-
-
-def _lab_prerequisites_missing() -> str | None:
-    if os.geteuid() != 0:
-        return "the lab needs root (namespaces, mounts, bridges)"
-    missing = [
-        tool for tool in ("ip", "nsenter", "unshare", "nft", "mariadbd") if not shutil.which(tool)
-    ]
-    if missing:
-        return f"missing tools for the lab: {', '.join(missing)} (run make setup)"
-    return None
 
 
 @pytest.fixture(scope="session")
@@ -86,12 +75,19 @@ def lab_minion_config():
     return {}
 
 
-@pytest.fixture(scope="module")
-def lab(salt_factories, lab_size, lab_warmup_ms, lab_master_config, lab_minion_config):
-    """A lab that is up, with every minion accepted; torn down after the module."""
-    reason = _lab_prerequisites_missing()
+@pytest.fixture(scope="session")
+def lab_prerequisites():
+    """Skip (with the reason) where the lab cannot run: not root, tools missing."""
+    reason = missing_prerequisites()
     if reason:
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def lab(
+    salt_factories, lab_prerequisites, lab_size, lab_warmup_ms, lab_master_config, lab_minion_config
+):
+    """A lab that is up, with every minion accepted; torn down after the module."""
     backend = FactoriesSalt(
         salt_factories, master_extra=lab_master_config, minion_extra=lab_minion_config
     )

@@ -1,0 +1,126 @@
+"""Fault injection on a 3-front-end lab: oned crash and hang, service stop, power cut, master."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from lab_test_helpers import add_vip
+
+from onelab import mariadb, proc
+
+
+@pytest.fixture
+def onesim_installed():
+    pytest.importorskip("onesim.layout")
+
+
+@pytest.fixture
+def oned_on(lab, onesim_installed):
+    """Start oned on a front-end for one test, stop it afterwards."""
+    started = []
+
+    def start(name: str) -> list[int]:
+        done = lab.service(name, "opennebula", "start")
+        assert done.returncode == 0, done.stdout + done.stderr
+        started.append(name)
+        return lab.host(name).find_pids("oned")
+
+    yield start
+    for name in started:
+        lab.service(name, "opennebula", "stop")
+
+
+def test_kill_oned_crashes_it_and_the_host_reaps_it(lab, oned_on):
+    pids = oned_on("vmm01")
+    assert pids
+    assert lab.kill_oned("vmm01") == pids
+    # Reaped by the host's init at once: no zombie that would still answer "kill -0".
+    proc.wait_until(
+        lambda: all(proc.proc_state(pid) is None for pid in pids), timeout=10, what="oned reaped"
+    )
+    assert lab.service("vmm01", "opennebula", "status").returncode == 3
+    assert not lab.running("vmm01", "opennebula")
+
+
+def test_freeze_stops_oned_and_thaw_resumes_it(lab, oned_on):
+    pids = oned_on("vmm02")
+    try:
+        assert lab.freeze("vmm02") == pids
+        assert {proc.proc_state(pid) for pid in pids} == {"T"}
+    finally:
+        thawed = lab.thaw("vmm02")
+    assert thawed == pids
+    assert "T" not in {proc.proc_state(pid) for pid in pids}
+    assert lab.service("vmm02", "opennebula", "status").returncode == 0
+
+
+def test_fault_verbs_refuse_a_front_end_without_oned(lab):
+    with pytest.raises(RuntimeError, match="no oned"):
+        lab.kill_oned("vmm03")
+
+
+def test_service_verb_stops_and_starts_mariadb(lab):
+    host = lab.host("vmm03")
+    assert lab.service("vmm03", "mariadb", "stop").returncode == 0
+    assert not mariadb.is_running(host)
+    assert not lab.running("vmm03", "mariadb")
+    assert lab.service("vmm03", "mariadb", "start").returncode == 0
+    assert mariadb.is_running(host)
+
+
+def test_power_cycle_kills_every_process_and_boots_what_is_enabled(lab, salt_cli):
+    host = lab.host("vmm03")
+    with_oned = _onesim_available()
+    if with_oned:
+        # Enabled at boot the way the formula does it.
+        ret = salt_cli.run(
+            "state.single", "service.running", name="opennebula", enable=True, minion_tgt="vmm03"
+        )
+        assert ret.returncode == 0, ret
+    token = uuid.uuid4().hex
+    lab.exec("vmm03", ["sh", "-c", f"echo {token} > /tmp/probe; echo {token} > /etc/one/probe"])
+    add_vip(lab, "vmm03")
+    before = set(host.pids())
+    try:
+        lab.power_cycle("vmm03")
+        after = set(host.pids())
+        assert before and after
+        assert before.isdisjoint(after), "a process survived the power cut"
+        assert lab.running("vmm03", "mariadb")
+        assert mariadb.is_running(host)
+        assert lab.running("vmm03", "opennebula") == with_oned
+        assert lab.vip_holders() == [], "the VIP does not survive a reboot"
+        assert lab.exec("vmm03", ["test", "-e", "/tmp/probe"]).returncode == 1
+        assert lab.exec("vmm03", ["cat", "/etc/one/probe"]).stdout.strip() == token
+        assert lab.exec("vmm03", ["hostname"]).stdout.strip() == "vmm03"
+        assert salt_cli.run("test.ping", minion_tgt="vmm03").data is True
+    finally:
+        lab.exec("vmm03", ["rm", "-f", "/etc/one/probe"])
+        if with_oned:
+            salt_cli.run(
+                "state.single", "service.dead", name="opennebula", enable=False, minion_tgt="vmm03"
+            )
+
+
+def test_master_stop_silences_salt_and_start_brings_every_minion_back(lab, salt_cli):
+    names = [host.name for host in lab.frontends]
+    lab.master_stop()
+    assert not lab.salt.master_running()
+    assert not lab.master.find_pids("salt-master")
+    assert salt_cli.run("test.ping", minion_tgt="*").data != dict.fromkeys(names, True)
+    lab.master_start()
+    proc.wait_until(
+        lambda: salt_cli.run("test.ping", minion_tgt="*").data == dict.fromkeys(names, True),
+        timeout=120,
+        interval=2,
+        what="every minion to answer the restarted master",
+    )
+
+
+def _onesim_available() -> bool:
+    try:
+        import onesim.layout  # noqa: F401
+    except ImportError:
+        return False
+    return True
