@@ -16,6 +16,9 @@ onenebula_ha-sharedfs-mount-mounted-{{ loop.index }}:
     - opts: {{ (mount.get('opts') or ['defaults']) | json }}
     - mkmnt: {{ mount.get('mkmnt', true) | json }}
     - persist: true
+    {#- Keep the fstab entry as configured: with the default, an active bind mount's
+        options replace the configured ones and the entry is rewritten on every run. #}
+    - bind_mount_copy_active_opts: false
 {%- else %}
 
 onenebula_ha-sharedfs-test-show_notification:

@@ -48,6 +48,17 @@ class Orchestration:
     def changed(self):
         return changed_states(self.results)
 
+    def changed_details(self):
+        """``["<minion>: <state id>"]`` of every minion state that changed something."""
+        return [
+            f"{minion}: {sub.get('__id__', key)}"
+            for result in self.results.values()
+            for minion, states in ((result.get("changes") or {}).get("ret") or {}).items()
+            if isinstance(states, dict)
+            for key, sub in states.items()
+            if isinstance(sub, dict) and sub.get("changes")
+        ]
+
     def failures(self):
         """What failed, down to the failing minion states, for assertion messages."""
         found = {}

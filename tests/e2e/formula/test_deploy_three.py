@@ -71,13 +71,13 @@ def test_the_front_ends_share_secrets_datastore_and_ssh(formula, lab):
 def test_a_second_deploy_changes_nothing(formula):
     orch = formula.orchestrate("deploy")
     assert orch.returncode == 0 and orch.ok, orch.failures()
-    assert orch.changed == []
+    assert orch.changed == [], orch.changed_details()
 
 
 def test_test_mode_on_the_converged_zone_predicts_nothing(formula, lab):
     orch = formula.orchestrate("deploy", test=True)
     assert orch.ok, orch.failures()
-    assert orch.changed == []
+    assert orch.changed == [], orch.changed_details()
     assert all(result["result"] is True for result in orch.results.values())
     assert lab.vip_holders() == ["vmm01"]
 
