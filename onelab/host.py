@@ -47,6 +47,7 @@ class Host:
         self.name = spec.name
         self.base = state_dir / "hosts" / spec.name
         self.tree = HostTree(spec, self.base) if self.is_frontend else None
+        self._launcher: subprocess.Popen | None = None
 
     def __repr__(self) -> str:
         return f"Host({self.name!r})"
@@ -113,7 +114,7 @@ class Host:
             lambda: proc.children(launcher.pid), timeout=5, what=f"{self.name} init pid"
         )[0]
         self._anchor_pid_file.write_text(f"{pid}\n")
-        # Reaped by us while we live, by the machine's init once we are gone.
+        # Reaped by us (power_off, down) while we live, by the machine's init once we are gone.
         self._launcher = launcher
         return pid
 
@@ -179,12 +180,18 @@ class Host:
             # Killing PID 1 of the host's PID namespace makes the kernel kill all the rest.
             os.kill(anchor, signal.SIGKILL)
         proc.kill_and_wait(self.pids())
-        launcher = getattr(self, "_launcher", None)
-        if launcher is not None:
-            launcher.wait(timeout=10)
-            self._launcher = None
+        self.reap_launcher()
         self._anchor_pid_file.unlink(missing_ok=True)
         network.drop_extra_addresses(self.spec)
+
+    def reap_launcher(self) -> None:
+        """Collect the exit of the ``unshare`` that started the host (if we started it)."""
+        launcher = self._launcher
+        if launcher is not None and launcher.poll() is None:
+            launcher.kill()
+        if launcher is not None:
+            launcher.wait(timeout=10)
+        self._launcher = None
 
     def rss_bytes(self) -> int:
         return sum(proc.rss_bytes(pid) for pid in self.pids())

@@ -233,12 +233,15 @@ class Lab:
                     proc.send_signal([anchor], signal.SIGKILL)
         pids = [pid for name in namespaces for pid in proc.netns_pids(name)]
         proc.kill_and_wait(pids, timeout=20)
+        for host in self.frontends:
+            host.reap_launcher()
 
     def _remove_leftovers(self) -> None:
         """Clean by the fixed names and the state directory; safe on a clean machine."""
         self._kill_lab_processes()
         for name in network.lab_namespaces():
             network.delete_namespace(name)
+        network.delete_stale_links()
         network.delete_bridge()
         created = read_json(self.state_dir / MOUNT_POINTS_FILE).get("created", [])
         for path in created:

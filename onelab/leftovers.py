@@ -34,11 +34,7 @@ def is_clean(found: dict) -> bool:
 
 
 def _lab_links() -> list[str]:
-    done = proc.run(["ip", "-o", "link", "show"], timeout=10)
-    names = [line.split(":")[1].strip().split("@")[0] for line in done.stdout.splitlines()]
-    return [
-        name for name in names if name == topology.BRIDGE or name.startswith(topology.VETH_PREFIX)
-    ]
+    return ([topology.BRIDGE] if network.bridge_exists() else []) + network.lab_links()
 
 
 def _lab_processes(state_dir: Path) -> list[str]:
@@ -53,10 +49,27 @@ def _lab_processes(state_dir: Path) -> list[str]:
         if marker in text or HOSTINIT_NAME in text:
             found.append(f"{entry.name} {text}")
             continue
-        # A zombie has no command line any more: recognise the lab's by their name.
-        if not argv and proc.proc_state(int(entry.name)) == "Z" and _comm(entry) in ("unshare",):
+        # A zombie has no command line any more: recognise the lab's launchers by name, if
+        # nobody but us or the machine's init would ever reap them (other sessions' children
+        # are theirs to reap).
+        if (
+            not argv
+            and proc.proc_state(int(entry.name)) == "Z"
+            and _comm(entry) == "unshare"
+            and _ppid(entry) in (1, os.getpid())
+        ):
             found.append(f"{entry.name} <zombie {_comm(entry)}>")
     return found
+
+
+def _ppid(entry: Path) -> int:
+    try:
+        for line in (entry / "status").read_text().splitlines():
+            if line.startswith("PPid:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return -1
 
 
 def _comm(entry: Path) -> str:

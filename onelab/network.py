@@ -59,8 +59,26 @@ def create_host_network(spec: HostSpec) -> None:
 
 
 def delete_namespace(netns: str) -> None:
-    """Delete a namespace (its veth pair and nftables tables go with it)."""
+    """Delete a namespace whose processes are gone (its veth and nftables go with it).
+
+    Connections its processes left behind (e.g. FINs a partition drops) would keep the
+    namespace, and so its veth, alive for minutes: they are destroyed first.
+    """
+    proc.run(["ip", "netns", "exec", netns, "ss", "-K", "-t", "-a"], check=False, timeout=15)
     _ip("netns", "del", netns, check=False)
+
+
+def lab_links() -> list[str]:
+    """Host-side veth ends of the lab present on the machine."""
+    done = _ip("-o", "link", "show", check=False)
+    names = [line.split(":")[1].strip().split("@")[0] for line in done.stdout.splitlines()]
+    return [name for name in names if name.startswith(topology.VETH_PREFIX)]
+
+
+def delete_stale_links() -> None:
+    """Delete veth ends whose namespace is gone or going (deleting one end deletes both)."""
+    for name in lab_links():
+        _ip("link", "del", name, check=False)
 
 
 def namespace_exists(netns: str) -> bool:

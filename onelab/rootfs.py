@@ -62,6 +62,14 @@ KEPT_INIT_SCRIPTS = ("mariadb",)
 # Not copied from the machine's /etc: per-namespace overrides of ``ip netns exec``.
 SKIPPED_ETC = ("netns",)
 
+# The machine's runlevel is systemctl's, which answers "unknown" without systemd (and Salt's
+# service module logs an error at each call); a sysvinit host booted by the lab is in 2.
+RUNLEVEL_SCRIPT = """\
+#!/bin/sh
+# Installed by onelab: this host was booted into runlevel 2 (see /etc/rc2.d).
+echo "N 2"
+"""
+
 MARIADB_SIZING = """\
 # Written by onelab: several small hosts share one machine.
 [mysqld]
@@ -143,6 +151,10 @@ class HostTree:
             directory.mkdir(parents=True, exist_ok=True)
             os.chown(directory, ids.uid(owner), ids.gid(owner))
             directory.chmod(mode)
+        runlevel = self.path("/usr/sbin/runlevel")
+        runlevel.parent.mkdir(parents=True, exist_ok=True)
+        runlevel.write_text(RUNLEVEL_SCRIPT)
+        runlevel.chmod(0o755)
 
     def _copy_etc(self) -> None:
         etc = self.path("/etc")

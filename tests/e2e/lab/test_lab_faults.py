@@ -47,11 +47,15 @@ def test_freeze_stops_oned_and_thaw_resumes_it(lab, oned_on):
     pids = oned_on("vmm02")
     try:
         assert lab.freeze("vmm02") == pids
-        assert {proc.proc_state(pid) for pid in pids} == {"T"}
+        proc.wait_until(
+            lambda: {proc.proc_state(pid) for pid in pids} == {"T"}, timeout=5, what="stopped"
+        )
     finally:
         thawed = lab.thaw("vmm02")
     assert thawed == pids
-    assert "T" not in {proc.proc_state(pid) for pid in pids}
+    proc.wait_until(
+        lambda: "T" not in {proc.proc_state(pid) for pid in pids}, timeout=5, what="resumed"
+    )
     assert lab.service("vmm02", "opennebula", "status").returncode == 0
 
 
