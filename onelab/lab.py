@@ -26,7 +26,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from onelab import mariadb, network, proc, rootfs, topology
+from onelab import mariadb, network, proc, rootfs, saltconfig, topology
 from onelab.host import Host, HostError
 from onelab.salt_backend import SaltBackend
 from onelab.state import LabBusy, LabLock, read_json, write_json
@@ -77,6 +77,11 @@ class Lab:
     @property
     def hosts(self) -> list[Host]:
         return [*self.frontends, self.master, self.client]
+
+    @property
+    def state_tree(self) -> Path:
+        """What the master serves as ``salt://``: the repository's Salt trees (symlinks)."""
+        return self.state_dir / "formula"
 
     @property
     def pillar_dir(self) -> Path:
@@ -186,6 +191,7 @@ class Lab:
     def _prepare_state_dir(self) -> None:
         for directory in (self.pillar_dir, self.shared_dir, self.state_dir / "hosts"):
             directory.mkdir(parents=True, exist_ok=True)
+        saltconfig.build_state_tree(self.repo_root, self.state_tree)
         created = []
         for path in rootfs.machine_mount_points():
             if not os.path.lexists(path):

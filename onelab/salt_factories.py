@@ -139,7 +139,7 @@ class FactoriesSalt:
         assert lab is not None
         if self.master is None:
             overrides = saltconfig.master_settings(
-                repo_root=lab.repo_root,
+                repo_root=lab.state_tree,
                 pillar_dir=lab.pillar_dir,
                 extra=saltconfig._merge(
                     saltconfig.factories_overrides("master"), self.master_extra

@@ -71,7 +71,7 @@ class PlainSalt:
         lab = self.lab
         assert lab is not None
         settings = saltconfig.master_settings(
-            repo_root=lab.repo_root, pillar_dir=lab.pillar_dir, extra=self.master_extra
+            repo_root=lab.state_tree, pillar_dir=lab.pillar_dir, extra=self.master_extra
         )
         config = saltconfig.standalone_master_config(self.root / topology.MASTER, settings)
         conf_dir = self._write_config(topology.MASTER, "master", config)

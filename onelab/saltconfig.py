@@ -11,6 +11,7 @@ directory) and runs plain ``salt-master`` / ``salt-minion`` daemons.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,39 @@ def _merge(base: dict, extra: dict | None) -> dict:
     return merged
 
 
+def formula_dirs(repo_root: Path) -> list[Path]:
+    """The repository's Salt trees: ``onenebula_ha/``, ``reactor/`` and ``_modules/`` & co."""
+    return sorted(
+        path
+        for path in repo_root.iterdir()
+        if path.is_dir()
+        and (path.name in ("onenebula_ha", "reactor") or re.fullmatch(r"_[a-z]+", path.name))
+    )
+
+
+def build_state_tree(repo_root: Path, target: Path) -> Path:
+    """A state tree of symlinks to the repository's Salt trees, at ``target``.
+
+    Same ``salt://`` paths as the repository root (``salt://onenebula_ha/…``,
+    ``salt://_modules/…``, ``salt://reactor/…``) without the 14 000 files of ``.venv`` and
+    ``.git`` that the file server would otherwise walk at every listing.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    for source in formula_dirs(repo_root):
+        link = target / source.name
+        if not link.is_symlink():
+            link.symlink_to(source, target_is_directory=True)
+    return target
+
+
 def master_settings(
     *, repo_root: Path, pillar_dir: Path, extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Settings of the lab's master (``extra`` carries e.g. ``reactor``), deep-merged."""
+    """Settings of the lab's master (``extra`` carries e.g. ``reactor``), deep-merged.
+
+    ``repo_root`` is the state tree the master serves: the repository itself or (faster) the
+    tree :func:`build_state_tree` made of it.
+    """
     settings = {
         "interface": topology.MASTER_HOST.ip,
         # The master has a network namespace of its own: the standard ports are free there.
