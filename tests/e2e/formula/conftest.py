@@ -10,7 +10,9 @@ break and repair servers themselves and must not race an automatic repair.
 from __future__ import annotations
 
 import json
+import shutil
 import time
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +25,10 @@ from onelab.demo import (
     write_pillar,
 )
 
+# Factories' files for these modules: short (unix socket paths), under /run (which the lab
+# hosts share with the machine), and apart from other e2e sessions' root, which a session
+# removes when it ends.
+FACTORIES_ROOT = Path("/run/onelab-fx")
 FAST_RAFT = {"election_timeout_ms": 1500, "broadcast_timeout_ms": 250, "xmlrpc_timeout_ms": 500}
 ORCHESTRATION_TIMEOUT = 900
 
@@ -159,6 +165,13 @@ class Formula:
             if len(leaders) == 1:
                 return leaders[0]
         return None
+
+
+@pytest.fixture(scope="session")
+def salt_factories_config():
+    FACTORIES_ROOT.mkdir(parents=True, exist_ok=True)
+    yield {"root_dir": FACTORIES_ROOT, "slow_stop": False}
+    shutil.rmtree(FACTORIES_ROOT, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
