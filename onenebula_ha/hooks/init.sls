@@ -9,7 +9,11 @@
                           onenebula_ha:hooks:failover_scripts, plus the formula's
                           50-onenebula_ha-leader-services which starts the leader-only
                           services (onenebula_ha:leader_services) on the leader and
-                          stops them on followers. #}
+                          stops them on followers.
+      /etc/sudoers.d/onenebula_ha
+                          what those scripts run through `sudo -n` when oned runs them
+                          as its own user (not root): the VIP's `ip address add|del`
+                          and `arping`, start/stop of the leader-only services. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
 {%- from tplroot ~ "/libha.jinja" import failover_dir with context %}
@@ -18,6 +22,8 @@
 {%- set scripts = {} %}
 {%- do scripts.update(onenebula_ha.hooks.failover_scripts) %}
 {%- set leader_services_script = '50-onenebula_ha-leader-services' %}
+{%- from tplroot ~ "/libha.jinja" import vip_ip with context %}
+{%- set visudo = salt['cmd.which']('visudo') %}
 
 include:
   - {{ tplroot }}.package
@@ -90,3 +96,31 @@ onenebula_ha-hooks-file-managed-{{ name }}:
     - require_in:
       - file: onenebula_ha-hooks-file-directory-failover_d
 {%- endfor %}
+
+{%- if visudo %}
+
+onenebula_ha-hooks-file-managed-sudoers:
+  file.managed:
+    - name: /etc/sudoers.d/onenebula_ha
+    - source: salt://{{ tplroot }}/hooks/files/sudoers.jinja
+    - template: jinja
+    - context:
+        user: {{ onenebula_ha.user | json }}
+        vip: {{ (onenebula_ha.vip.address if vip_ip else '') | json }}
+        vip_ip: {{ vip_ip | json }}
+        interface: {{ (onenebula_ha.vip.interface if vip_ip else '') | json }}
+        services: {{ onenebula_ha.leader_services | json }}
+        commands:
+{%-   for command in ('ip', 'arping', 'service', 'systemctl') %}
+          {{ command }}: {{ (salt['cmd.which'](command) or '') | json }}
+{%-   endfor %}
+    - user: root
+    - group: root
+    - mode: '0440'
+    - check_cmd: {{ visudo }} -c -f
+{%- else %}
+
+onenebula_ha-hooks-test-show_notification:
+  test.show_notification:
+    - text: sudo is not installed; the Raft hook scripts must run as root
+{%- endif %}
