@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STATE_FILE = "lab.json"
-MOUNT_POINTS_FILE = "mountpoints.json"
+# Paths the lab created outside its state directory (mount points, /etc/netns files).
+CREATED_FILE = "created.json"
 SERVICE_PROGRAMS = {"mariadb": "mariadbd", "opennebula": "oned", "salt-minion": "salt-minion"}
 
 __all__ = ["Lab", "LabBusy", "LabError"]
@@ -192,12 +193,18 @@ class Lab:
         for directory in (self.pillar_dir, self.shared_dir, self.state_dir / "hosts"):
             directory.mkdir(parents=True, exist_ok=True)
         saltconfig.build_state_tree(self.repo_root, self.state_tree)
-        created = []
+        created: list[str] = []
         for path in rootfs.machine_mount_points():
-            if not os.path.lexists(path):
-                os.makedirs(path)
-                created.append(path)
-        write_json(self.state_dir / MOUNT_POINTS_FILE, {"created": created})
+            _make_dir(Path(path), created)
+        # ``ip netns exec`` shows /etc/netns/<ns>/hosts as /etc/hosts: the master and the
+        # client resolve the lab's names too (front-ends have their own /etc/hosts).
+        hosts_text = "127.0.0.1\tlocalhost\n" + "\n".join(topology.hosts_file_lines()) + "\n"
+        for host in (self.master, self.client):
+            directory = Path("/etc/netns") / host.spec.netns
+            _make_dir(directory, created)
+            (directory / "hosts").write_text(hosts_text)
+            created.append(str(directory / "hosts"))
+        write_json(self.state_dir / CREATED_FILE, {"created": created})
 
     def _create_network(self) -> None:
         network.create_bridge()
@@ -249,11 +256,14 @@ class Lab:
             network.delete_namespace(name)
         network.delete_stale_links()
         network.delete_bridge()
-        created = read_json(self.state_dir / MOUNT_POINTS_FILE).get("created", [])
-        for path in created:
+        created = read_json(self.state_dir / CREATED_FILE).get("created", [])
+        for path in reversed(created):
             with contextlib.suppress(OSError):
-                if not os.path.ismount(path):
-                    os.rmdir(path)  # only if still empty
+                if os.path.isdir(path) and not os.path.islink(path):
+                    if not os.path.ismount(path):
+                        os.rmdir(path)  # only if still empty
+                else:
+                    os.unlink(path)
         if self.state_dir.exists():
             for entry in self.state_dir.iterdir():
                 if entry.name in ("lock", "owner.json"):
@@ -324,8 +334,15 @@ class Lab:
         The VIP does not survive; partitions (the network's state) do.
         """
         host = self.frontend(name)
+        if minion and self._cut_from_master(host):
+            # Its minion could never report back, and starting it waits for exactly that.
+            raise LabError(f"{name} is cut off from the master: heal it first, or use minion=False")
         host.power_off()
         self.boot(name, minion=minion)
+
+    def _cut_from_master(self, host: Host) -> bool:
+        summary = network.partition_summary(host.spec)
+        return summary == "all" or topology.MASTER_HOST.ip in summary.split(",")
 
     def power_off(self, name: str) -> None:
         """Cut the power of front-end ``name`` and leave it off."""
@@ -393,6 +410,15 @@ class Lab:
             "shared_dir": str(self.shared_dir),
             "rss_mb": round(self.rss_bytes() / 2**20),
         }
+
+
+def _make_dir(path: Path, created: list[str]) -> None:
+    """``mkdir -p`` that records (in creation order) each directory it had to create."""
+    if os.path.lexists(path):
+        return
+    _make_dir(path.parent, created)
+    path.mkdir()
+    created.append(str(path))
 
 
 def missing_prerequisites() -> str | None:

@@ -22,7 +22,8 @@ def find(state_dir: Path | None = None, *, mount_points: list[str] | None = None
         "links": _lab_links(),
         "processes": _lab_processes(state_dir),
         "mounts": _lab_mounts(state_dir),
-        "files": [str(state_dir)] if state_dir.exists() else [],
+        "files": ([str(state_dir)] if state_dir.exists() else [])
+        + [str(path) for path in Path("/etc/netns").glob(f"{topology.NETNS_PREFIX}*")],
         "mount_points": [path for path in (mount_points or []) if os.path.lexists(path)],
         "nft_tables": _root_nft_tables(),
     }

@@ -143,6 +143,9 @@ def test_each_host_has_its_name_users_and_processes(lab):
         others = [other.name for other in lab.frontends if other is not host]
         assert not any(f"/{other}/" in processes for other in others)
         assert lab.exec(host.name, ["getent", "hosts", "salt"]).stdout.split()[0] == "10.213.0.2"
+    # The master and the client resolve the lab's names as well.
+    for name in ("salt", "client"):
+        assert lab.exec(name, ["getent", "hosts", "vmm02"]).stdout.split()[0] == "10.213.0.20"
 
 
 SHARED_MOUNT_SLS = """\
