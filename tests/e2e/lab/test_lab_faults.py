@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -128,3 +131,33 @@ def _onesim_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def _onelab(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "onelab.cli", *argv], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_cli_drives_the_same_lab(lab):
+    status = json.loads(_onelab("status", "--json").stdout)
+    assert status["mode"] == "factories"
+    assert sorted(status["frontends"]) == ["vmm01", "vmm02", "vmm03"]
+    assert all(info["services"]["mariadb"] for info in status["frontends"].values())
+
+    done = _onelab("exec", "vmm02", "cat", "/etc/hostname")
+    assert (done.returncode, done.stdout) == (0, "vmm02\n")
+    assert _onelab("exec", "vmm02", "false").returncode == 1
+
+    try:
+        assert _onelab("partition", "vmm01", "--from", "master").returncode == 0
+        assert lab.status()["frontends"]["vmm01"]["partition"] == "10.213.0.2"
+    finally:
+        assert _onelab("heal").returncode == 0
+    assert lab.status()["frontends"]["vmm01"]["partition"] == "none"
+
+    done = _onelab("service", "vmm01", "mariadb", "status")
+    assert done.returncode == 0, done.stderr
+    done = _onelab("kill-oned", "vmm01")
+    assert done.returncode == 1 and "no oned" in done.stderr
+    assert _onelab("power-cycle", "nosuchhost").returncode == 1
