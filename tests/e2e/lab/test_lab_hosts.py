@@ -218,6 +218,28 @@ def test_salt_call_runs_inside_the_host(lab_minions):
     assert ret.data is True, ret
 
 
+def test_salt_reaches_the_hosts_own_mariadb_through_its_unix_socket(lab, salt_cli):
+    for host in lab.frontends:
+        ret = salt_cli.run(
+            "mysql.db_list",
+            connection_unix_socket="/run/mysqld/mysqld.sock",
+            connection_user="root",
+            minion_tgt=host.name,
+        )
+        assert ret.returncode == 0, ret
+        assert {"mysql", "information_schema"} <= set(ret.data), ret.data
+        assert "test" not in ret.data  # installed with --skip-test-db, as Debian does
+    # Each host has its own server: a database made in one is absent from the others.
+    socket = {"connection_unix_socket": "/run/mysqld/mysqld.sock", "connection_user": "root"}
+    assert salt_cli.run("mysql.db_create", "onelab_probe", minion_tgt="vmm01", **socket).data
+    try:
+        assert (
+            "onelab_probe" not in salt_cli.run("mysql.db_list", minion_tgt="vmm02", **socket).data
+        )
+    finally:
+        salt_cli.run("mysql.db_remove", "onelab_probe", minion_tgt="vmm01", **socket)
+
+
 @pytest.mark.parametrize(
     ("service", "program"),
     # onesim's stand-in daemons run as "python -m onesim.entry onesim-standin fireedge".
