@@ -131,13 +131,14 @@ class Formula:
 
     # -- observations -------------------------------------------------------------------------
 
+    def zone_servers(self, minion):
+        """The zone's servers as ``minion``'s onezone sees them ([] while it cannot tell)."""
+        data = self.call(minion, "onenebula_zone.show", refresh=True)
+        return data.get("servers", []) if isinstance(data, dict) else []
+
     def zone(self, minion):
         """The zone as ``minion``'s onezone sees it: ``{name: state}``."""
-        data = self.call(minion, "onenebula_zone.show", refresh=True)
-        return {server["name"]: server["state"] for server in data["servers"]}
-
-    def zone_servers(self, minion):
-        return self.call(minion, "onenebula_zone.show", refresh=True)["servers"]
+        return {server["name"]: server["state"] for server in self.zone_servers(minion)}
 
     def server_ids(self):
         """FEDERATION/SERVER_ID of each front-end's oned.conf (ints)."""
@@ -157,10 +158,7 @@ class Formula:
     def leader(self, among=None):
         """The leader as the other servers see it (None while there is none)."""
         for minion in among or self.minions:
-            try:
-                zone = self.zone(minion)
-            except (KeyError, TypeError):
-                continue
+            zone = self.zone(minion)
             leaders = [name for name, state in zone.items() if state == "leader"]
             if len(leaders) == 1:
                 return leaders[0]
