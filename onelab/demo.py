@@ -47,6 +47,8 @@ DATASTORES = "/var/lib/one/datastores"
 # (the first timeout, then at most one randomised retry), with margin for 2 shared cores.
 FAILOVER_TIMEOUT = 90
 VIP_SETTLE_TIMEOUT = 120
+# Another lab on this machine (a test session) is waited for, up to this long.
+LAB_WAIT = 900
 
 
 # ------------------------------------------------------------------ pillar and config
@@ -276,7 +278,7 @@ class Demo:
         master_extra = reactor_master_config(pillar)
         salt = PlainSalt(master_extra=master_extra)
         self.lab = Lab(self.size, salt=salt, warmup_ms=None)
-        timings = self.lab.up(wait=0)
+        timings = self.lab.up(wait=LAB_WAIT)
         self.out("  lab up: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
         self.cli = PlainSaltCLI(salt)
         write_pillar(self.lab.pillar_dir, pillar)

@@ -10,6 +10,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -97,6 +98,40 @@ class PlainSalt:
     # -- minions ------------------------------------------------------------------------------
 
     def start_minions(self, hosts: list[Host]) -> None:
+        names = [host.name for host in hosts]
+        # Listen before starting them: each minion announces itself once connected.
+        with self._master_events() as events:
+            self._spawn_minions(hosts)
+            self._wait_for_start_events(events, names)
+        # Started is not yet answering (the master may still be busy with the keys).
+        proc.wait_until(
+            lambda: self.responding(names) == set(names),
+            timeout=START_TIMEOUT,
+            interval=0.5,
+            what=f"minions {', '.join(names)} to answer the master",
+        )
+
+    def _master_events(self):
+        import salt.config  # deferred: loading Salt takes a second
+        import salt.utils.event
+
+        opts = salt.config.client_config(str(self.master_config_dir() / "master"))
+        return salt.utils.event.get_master_event(opts, opts["sock_dir"], listen=True)
+
+    @staticmethod
+    def _wait_for_start_events(events, names: list[str]) -> None:
+        pending = set(names)
+        deadline = time.monotonic() + START_TIMEOUT
+        while pending and time.monotonic() < deadline:
+            event = events.get_event(wait=1, tag="salt/minion/", full=True)
+            if event:
+                parts = event["tag"].split("/")
+                if len(parts) == 4 and parts[3] == "start":
+                    pending.discard(parts[2])
+        if pending:
+            raise TimeoutError(f"minions {', '.join(sorted(pending))} did not start")
+
+    def _spawn_minions(self, hosts: list[Host]) -> None:
         for host in hosts:
             settings = saltconfig.minion_settings(host.spec, extra=self.minion_extra)
             config = saltconfig.standalone_minion_config(self.root / host.name, settings)
@@ -108,13 +143,6 @@ class PlainSalt:
                 sys.executable, salt_script("salt-minion"), "-c", str(conf_dir), "-l", "quiet"
             ]  # fmt: skip
             self._spawn(argv, self.root / host.name / "stdout.log")
-        names = [host.name for host in hosts]
-        proc.wait_until(
-            lambda: self.responding(names) == set(names),
-            timeout=START_TIMEOUT,
-            interval=0.5,
-            what=f"minions {', '.join(names)} to answer the master",
-        )
 
     def responding(self, names: list[str]) -> set[str]:
         """Which of ``names`` answer ``test.ping`` through the master right now."""
