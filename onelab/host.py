@@ -71,7 +71,7 @@ class Host:
             return None
         return pid if proc.is_alive(pid) else None
 
-    def start_anchor(self, *, pass_fds: Sequence[int] = ()) -> int:
+    def start_anchor(self) -> int:
         """Start the host's init process and wait until its private view is complete."""
         assert self.tree is not None, "only front-ends have an anchor"
         tree = self.tree
@@ -96,7 +96,6 @@ class Host:
                 stdout=log,
                 stderr=log,
                 start_new_session=True,
-                pass_fds=tuple(pass_fds),
                 env=HOST_ENV,
             )
         try:

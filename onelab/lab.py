@@ -113,14 +113,21 @@ class Lab:
             raise LabError(f"{name} is not a front-end")
         return host
 
-    def lock_fds(self) -> tuple[int, ...]:
-        """File descriptors a long-lived lab process inherits to keep the lab locked.
+    def _start_lock_keeper(self) -> None:
+        """Keep a CLI lab locked after ``onelab up`` returns, until ``down`` kills the keeper.
 
-        Only a CLI lab does this: a test session's lab must be freed if the session dies.
+        A process of the client host (never power-cycled or restarted) inherits the locked
+        file. A test session's lab is not kept this way: it must be freed if the session dies.
         """
-        if self.salt.mode == "plain" and self._lock.fd is not None:
-            return (self._lock.fd,)
-        return ()
+        assert self._lock.fd is not None
+        subprocess.Popen(
+            ["ip", "netns", "exec", self.client.spec.netns, "sleep", "infinity"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            pass_fds=(self._lock.fd,),
+        )
 
     # -- up / down ----------------------------------------------------------------------------
 
@@ -150,6 +157,8 @@ class Lab:
             self._prepare_state_dir()
             mark = time.monotonic()
             self._create_network()
+            if self.salt.mode == "plain":
+                self._start_lock_keeper()
             timings["network"] = time.monotonic() - mark
             mark = time.monotonic()
             self._parallel(self._install_and_boot, self.frontends)
@@ -217,7 +226,7 @@ class Lab:
         tree.create(warmup_ms=self.warmup_ms)
         install_opennebula(tree.root)
         tree.chown_package_files()
-        host.start_anchor(pass_fds=self.lock_fds())
+        host.start_anchor()
         mariadb.install(host)
         host.boot()
 
@@ -334,11 +343,17 @@ class Lab:
         The VIP does not survive; partitions (the network's state) do.
         """
         host = self.frontend(name)
-        if minion and self._cut_from_master(host):
-            # Its minion could never report back, and starting it waits for exactly that.
-            raise LabError(f"{name} is cut off from the master: heal it first, or use minion=False")
+        if minion and not self.salt.starts_minions_without_master:
+            # Starting the minion waits for it to report to the master: it must be reachable.
+            if self._cut_from_master(host):
+                raise LabError(f"{name} is cut off from the master: heal it, or use minion=False")
+            if not self.salt.master_running():
+                raise LabError("the master is down: start it, or use minion=False")
         host.power_off()
         self.boot(name, minion=minion)
+
+    def _master_reachable(self, host: Host) -> bool:
+        return self.salt.master_running() and not self._cut_from_master(host)
 
     def _cut_from_master(self, host: Host) -> bool:
         summary = network.partition_summary(host.spec)
@@ -355,10 +370,11 @@ class Lab:
             raise LabError(f"{name} is already running")
         assert host.tree is not None
         host.tree.clear_volatile()
-        host.start_anchor(pass_fds=self.lock_fds())
+        host.start_anchor()
         host.boot()
         if minion:
-            self.salt.start_minions([host])
+            # Unreachable master: the minion starts anyway and connects when it can.
+            self.salt.start_minions([host], wait=self._master_reachable(host))
 
     def _powered(self, name: str) -> Host:
         host = self.frontend(name)

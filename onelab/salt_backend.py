@@ -18,6 +18,8 @@ class SaltBackend(Protocol):
     """Starts and stops the lab's master and minions."""
 
     mode: str
+    # Whether start_minions works while the master is down (minions then connect later).
+    starts_minions_without_master: bool
 
     def attach(self, lab: Lab) -> None:
         """Learn the lab's paths and hosts (called by the lab before anything else)."""
@@ -30,8 +32,8 @@ class SaltBackend(Protocol):
 
     def master_running(self) -> bool: ...
 
-    def start_minions(self, hosts: list[Host]) -> None:
-        """Start the minions of ``hosts`` inside them and wait until the master accepted them."""
+    def start_minions(self, hosts: list[Host], *, wait: bool = True) -> None:
+        """Start the minions of ``hosts`` inside them and (``wait``) until they answer."""
 
     def stop_minion(self, host: Host) -> None: ...
 

@@ -110,6 +110,8 @@ class FactoriesSalt:
     """
 
     mode = "factories"
+    # Factories confirms a start through the master's event bus.
+    starts_minions_without_master = False
 
     def __init__(
         self,
@@ -186,7 +188,9 @@ class FactoriesSalt:
             self.minions[host.name].environ = _daemon_environ()
         return self.minions[host.name]
 
-    def start_minions(self, hosts: list[Host]) -> None:
+    def start_minions(self, hosts: list[Host], *, wait: bool = True) -> None:
+        if not wait:
+            raise ValueError("factories minions are started only with a reachable master")
         daemons = [self.minion(host) for host in hosts]
         assert self.master is not None
         for daemon in daemons:

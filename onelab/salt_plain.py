@@ -35,6 +35,7 @@ class PlainSalt:
     """Salt daemons as plain processes, configured by :mod:`onelab.saltconfig`."""
 
     mode = "plain"
+    starts_minions_without_master = True
 
     def __init__(self, *, master_extra: dict | None = None, minion_extra: dict | None = None):
         self.master_extra = master_extra
@@ -97,8 +98,12 @@ class PlainSalt:
 
     # -- minions ------------------------------------------------------------------------------
 
-    def start_minions(self, hosts: list[Host]) -> None:
+    def start_minions(self, hosts: list[Host], *, wait: bool = True) -> None:
         names = [host.name for host in hosts]
+        if not wait or not self.master_running():
+            # As on a real host: the minion starts and keeps trying until the master answers.
+            self._spawn_minions(hosts)
+            return
         # Listen before starting them: each minion announces itself once connected.
         with self._master_events() as events:
             self._spawn_minions(hosts)
@@ -179,7 +184,6 @@ class PlainSalt:
                 stdout=log,
                 stderr=log,
                 start_new_session=True,
-                pass_fds=self.lab.lock_fds(),
                 env=HOST_ENV,
             )
 

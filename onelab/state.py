@@ -1,10 +1,10 @@
 """The lab's lock and its small state files.
 
 One lab at a time: ``<state>/lock`` is held (``flock``) for as long as a lab lives. A lab
-brought up by the CLI hands the locked file to its long-lived processes (host init processes,
-master), so the lock stays held after ``onelab up`` returns and is released when ``onelab down``
-kills them; a lab owned by a test session is held by that process only, so a crashed session
-frees it and the next ``up`` cleans what it left.
+brought up by the CLI hands the locked file to a keeper process in the client host, so the
+lock stays held after ``onelab up`` returns and is released when ``onelab down`` kills it; a
+lab owned by a test session is held by that process only, so a crashed session frees it and
+the next ``up`` cleans what it left.
 """
 
 from __future__ import annotations
