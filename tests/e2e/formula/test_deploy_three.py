@@ -1,5 +1,6 @@
 """Three front-ends from bare hosts, then life on the converged zone: idempotence, test mode,
-the status runner, repairing a follower whose DB was wiped, and a leader crash.
+the status runner, repairing a follower whose DB was wiped, a rolling restart and a leader
+crash.
 
 The tests of this module share one lab and run in order (each builds on the previous one).
 """
@@ -105,6 +106,20 @@ def test_repair_a_follower_whose_db_was_wiped(formula, lab):
     assert status["healthy"], status["table"]
     assert formula.zone("vmm01")["vmm03"] == "follower"
     assert formula.server_ids()["vmm03"] == 2
+
+
+def test_rolling_restart_restarts_every_member_once_leader_last(formula, lab):
+    pids = {m: lab.frontend(m).find_pids("oned") for m in MINIONS}
+    leader = formula.status()["leader"]
+    orch = formula.orchestrate("rolling_restart")
+    assert orch.returncode == 0 and orch.ok, orch.failures()
+    restarted = [name for name in orch.changed if name.startswith("restarting")]
+    assert len(restarted) == 3 and restarted[-1].startswith(f"restarting {leader}")
+    for minion in MINIONS:
+        assert lab.frontend(minion).find_pids("oned") not in ([], pids[minion]), minion
+    status = formula.status()
+    assert status["healthy"], status["table"]
+    assert lab.vip_holders() == [status["leader"]]
 
 
 def test_after_a_leader_crash_the_vip_is_on_the_new_leader_only(formula, lab):
