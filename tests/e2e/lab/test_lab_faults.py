@@ -11,6 +11,7 @@ import pytest
 from lab_test_helpers import add_vip
 
 from onelab import mariadb, proc
+from onelab.lab import LabError
 
 
 @pytest.fixture
@@ -116,6 +117,11 @@ def test_master_stop_silences_salt_and_start_brings_every_minion_back(lab, salt_
     assert not lab.salt.master_running()
     assert not lab.master.find_pids("salt-master")
     assert salt_cli.run("test.ping", minion_tgt="*").data != dict.fromkeys(names, True)
+    # A test minion is only started with a master to report to: refused, host untouched.
+    anchor = lab.host("vmm01").anchor_pid
+    with pytest.raises(LabError, match="master is down"):
+        lab.power_cycle("vmm01")
+    assert lab.host("vmm01").anchor_pid == anchor
     lab.master_start()
     proc.wait_until(
         lambda: salt_cli.run("test.ping", minion_tgt="*").data == dict.fromkeys(names, True),
