@@ -104,6 +104,10 @@ class Formula:
         return ret.data
 
     def prepare(self):
+        # What openssh-server's postinst does (the lab hosts have no sshd): host keys, so
+        # the formula has front-end host keys to put in known_hosts.
+        for minion in self.minions:
+            self.lab.exec(minion, ["ssh-keygen", "-A"], check=True)
         write_pillar(self.lab.pillar_dir, self.pillar)
         assert self.call("vmm0*", "saltutil.sync_all")
         self.call("vmm0*", "saltutil.refresh_pillar")

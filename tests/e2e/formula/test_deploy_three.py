@@ -67,6 +67,11 @@ def test_the_front_ends_share_secrets_datastore_and_ssh(formula, lab):
     for minion in MINIONS:
         comments = sorted(entry["comment"] for entry in keys[minion].values())
         assert comments == [f"oneadmin@{m}" for m in MINIONS], (minion, keys[minion])
+    known = lab.exec("vmm03", ["cat", "/var/lib/one/.ssh/known_hosts"], check=True).stdout
+    for index, minion in enumerate(MINIONS, start=1):
+        host_key = lab.exec(minion, ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"]).stdout.split()
+        for alias in (f"10.213.0.{index}0", minion):
+            assert f"{alias} {host_key[0]} {host_key[1]}" in known, (alias, known)
 
 
 def test_a_second_deploy_changes_nothing(formula):
