@@ -67,6 +67,7 @@ onenebula_ha-ha-bootstrap-service-running-ha:
     - enable: true
     - watch:
       - onenebula_conf: onenebula_ha-ha-bootstrap-onenebula_conf-server_id
+{%-   set started = {'service': 'onenebula_ha-ha-bootstrap-service-running-ha'} %}
 {%- else %}
 {#-   SERVER_ID is already set: start oned if stopped, and restart it if it still runs
       solo (a run interrupted between the SERVER_ID edit and the restart). #}
@@ -78,12 +79,14 @@ onenebula_ha-ha-bootstrap-module-run:
   module.run:
     - service.restart:
       - name: {{ oned }}
+{%-     set started = {'module': 'onenebula_ha-ha-bootstrap-module-run'} %}
 {%-   else %}
 
 onenebula_ha-ha-bootstrap-service-running-ha:
   service.running:
     - name: {{ oned }}
     - enable: true
+{%-     set started = {'service': 'onenebula_ha-ha-bootstrap-service-running-ha'} %}
 {%-   endif %}
 {%- endif %}
 
@@ -93,3 +96,5 @@ onenebula_ha-ha-bootstrap-onenebula_ha-zone_healthy:
     - zone: {{ onenebula_ha.zone.id }}
     - members: [{name: {{ target.name | json }}, id: {{ target.id }}}]
     - timeout: {{ timeout }}
+    - require:
+      - {{ started | json }}
