@@ -584,12 +584,7 @@ def server_del(server, zone=0):
 
         salt vmm01 onenebula_zone.server_del vmm05
     """
-    number = _resolve(server, zone)
-    try:
-        _run(["onezone", "server-del", str(zone), str(number)])
-    finally:
-        _forget(zone)
-    return number
+    return _server_command("server-del", server, zone)
 
 
 def server_reset(server, zone=0):
@@ -603,9 +598,15 @@ def server_reset(server, zone=0):
 
         salt vmm01 onenebula_zone.server_reset vmm03
     """
+    return _server_command("server-reset", server, zone)
+
+
+def _server_command(verb, server, zone):
+    """Run ``onezone <verb> <zone> <id>`` for a server given by ID or unique name; the
+    zone view cached for this run is dropped either way, as membership may have moved."""
     number = _resolve(server, zone)
     try:
-        _run(["onezone", "server-reset", str(zone), str(number)])
+        _run(["onezone", verb, str(zone), str(number)])
     finally:
         _forget(zone)
     return number
