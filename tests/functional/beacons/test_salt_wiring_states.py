@@ -2,49 +2,10 @@
 ``salt-call --local`` with the repository as file root and pillar.example as pillar."""
 
 import copy
-import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
-
-SALT_CALL = str(Path(sys.executable).with_name("salt-call"))
-
-
-class LocalCall:
-    def __init__(self, root: Path, repo_root: Path, minion_id: str):
-        self.conf_dir = root / "conf"
-        self.pillar_dir = root / "pillar"
-        self.conf_dir.mkdir(parents=True)
-        self.pillar_dir.mkdir()
-        config = {
-            "id": minion_id,
-            "file_client": "local",
-            "root_dir": str(root / "root"),
-            "file_roots": {"base": [str(repo_root)]},
-            "pillar_roots": {"base": [str(self.pillar_dir)]},
-            "log_level_logfile": "quiet",
-        }
-        (self.conf_dir / "minion").write_text(yaml.safe_dump(config))
-        (self.pillar_dir / "top.sls").write_text("base:\n  '*':\n    - onenebula_ha\n")
-
-    def set_pillar(self, pillar):
-        (self.pillar_dir / "onenebula_ha.sls").write_text(yaml.safe_dump(pillar))
-
-    def __call__(self, *args):
-        proc = subprocess.run(
-            [SALT_CALL, "--local", "-l", "quiet", "-c", str(self.conf_dir), "--out=json", *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        try:
-            data = json.loads(proc.stdout)["local"]
-        except (json.JSONDecodeError, KeyError):
-            data = None
-        return proc.returncode, data, proc.stdout + proc.stderr
+from support.local_salt import LocalSalt
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +16,7 @@ def example_pillar(repo_root):
 @pytest.fixture(scope="module")
 def salt_call(tmp_path_factory, repo_root):
     """A front-end (vmm02 of pillar.example); the master's state does not look at the id."""
-    call = LocalCall(tmp_path_factory.mktemp("salt-call"), repo_root, "vmm02")
+    call = LocalSalt(tmp_path_factory.mktemp("salt-call"), repo_root, "vmm02")
     rc, _, output = call("saltutil.sync_modules")
     assert rc == 0, output
     return call
