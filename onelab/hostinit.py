@@ -50,6 +50,9 @@ def _mount_argv(spec: dict) -> list[str]:
 def build_view(config: dict) -> None:
     """Make every mount of the host's private view and set its host name."""
     for spec in config["mounts"]:
+        if spec.get("create"):
+            # A mount point inside a private directory the previous mounts just made.
+            os.makedirs(spec["target"], exist_ok=True)
         argv = _mount_argv(spec)
         done = subprocess.run(argv, capture_output=True, text=True, check=False)
         if done.returncode != 0:

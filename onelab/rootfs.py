@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -80,6 +81,18 @@ log_error = /var/log/mysql/error.log
 """
 
 
+def runtime_passthrough() -> list[str]:
+    """Machine paths the lab's own programs run from (this checkout, its virtualenv) that a
+    private directory would hide, e.g. a CI clone under ``/tmp``: hosts see them again
+    through a bind mount, so wrappers and Salt minions find their Python."""
+    checkout = Path(__file__).resolve().parent.parent
+    candidates = sorted({checkout, Path(sys.prefix).resolve()})
+    private = [Path(target) for target, _mode, _owner in PRIVATE_DIRS]
+    hidden = [path for path in candidates if any(p == path or p in path.parents for p in private)]
+    # A path inside another passed-through path is already visible.
+    return [str(path) for path in hidden if not any(other in path.parents for other in hidden)]
+
+
 def machine_mount_points() -> list[str]:
     """Host paths that must exist on the machine to be mounted over."""
     return [path for path, _mode, _owner in PRIVATE_DIRS]
@@ -127,6 +140,8 @@ class HostTree:
             )
         for target, _mode, _owner in PRIVATE_DIRS:
             specs.append({"kind": "bind", "source": str(self.path(target)), "target": target})
+        for path in runtime_passthrough():
+            specs.append({"kind": "bind", "source": path, "target": path, "create": True})
         return specs
 
     # -- building ---------------------------------------------------------------------------
