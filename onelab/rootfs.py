@@ -127,7 +127,17 @@ class HostTree:
 
     def mounts(self) -> list[dict]:
         """The mount list handed to :mod:`onelab.hostinit`."""
-        specs: list[dict] = [{"kind": "bind", "source": str(self.path("/etc")), "target": "/etc"}]
+        # Passed-through paths are first bound to a stash outside the private dirs: once the
+        # private /tmp is mounted, their original path would name the empty private copy.
+        passthrough = [
+            (path, str(self.base / "passthrough" / str(index)))
+            for index, path in enumerate(runtime_passthrough())
+        ]
+        specs: list[dict] = [
+            {"kind": "bind", "source": path, "target": stash, "create": True}
+            for path, stash in passthrough
+        ]
+        specs.append({"kind": "bind", "source": str(self.path("/etc")), "target": "/etc"})
         for target, _mode in OVERLAYS:
             specs.append(
                 {
@@ -140,8 +150,8 @@ class HostTree:
             )
         for target, _mode, _owner in PRIVATE_DIRS:
             specs.append({"kind": "bind", "source": str(self.path(target)), "target": target})
-        for path in runtime_passthrough():
-            specs.append({"kind": "bind", "source": path, "target": path, "create": True})
+        for path, stash in passthrough:
+            specs.append({"kind": "bind", "source": stash, "target": path, "create": True})
         return specs
 
     # -- building ---------------------------------------------------------------------------
