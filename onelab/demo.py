@@ -43,6 +43,7 @@ from onelab.salt_plain import PlainSalt, salt_script
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PILLAR_EXAMPLE = REPO_ROOT / "pillar.example"
 DATASTORES = "/var/lib/one/datastores"
+STEPS = 7  # bring up, deploy, table, kill, fail over, new table, tear down
 # A new leader within ELECTION_TIMEOUT + 2 x ELECTION_TIMEOUT after the old one died
 # (the first timeout, then at most one randomised retry), with margin for 2 shared cores.
 FAILOVER_TIMEOUT = 90
@@ -211,7 +212,7 @@ class Demo:
 
     def header(self, number: int, title: str) -> float:
         elapsed = time.monotonic() - self.started
-        self.out(f"\n=== [{number}/6] {title}   (t+{elapsed:.0f}s)")
+        self.out(f"\n=== [{number}/{STEPS}] {title}   (t+{elapsed:.0f}s)")
         return time.monotonic()
 
     def done(self, mark: float, what: str) -> None:
@@ -377,14 +378,14 @@ class Demo:
                     elected = self.fail_over(leader)
                     if elected:
                         self.verify_zone(
-                            5, f"zone table on the new leader {elected}", exclude=leader
+                            6, f"zone table on the new leader {elected}", exclude=leader
                         )
         except KeyboardInterrupt:
             self.check("demo ran to the end (interrupted)", False)
         except Exception as exc:  # report any failure, then tear down
             self.check(f"demo ran to the end ({type(exc).__name__}: {exc})", False)
         finally:
-            mark = self.header(6, "tearing the lab down")
+            mark = self.header(STEPS, "tearing the lab down")
             if self.lab is not None:
                 self.lab.down(force=True)
             self.done(mark, "lab removed")
