@@ -76,11 +76,15 @@ def _ret(name):
     return {"name": name, "changes": {}, "result": False, "comment": ""}
 
 
-def _busy_comment(path):
-    return (
-        f"Another membership change is in progress on this host (lock {path} is held); "
-        "refusing to start a second one"
-    )
+def _lock_failure_comment(exc, lock_file):
+    """Why a membership change did not start: another one holds the host lock, or the lock
+    file itself could not be opened."""
+    if isinstance(exc, _Busy):
+        return (
+            f"Another membership change is in progress on this host (lock {exc.args[0]} is "
+            "held); refusing to start a second one"
+        )
+    return f"Cannot take the membership lock {_lock_path(lock_file)}: {exc}"
 
 
 def _members(servers, name):
@@ -157,11 +161,8 @@ def server_present(name, endpoint, zone=0, max_lag=None, lock_file=None):
                 }
                 return ret
             new_id = __salt__["onenebula_zone.server_add"](name, endpoint, zone=zone)
-    except _Busy as busy:
-        ret["comment"] = _busy_comment(busy.args[0])
-        return ret
-    except OSError as exc:
-        ret["comment"] = f"Cannot take the membership lock {_lock_path(lock_file)}: {exc}"
+    except (_Busy, OSError) as exc:
+        ret["comment"] = _lock_failure_comment(exc, lock_file)
         return ret
     except CommandExecutionError as exc:
         ret["comment"] = f"Failed to add server {name} to zone {zone}: {exc}"
@@ -239,11 +240,8 @@ def server_absent(name, zone=0, max_lag=None, lock_file=None, require_stopped=Tr
                 ret["changes"] = change
                 return ret
             __salt__["onenebula_zone.server_del"](target["id"], zone=zone)
-    except _Busy as busy:
-        ret["comment"] = _busy_comment(busy.args[0])
-        return ret
-    except OSError as exc:
-        ret["comment"] = f"Cannot take the membership lock {_lock_path(lock_file)}: {exc}"
+    except (_Busy, OSError) as exc:
+        ret["comment"] = _lock_failure_comment(exc, lock_file)
         return ret
     except CommandExecutionError as exc:
         ret["comment"] = f"Failed to remove server {name} from zone {zone}: {exc}"
