@@ -29,7 +29,7 @@ RAFT_KEYS = (
     "broadcast_timeout_ms",
     "xmlrpc_timeout_ms",
 )
-# oned.conf: "timeouts must be above 10 ms" (reference §3.2).
+# oned.conf: "timeouts must be above 10 ms" (docs/opennebula-raft.md §3.2).
 RAFT_TIMEOUT_KEYS = ("election_timeout_ms", "broadcast_timeout_ms", "xmlrpc_timeout_ms")
 MIN_RAFT_TIMEOUT_MS = 10
 ENDPOINT_RE = re.compile(r"^(http|https)://[^/\s:]+(:\d+)?(/\S*)?$")

@@ -23,8 +23,8 @@ from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "onenebula_conf"
 
-# The values OpenNebula ships in oned.conf (reference §3.2). A RAFT block that exists
-# is not completed by oned, so all six keys are always written.
+# The values OpenNebula ships in share/etc/oned.conf (docs/opennebula-raft.md §3.2). A RAFT
+# block that exists is not completed by oned, so all six keys are always written.
 SHIPPED_RAFT = {
     "LIMIT_PURGE": 100000,
     "LOG_RETENTION": 250000,

@@ -1,7 +1,7 @@
 """``onedb``: the OpenNebula database tool (7.0 behaviour) for ``backup``, ``restore``,
 ``version`` and ``history``, on MySQL/MariaDB and SQLite.
 
-Backend selection (reference §6.1): ``-s`` or ``-t`` name it; any connection option
+Backend selection (docs/opennebula-cli.md §6.1): ``-s`` or ``-t`` name it; any connection option
 (``-S -P -u -p -d``) without one means MySQL; with none of them the ``DB`` section of
 ``/etc/one/oned.conf`` (``$ONE_LOCATION/etc/oned.conf``) is used. A MySQL password comes from
 ``-p``, else ``$ONE_DB_PASSWORD``, else the ``MySQL Password: `` prompt.

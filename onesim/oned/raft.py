@@ -1,6 +1,6 @@
 """oned's Raft: states, elections, log replication, commit, membership and purge.
 
-Follows OpenNebula's RaftManager (reference §5) rather than textbook Raft where they differ:
+Follows OpenNebula's RaftManager (src/raft/RaftManager.cc; docs/opennebula-raft.md §5) rather than textbook Raft where they differ:
 
 * warm-up (15 s by default) before the first election, the first timeout is not randomised,
   retry rounds wait ``U(0,1) x ELECTION_TIMEOUT``;

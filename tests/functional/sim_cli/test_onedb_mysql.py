@@ -1,4 +1,4 @@
-"""``onedb`` on a real MariaDB: backup, restore, version (reference §6, §11.10)."""
+"""``onedb`` on a real MariaDB: backup, restore, version (docs/opennebula-cli.md §6)."""
 
 from __future__ import annotations
 
@@ -140,7 +140,7 @@ def test_behaviour_10_db_tooling_restore_refuses_while_oned_answers(
 def test_behaviour_10_db_tooling_restore_refused_by_one_endpoint_file(
     mysql_args, db_env, tmp_path, stub_oned_factory, home, base_env
 ):
-    """The gotcha of reference §6.3: ~/.one/one_endpoint naming any live oned blocks it."""
+    """The gotcha of docs/opennebula-cli.md §6.3: ~/.one/one_endpoint naming any live oned blocks it."""
     from onedb_support import run_onedb
     from stub_oned import success_string
 

@@ -1,4 +1,4 @@
-"""``onedb`` on SQLite: backup, restore, version, the restore refusals (reference §6)."""
+"""``onedb`` on SQLite: backup, restore, version, the restore refusals (docs/opennebula-cli.md §6)."""
 
 from __future__ import annotations
 

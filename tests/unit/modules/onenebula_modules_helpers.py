@@ -51,7 +51,7 @@ def server_row(sid, name, endpoint, state="2", term="3", votedfor="0", index="12
 
 def show_document(rows, zone_id="0", name="OpenNebula"):
     """The ``onezone show -j`` document: SERVER is an object for one server, an array for
-    two or more, and the pool is ``{}`` when empty (reference §1.5)."""
+    two or more, and the pool is ``{}`` when empty (docs/opennebula-cli.md §4)."""
     if not rows:
         pool = {}
     elif len(rows) == 1:
@@ -112,7 +112,7 @@ class FakeOnezone:
         raise AssertionError(f"unexpected onezone call {argv}")
 
 
-# The reference §1.4 example: 3-node zone, server 2 unreachable from the CLI host.
+# The example of docs/opennebula-cli.md §3.2: 3-node zone, server 2 unreachable from the CLI host.
 EXAMPLE_ROWS = [
     server_row(0, "server-0", "http://192.168.150.1:2633/RPC2", state="3", votedfor="0"),
     server_row(1, "server-1", "http://192.168.150.2:2633/RPC2", state="2", votedfor="0"),

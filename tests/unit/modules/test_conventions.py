@@ -1,4 +1,5 @@
-"""Salt conventions for the formula's execution and state modules (salt-and-anchors §4)."""
+"""Salt conventions for the formula's execution and state modules (Salt's module guides: https://docs.saltproject.io/en/latest/ref/modules/index.html and
+https://docs.saltproject.io/en/latest/ref/states/writing.html)."""
 
 import inspect
 

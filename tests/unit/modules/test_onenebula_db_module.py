@@ -10,7 +10,7 @@ from salt.exceptions import CommandExecutionError
 db = load("modules", "onenebula_db")
 
 PASSWORD = "Db-pa55-w0rd"
-# reference §6.2: exactly what onedb backup prints for MySQL
+# docs/opennebula-cli.md §6.2: exactly what onedb backup prints for MySQL
 BACKUP_STDOUT = (
     "MySQL dump stored in {path}\n"
     "Use 'onedb restore' or restore the DB using the mysql command:\n"

@@ -20,7 +20,7 @@ zone = load("modules", "onenebula_zone")
 conf = load("modules", "onenebula_conf")
 
 SESSION = "oneadmin:s3cr3t-session-token"
-# reference §2.2, exact reply of a leader
+# docs/opennebula-raft.md §2.2, exact reply of a leader
 RAFT_XML = (
     "<RAFT><SERVER_ID>0</SERVER_ID><STATE>3</STATE><TERM>1</TERM><VOTEDFOR>0</VOTEDFOR>"
     "<COMMIT>3</COMMIT><LOG_INDEX>3</LOG_INDEX><LOG_TERM>1</LOG_TERM>"
@@ -399,7 +399,7 @@ class _Handler(SimpleXMLRPCRequestHandler):
 
 @pytest.fixture
 def oned_stub():
-    """A tiny XML-RPC server answering one.zone.raftstatus like oned (reference §2)."""
+    """A tiny XML-RPC server answering one.zone.raftstatus like oned (docs/opennebula-raft.md §2)."""
     server = SimpleXMLRPCServer(("127.0.0.1", 0), _Handler, logRequests=False, allow_none=True)
     state = {"reply": [True, RAFT_XML, 0], "sessions": []}
 

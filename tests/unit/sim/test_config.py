@@ -20,7 +20,7 @@ def config_of(text):
 
 def test_whole_raft_section_missing_takes_builtin_defaults():
     raft = config_of("PORT = 2633\n").raft
-    # Reference §3.2, column "built-in default if the whole RAFT section is absent".
+    # docs/opennebula-raft.md §3.2, column "built-in default if the whole RAFT section is absent".
     assert (
         raft.limit_purge,
         raft.log_retention,
@@ -114,7 +114,7 @@ def test_dump_matches_follower_cleanup_pattern():
         'DB = [ BACKEND = "mysql", PASSWD = "s3cret" ]\n'
     )
     dump = dump_effective(config)
-    # The regular expression follower_cleanup uses (reference §4.2).
+    # The regular expression follower_cleanup uses (docs/opennebula-raft.md §4.2).
     match = re.search(
         r"^RAFT_FOLLOWER_HOOK=(?:ARGUMENTS=(.*),)?COMMAND=(.*)$", dump, flags=re.MULTILINE
     )

@@ -1,4 +1,4 @@
-"""Raft receiver rules of reference §2.4, on an in-process RaftManager (no network).
+"""Raft receiver rules of docs/opennebula-raft.md §2.4, on an in-process RaftManager (no network).
 
 The manager is built over a temporary SQLite DB; nothing is started, so no timers run.
 """

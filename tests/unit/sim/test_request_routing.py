@@ -1,4 +1,4 @@
-"""Request::execute order on each Raft role (reference §2.3), with a stub Raft and no network."""
+"""Request::execute order on each Raft role (docs/opennebula-raft.md §2.3), with a stub Raft and no network."""
 
 import xmlrpc.client
 

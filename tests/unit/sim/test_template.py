@@ -1,10 +1,10 @@
-"""OpenNebula template syntax: parsing and rendering (golden values from the reference)."""
+"""OpenNebula template syntax: parsing and rendering (golden values from docs/opennebula-cli.md §2.2)."""
 
 import pytest
 
 from onesim.template import Template, TemplateSyntaxError, Vector, parse, parse_str_or_xml
 
-# The multi-line template the real 7.0 `onezone server-add` sends (reference §1.2).
+# The multi-line template the real 7.0 `onezone server-add` sends (docs/opennebula-cli.md §2.2).
 CLI_SERVER_TEMPLATE = (
     "            SERVER = [\n"
     '              NAME="server-1",\n'

@@ -1,4 +1,4 @@
-"""Zone XML and server-id allocation (golden values from reference §2.2 and §5.6)."""
+"""Zone XML and server-id allocation (golden values from docs/opennebula-raft.md §2.2 and §5.6)."""
 
 from onesim.zone import Server, Zone, zone_pool_xml
 

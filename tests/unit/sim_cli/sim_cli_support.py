@@ -24,7 +24,7 @@ def raft_xml(
     log_term: int = 3,
     fedlog_index: str = "-1",
 ) -> str:
-    """A raftstatus reply body, byte for byte the one-line form of reference §2.2."""
+    """A raftstatus reply body, byte for byte the one-line form of docs/opennebula-raft.md §2.2."""
     return (
         f"<RAFT><SERVER_ID>{server_id}</SERVER_ID><STATE>{state}</STATE><TERM>{term}</TERM>"
         f"<VOTEDFOR>{votedfor}</VOTEDFOR><COMMIT>{commit}</COMMIT><LOG_INDEX>{log_index}"
@@ -48,7 +48,7 @@ def zone_xml(
     state: int = 0,
     endpoint: str = "http://localhost:2633/RPC2",
 ) -> str:
-    """``one.zone.info`` body as in reference §2.2 (``Zone::to_xml``)."""
+    """``one.zone.info`` body as in docs/opennebula-raft.md §2.2 (``Zone::to_xml``)."""
     pool = "".join(server_xml(*s) for s in servers)
     return (
         f"<ZONE><ID>{zone_id}</ID><NAME>{name}</NAME><STATE>{state}</STATE><TEMPLATE>"

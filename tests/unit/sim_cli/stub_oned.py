@@ -1,7 +1,7 @@
-"""A minimal XML-RPC server on 127.0.0.1 that answers fixed replies, as the reference did.
+"""A minimal XML-RPC server on 127.0.0.1 that answers fixed replies.
 
-The reference checked the real Ruby ``onezone`` against such a server (§0); pointing our CLI
-at the same kind of server checks it against the same replies. Replies are written as raw
+The real Ruby ``onezone`` was checked against such a server (docs/opennebula-cli.md §1); pointing
+our CLI at the same kind of server checks it against the same replies. Replies are written as raw
 XML-RPC bodies so that they can carry exactly what oned sends (``<i8>`` in failure arrays).
 """
 

@@ -1,4 +1,4 @@
-"""``onedb`` rules that need no database server (reference §6.1–6.4, §11.10)."""
+"""``onedb`` rules that need no database server (docs/opennebula-cli.md §6.1–6.4)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from onesim.cli import oned_conf
 from onesim.cli.onedb_backends import MySQLBackend, SQLiteBackend
 from onesim.cli.versions import compare_versions
 
-REFERENCE_MOMENT = dt.datetime(2017, 6, 1, 11, 52, 47)  # the reference's example name
+# The moment in the example file name of docs/opennebula-cli.md §6.2.
+REFERENCE_MOMENT = dt.datetime(2017, 6, 1, 11, 52, 47)
 
 
 def mysql_backend(var="/var/lib/one", server="localhost", db="opennebula") -> MySQLBackend:

@@ -1,5 +1,5 @@
 """``onezone`` membership and zone commands: messages, exit codes and the calls made
-(reference §1.1, §1.2, §2.2)."""
+(docs/opennebula-cli.md §2.1, §2.2; docs/opennebula-raft.md §2.2)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """``onezone list`` and the client set-up: endpoint/credential resolution, transport errors,
-option parsing (reference §1.3, §1.6)."""
+option parsing (docs/opennebula-cli.md §3.1, §5)."""
 
 from __future__ import annotations
 

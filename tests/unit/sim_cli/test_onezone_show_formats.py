@@ -1,4 +1,4 @@
-"""``onezone show -j/-x/-y`` against hand-written goldens (reference §1.5)."""
+"""``onezone show -j/-x/-y`` against hand-written goldens (docs/opennebula-cli.md §4)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""``onezone show`` text output against hand-written goldens (reference §1.3, §1.4, §11.2).
+"""``onezone show`` text output against hand-written goldens (docs/opennebula-cli.md §3.1, §3.2).
 
-The expected texts are typed from the reference's layout rules and its 3-node example;
+The expected texts are typed from the layout rules and the 3-node example of that section;
 trailing padding is spelled out with ``" " * n`` so it can be checked by eye: headers padded
 to 80 columns, ``ID/NAME/STATE`` values padded to 20, the table header lines unstripped, data
 rows right-stripped.
@@ -21,7 +21,7 @@ SYNC_HEADER = "ID NAME            STATE      TERM       INDEX      COMMIT     VO
 
 
 def zone_top(zone_id="0", name="OpenNebula", state="ENABLED") -> str:
-    """The ZONE INFORMATION block for one-character IDs, as in the reference example."""
+    """The ZONE INFORMATION block for one-character IDs, as in the example of docs/opennebula-cli.md §3.2."""
     return (
         f"ZONE {zone_id} INFORMATION" + " " * 62 + "\n"
         f"ID                : {zone_id}" + " " * 19 + "\n"
@@ -35,7 +35,7 @@ TEMPLATE_BLOCK = "ZONE TEMPLATE" + " " * 67 + "\n" + 'ENDPOINT="http://localhost
 
 
 def three_node_zone(stubs, raft_server):
-    """The reference's 3-node example: 0 leader, 1 follower, 2 down (connection refused)."""
+    """The 3-node example of docs/opennebula-cli.md §3.2: 0 leader, 1 follower, 2 down (connection refused)."""
     s0 = raft_server(raft_xml(0, 3, term=3, votedfor=0, commit=120, log_index=120))
     s1 = raft_server(raft_xml(1, 2, term=3, votedfor=0, commit=120, log_index=120))
     down = closed_port_endpoint()

@@ -1,7 +1,7 @@
 """The stub's canned replies are what OpenNebula's own Python bindings accept.
 
 pyone parses replies with bindings generated from OpenNebula's XSDs (zone.xsd,
-raftstatus.xsd) and maps failure codes to exceptions (reference §9). If pyone reads our stub
+raftstatus.xsd) and maps failure codes to exceptions (docs/opennebula-cli.md §7). If pyone reads our stub
 the way it reads oned, the goldens above were checked against oned-shaped replies.
 """
 
