@@ -4,6 +4,7 @@
     onelab status [--json]
     onelab exec vmm01 onezone show 0
     onelab kill-oned vmm02 | freeze vmm02 | thaw vmm02
+    onelab freeze-host vmm02 | thaw-host vmm02   (a paused VM: all processes + link)
     onelab service vmm03 opennebula stop
     onelab partition vmm01 --from peers|master|all ; onelab heal [vmm01]
     onelab master stop|start
@@ -81,7 +82,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"lab: {status['size']} front-ends, {status['mode']} salt, {status['rss_mb']} MB RSS")
     print(f"master {status['master']['ip']}: {'up' if status['master']['running'] else 'DOWN'}")
     print(
-        f"{'host':6} {'ip':13} {'power':5} {'mariadb':7} {'oned':5} {'minion':6} {'vip':4} partition"
+        f"{'host':6} {'ip':13} {'power':6} {'mariadb':7} {'oned':5} {'minion':6} {'vip':4} partition"
     )
     for name, info in status["frontends"].items():
         services = info["services"]
@@ -90,12 +91,18 @@ def cmd_status(args: argparse.Namespace) -> int:
             return "yes" if value else "-"
 
         print(
-            f"{name:6} {info['ip']:13} {'on' if info['powered'] else 'OFF':5} "
+            f"{name:6} {info['ip']:13} {_power(info):6} "
             f"{flag(services['mariadb']):7} {flag(services['opennebula']):5} "
             f"{flag(services['salt-minion']):6} {flag(info['vip']):4} {info['partition']}"
         )
     print(f"VIP {status['vip']} on: {', '.join(status['vip_holders']) or 'nobody'}")
     return 0
+
+
+def _power(info: dict) -> str:
+    if not info["powered"]:
+        return "OFF"
+    return "PAUSED" if info.get("frozen") else "on"
 
 
 def cmd_exec(args: argparse.Namespace) -> int:
@@ -118,6 +125,18 @@ def cmd_freeze(args: argparse.Namespace) -> int:
 
 def cmd_thaw(args: argparse.Namespace) -> int:
     print(f"thawed oned on {args.host}: pids {_attach().thaw(args.host)}")
+    return 0
+
+
+def cmd_freeze_host(args: argparse.Namespace) -> int:
+    pids = _attach().freeze_host(args.host)
+    print(f"froze {args.host} (link down, {len(pids)} processes stopped)")
+    return 0
+
+
+def cmd_thaw_host(args: argparse.Namespace) -> int:
+    pids = _attach().thaw_host(args.host)
+    print(f"thawed {args.host} (link up, {len(pids)} processes continued)")
     return 0
 
 
@@ -199,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("kill-oned", cmd_kill_oned, "SIGKILL oned on a front-end"),
         ("freeze", cmd_freeze, "SIGSTOP oned on a front-end"),
         ("thaw", cmd_thaw, "SIGCONT oned on a front-end"),
+        ("freeze-host", cmd_freeze_host, "pause a front-end: link down, every process stopped"),
+        ("thaw-host", cmd_thaw_host, "resume a paused front-end: link up, processes continued"),
         ("power-cycle", cmd_power_cycle, "kill every process of a front-end, then boot it"),
     ):
         sub = verbs.add_parser(verb, help=text)

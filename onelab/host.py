@@ -7,6 +7,7 @@ Salt master and the client only need their own network namespace.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -171,6 +172,36 @@ class Host:
     def signal_program(self, program: str, signum: int) -> list[int]:
         """Send ``signum`` to every process of the host running ``program``."""
         return proc.send_signal(self.find_pids(program), signum)
+
+    def stop_all(self, *, rounds: int = 10) -> list[int]:
+        """SIGSTOP every process of the host (its init too); return the PIDs stopped.
+
+        Listed again until no process of the host is left running: one that was forking
+        while the first ones stopped is caught by the next round.
+        """
+        stopped: list[int] = []
+        for _ in range(rounds):
+            pending = [pid for pid in self.pids() if proc.proc_state(pid) not in ("T", "t", "Z")]
+            if not pending:
+                return stopped
+            for pid in proc.send_signal(pending, signal.SIGSTOP):
+                if pid not in stopped:
+                    stopped.append(pid)
+            # SIGSTOP takes effect asynchronously: wait for the signalled ones to stop.
+            with contextlib.suppress(TimeoutError):
+                proc.wait_until(
+                    lambda signalled=pending: all(
+                        proc.proc_state(pid) in ("T", "t", "Z", None) for pid in signalled
+                    ),
+                    timeout=2,
+                    interval=0.01,
+                    what="processes to stop",
+                )
+        raise HostError(f"{self.name}: processes keep appearing while the host is stopped")
+
+    def continue_all(self) -> list[int]:
+        """SIGCONT every process of the host; return the PIDs signalled."""
+        return proc.send_signal(self.pids(), signal.SIGCONT)
 
     def power_off(self) -> None:
         """Kill every process of the host at once, as a power cut does."""

@@ -314,6 +314,43 @@ class Lab:
         """SIGCONT the front-end's oned."""
         return self._signal_oned(name, signal.SIGCONT)
 
+    def freeze_host(self, name: str) -> list[int]:
+        """Pause front-end ``name`` as a hypervisor pauses a VM; return the PIDs stopped.
+
+        Its link goes down (the bridge port: nothing reaches the host or leaves it, ARP for
+        its addresses included), then every process of the host is SIGSTOPped, its init
+        too. Addresses stay configured on ``eth0``, as in a paused VM. :meth:`thaw_host`
+        brings both back together.
+        """
+        host = self._powered(name)
+        network.set_link(host.spec, up=False)
+        try:
+            return host.stop_all()
+        except BaseException:
+            self.thaw_host(name)
+            raise
+
+    def thaw_host(self, name: str) -> list[int]:
+        """Resume a front-end paused by :meth:`freeze_host`; return the PIDs continued.
+
+        The link comes up first and the processes are continued right after it (a few
+        milliseconds): like a resumed VM, the host may answer ARP before its programs have
+        run again, the worst case for anything that must drop an address on wake-up.
+        """
+        host = self._powered(name)
+        network.set_link(host.spec, up=True)
+        return host.continue_all()
+
+    def frozen(self, name: str) -> bool:
+        """Whether front-end ``name`` is paused (link down and its init stopped)."""
+        host = self.frontend(name)
+        anchor = host.anchor_pid
+        return (
+            anchor is not None
+            and not network.link_up(host.spec)
+            and proc.proc_state(anchor) in ("T", "t")
+        )
+
     def _signal_oned(self, name: str, signum: int) -> list[int]:
         hit = self._powered(name).signal_program("oned", signum)
         if not hit:
@@ -370,6 +407,8 @@ class Lab:
             raise LabError(f"{name} is already running")
         assert host.tree is not None
         host.tree.clear_volatile()
+        # A host paused before its power cut boots with its cable plugged in again.
+        network.set_link(host.spec, up=True)
         host.start_anchor()
         host.boot()
         if minion:
@@ -408,6 +447,8 @@ class Lab:
                     svc: powered and self.running(host.name, svc) for svc in SERVICE_PROGRAMS
                 },
                 "vip": network.holds_vip(host.spec),
+                "link": "up" if network.link_up(host.spec) else "down",
+                "frozen": powered and self.frozen(host.name),
                 "partition": network.partition_summary(host.spec),
             }
         return {

@@ -100,6 +100,27 @@ def holds_vip(spec: HostSpec) -> bool:
     return any(address.split("/")[0] == VIP for address in addresses(spec))
 
 
+def link_up(spec: HostSpec) -> bool:
+    """Whether the host's link is up: its bridge port (the machine-side veth end) is up.
+
+    Read from sysfs, without a process: the VIP sampler asks every 100 ms.
+    """
+    try:
+        with open(f"/sys/class/net/{spec.veth}/operstate") as handle:
+            return handle.read().strip() == "up"
+    except OSError:
+        return False
+
+
+def set_link(spec: HostSpec, up: bool) -> None:
+    """Plug (``up``) or unplug the host's cable: its bridge port goes up or down.
+
+    Inside the host ``eth0`` keeps its addresses and loses its carrier, as a VM's interface
+    does while the VM is paused; nothing reaches the host and nothing leaves it.
+    """
+    _ip("link", "set", spec.veth, "up" if up else "down")
+
+
 def drop_extra_addresses(spec: HostSpec) -> None:
     """Remove every address but the host's own from ``eth0`` (what a reboot does to a VIP)."""
     for address in addresses(spec):

@@ -8,10 +8,11 @@ import sys
 import uuid
 
 import pytest
-from lab_test_helpers import add_vip
+from lab_test_helpers import add_vip, del_vip, reaches
 
-from onelab import mariadb, proc
+from onelab import mariadb, network, proc
 from onelab.lab import LabError
+from onelab.sampling import Timeline
 
 
 @pytest.fixture
@@ -60,6 +61,63 @@ def test_freeze_stops_oned_and_thaw_resumes_it(lab, oned_on):
     proc.wait_until(
         lambda: "T" not in {proc.proc_state(pid) for pid in pids}, timeout=5, what="resumed"
     )
+    assert lab.service("vmm02", "opennebula", "status").returncode == 0
+
+
+def test_freeze_host_pauses_every_process_and_the_link_and_the_samplers_see_it(lab, oned_on):
+    pids = set(oned_on("vmm02"))
+    add_vip(lab, "vmm02")
+    host = lab.host("vmm02")
+    try:
+        with Timeline(lab) as timeline:
+            proc.wait_until(
+                lambda: (
+                    timeline.raft.latest().get("vmm02")
+                    and timeline.raft.latest()["vmm02"].state == "solo"
+                    and timeline.vip.snapshot()
+                    and timeline.vip.snapshot()[-1].holders == ("vmm02",)
+                ),
+                timeout=30,
+                what="vmm02's oned answering and holding the VIP, " + timeline.describe(),
+            )
+            stopped = set(lab.freeze_host("vmm02"))
+            frozen_at = timeline.mark("vmm02 frozen")
+            everything = set(host.pids())
+            assert pids <= stopped and host.anchor_pid in stopped
+            assert {proc.proc_state(pid) for pid in everything} == {"T"}, "a process still runs"
+            assert lab.frozen("vmm02") and not network.link_up(host.spec)
+            assert lab.status()["frontends"]["vmm02"]["frozen"]
+            # A paused VM keeps its addresses but answers nobody.
+            assert network.holds_vip(host.spec)
+            assert not reaches(lab, "vmm01", host.spec.ip)
+            proc.wait_until(
+                lambda: [s.state for s in timeline.raft.snapshot() if s.host == "vmm02"
+                         and s.t > frozen_at][:1] == [None],
+                timeout=10,
+                what="the raft sampler to see vmm02's oned silent",
+            )  # fmt: skip
+            assert set(lab.thaw_host("vmm02")) >= stopped
+            thawed_at = timeline.mark("vmm02 thawed")
+            assert "T" not in {proc.proc_state(pid) for pid in stopped}
+            assert not lab.frozen("vmm02") and network.link_up(host.spec)
+            assert reaches(lab, "vmm01", host.spec.ip)
+            proc.wait_until(
+                lambda: any(s.host == "vmm02" and s.state == "solo" and s.t > thawed_at
+                            for s in timeline.raft.snapshot()),
+                timeout=15,
+                what="vmm02's oned answering again",
+            )  # fmt: skip
+        during = [s for s in timeline.vip.snapshot() if frozen_at < s.t < thawed_at - 0.1]
+        assert during and all(s.holders == () and s.parked == ("vmm02",) for s in during)
+        after = [s for s in timeline.vip.snapshot() if s.t > thawed_at]
+        assert after and all(s.holders == ("vmm02",) for s in after)
+        times = [s.t for s in timeline.vip.samples]
+        gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+        assert max(gaps) < 0.5, f"the VIP sampler stalled: {max(gaps):.2f}s between samples"
+    finally:
+        if lab.frozen("vmm02"):
+            lab.thaw_host("vmm02")
+        del_vip(lab, "vmm02")
     assert lab.service("vmm02", "opennebula", "status").returncode == 0
 
 
@@ -164,6 +222,15 @@ def test_the_cli_drives_the_same_lab(lab):
 
     done = _onelab("service", "vmm01", "mariadb", "status")
     assert done.returncode == 0, done.stderr
+    try:
+        done = _onelab("freeze-host", "vmm03")
+        assert done.returncode == 0 and "link down" in done.stdout, done.stderr
+        assert lab.frozen("vmm03")
+        assert "PAUSED" in _onelab("status").stdout
+    finally:
+        done = _onelab("thaw-host", "vmm03")
+    assert done.returncode == 0 and not lab.frozen("vmm03"), done.stderr
+
     done = _onelab("kill-oned", "vmm01")
     assert done.returncode == 1 and "no oned" in done.stderr
     assert _onelab("power-cycle", "nosuchhost").returncode == 1
