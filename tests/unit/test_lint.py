@@ -7,7 +7,17 @@ from pathlib import Path
 import pytest
 
 BIN = Path(sys.executable).parent
-PYTHON_PATHS = ["_modules", "_states", "_beacons", "_runners", "onesim", "onelab", "tests", "bench"]
+PYTHON_PATHS = [
+    "_modules",
+    "_states",
+    "_beacons",
+    "_runners",
+    "onenebula_ha/fence/files",
+    "onesim",
+    "onelab",
+    "tests",
+    "bench",
+]
 PLAIN_YAML = ["pillar.example", "onenebula_ha/defaults.yaml", "onenebula_ha/osfamilymap.yaml"]
 
 

@@ -1,0 +1,1351 @@
+#!/usr/bin/python3
+"""
+onenebula-ha-fence: the floating IP's fence on an OpenNebula HA front-end.
+
+One agent runs on every front-end (installed and configured by the onenebula_ha formula,
+state ``onenebula_ha.fence``), as its own service, independent of Salt. It owns the floating
+IP (VIP) and the leader-only services of its host: it holds them only while it holds a
+*lease* granted by a majority of the zone, and drops them the moment the lease ends.
+
+Plain ``python3`` with the standard library only; the configuration is a JSON file written
+by the formula (see ``load_config``); the oneadmin credentials are read from the ``one_auth``
+file at run time and are never logged, never shown by the HTTP endpoint and never put on a
+command line (the XML-RPC session string travels only in request bodies).
+
+The lease
+=========
+
+Every ``poll_interval`` the agent sends, in parallel and each with its own timeout,
+``one.zone.raftstatus`` to its own oned and to every other server of the zone. The round
+*confirms* this host's leadership when
+
+* the local oned answers STATE 3 (leader), with this host's SERVER_ID, in term T, and
+* a majority of the zone, this host included, is in T with it: every other server counted
+  answers STATE 2 (follower) in the same term T, with a LOG_INDEX at most ``max_lag``
+  entries behind the leader's (a follower that does not keep up with the leader's log is
+  not evidence that the leader still replicates to it).
+
+A confirming round sent at time ``s`` (the clock is read *before* any request leaves) grants
+the lease until ``s + L`` with ``L = lease_fraction * ELECTION_TIMEOUT``; ELECTION_TIMEOUT and
+BROADCAST_TIMEOUT are read from oned.conf (the smaller ELECTION_TIMEOUT and the larger
+BROADCAST_TIMEOUT of oned.conf and the pillar's values, so an edited file never lengthens
+the lease). A round that does not confirm does not extend the lease. The lease is revoked at
+once (VIP and leader-only services dropped) when the local oned does not answer, answers
+garbage, reports another state or server id, or when any server reports a term above T
+(proof that a newer election happened or is under way).
+
+Safety argument (why the lease ends before anyone else can be elected)
+----------------------------------------------------------------------
+
+This is Raft's leader lease (D. Ongaro, "Consensus: Bridging Theory and Practice", Stanford
+PhD thesis, 2014, section 6.4.1) and etcd's CheckQuorum, computed outside oned because
+OpenNebula's Raft has neither: its leader never counts heartbeat acknowledgements and keeps
+STATE 3 without a majority.
+
+1. A new leader needs the votes of a majority in a term above T. Any majority shares at
+   least one server F with the majority that confirmed our round, and F answered "follower
+   in T" at some time ``a >= s``, so F must move to a newer term after ``a``.
+2. In oned a follower moves to a newer term only when an election starts: its own timer
+   fires at ``last_heartbeat + ELECTION_TIMEOUT`` (oned's *first* timeout after hearing a
+   leader is not randomised; the random U(0,1)*ELECTION_TIMEOUT wait only separates the
+   rounds of a failed election), or it is asked for a vote by a candidate whose timer
+   fired, or it hears a newer leader (which itself needed 1.).
+3. While our oned leads, it heartbeats every follower every BROADCAST_TIMEOUT, over the
+   same path (source host, destination host and port) our query just used successfully.
+   So F's last heartbeat is no older than ``s - BROADCAST_TIMEOUT``, and F's timer cannot
+   fire before ``s - BROADCAST_TIMEOUT + ELECTION_TIMEOUT``.
+4. The lease ends at ``s + L`` on our clock. A clock running fast or slow by at most
+   ``rho`` (crystal drift, far below 1 %) ends it, in real time, by
+   ``s + L * (1 + rho)``; the watchdog notices expiry within its tick and ``ip address del``
+   takes a few milliseconds. All of that is the *margin* ``m``.
+5. Hence the configuration must satisfy
+   ``L + poll_interval + BROADCAST_TIMEOUT + m < ELECTION_TIMEOUT``
+   (``poll_interval`` is included so that a lease renewed by the last round can never be
+   outlived by a host that stopped between rounds), which the formula's pillar validation
+   and this agent both check; with the shipped timings (5000 ms / 500 ms) and the defaults
+   (lease_fraction 0.5, poll 0.5 s, margin 250 ms): 2500 + 500 + 500 + 250 = 3750 < 5000.
+
+The clock is ``CLOCK_BOOTTIME`` (monotonic, never set back, and it keeps counting while
+the host is suspended or its processes are stopped), ``time.monotonic`` where that does not
+exist. A host that was frozen (every process SIGSTOPped, a paused VM) wakes up with a clock
+that moved on by the length of the pause: the main loop checks the lease against the clock
+at the top of every iteration, before any I/O, and before it acts on a round's answers; a
+separate watchdog thread enforces the expiry too, so the first thing either thread does on
+waking is drop an expired lease.
+
+What it does not cover (documented in docs/fence.md): oned grants votes without Raft's
+"leader stickiness" (thesis section 4.2.3), so a server that cannot hear the leader but
+reaches a majority can start an election before the followers' own timers fire. Its vote
+requests move those followers to a newer term, the leader's next heartbeat (within
+BROADCAST_TIMEOUT) is answered with that term and oned steps down, and this agent drops at
+its next round (local state or a peer's higher term); if the agent can no longer reach the
+followers, the lease runs out. A kernel that answers ARP while all its processes are stopped
+cannot be fenced from inside the host (that needs STONITH).
+
+The VIP actions
+===============
+
+They are those of OpenNebula's raft/vip.sh: ``ip address add <vip/prefix> dev <iface>`` then
+gratuitous ARP (``arping -c 1 -U -I <iface> <ip>`` and ``arping -c 1 -A ...``), and on
+release ``ip address del <vip/prefix> dev <iface>`` when present; the leader-only services
+are started under the lease and stopped when it ends (``systemctl`` under systemd,
+``service`` otherwise), off the fencing thread so a slow init script never delays a drop.
+While the lease is held and the VIP is missing (a hook that failed or never ran) the agent
+claims it itself, with exponential back-off on failures, logging why. Without a lease the
+agent removes the VIP whoever put it there.
+
+HTTP endpoint
+=============
+
+``GET /leader`` 200 while this host holds the lease, else 503; ``GET /follower`` 200 on a
+follower in the leader's term whose log keeps up; ``GET /health`` JSON; ``GET /metrics``
+Prometheus text format. Read-only, no credentials in any answer.
+
+Usage: ``onenebula-ha-fence --config /etc/onenebula-ha/fence.json [--pidfile PATH]``
+(``--check`` validates the configuration and the timings and exits).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import contextlib
+import http.client
+import http.server
+import ipaddress
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import xml.etree.ElementTree as ElementTree
+import xmlrpc.client
+
+__version__ = "1.0"
+
+LOG = logging.getLogger("onenebula-ha-fence")
+
+EX_CONFIG = 78  # sysexits.h: configuration error (the service does not restart on it)
+
+SOLO, CANDIDATE, FOLLOWER, LEADER = 0, 1, 2, 3
+STATE_NAMES = {SOLO: "solo", CANDIDATE: "candidate", FOLLOWER: "follower", LEADER: "leader"}
+
+# oned.conf built-in RAFT values, used only when the whole RAFT section is absent.
+BUILTIN_ELECTION_MS = 1500
+BUILTIN_BROADCAST_MS = 500
+
+DEFAULTS = {
+    "servers": [],
+    "vip": None,
+    "leader_services": [],
+    "bind": "0.0.0.0",
+    "port": 2634,
+    "poll_interval": 0.5,
+    "lease_fraction": 0.5,
+    "timeout": 1.0,
+    "margin_ms": 250,
+    "max_lag": 100,
+    "oned_conf": "/etc/one/oned.conf",
+    "one_auth": "/var/lib/one/.one/one_auth",
+    "election_timeout_ms": None,
+    "broadcast_timeout_ms": None,
+    "commands": {},
+    "log_level": "info",
+}
+KNOWN_KEYS = set(DEFAULTS) | {"server_id"}
+COMMANDS = ("ip", "arping", "systemctl", "service")
+SERVICE_NAME_RE = re.compile(r"^[A-Za-z0-9@_.:-]+$")
+IFACE_RE = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")
+
+
+class ConfigError(Exception):
+    """The agent's configuration or the Raft timings are unusable."""
+
+
+# ---------------------------------------------------------------------------------- clock
+
+
+def boottime_clock():
+    """Seconds on a clock that never goes back and keeps running while the host is paused."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+def default_clock():
+    """``CLOCK_BOOTTIME`` where the platform has it, else ``time.monotonic``."""
+    if hasattr(time, "CLOCK_BOOTTIME"):
+        try:
+            boottime_clock()
+            return boottime_clock
+        except OSError:
+            pass
+    return time.monotonic
+
+
+# ---------------------------------------------------------------------------------- config
+
+
+def _number(value, key, low, high, integer=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{key}: {value!r} must be a number")
+    if integer and not isinstance(value, int):
+        raise ConfigError(f"{key}: {value!r} must be a whole number")
+    if not low <= value <= high:
+        raise ConfigError(f"{key}: {value!r} must be between {low} and {high}")
+    return value
+
+
+def check_config(raw):
+    """Validate a configuration mapping; returns it with the defaults filled in.
+
+    Raises ``ConfigError`` naming the key. Pure: reads no file.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError("the configuration must be a JSON object")
+    unknown = sorted(set(raw) - KNOWN_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown key(s): {', '.join(unknown)}")
+    cfg = dict(DEFAULTS)
+    cfg.update(raw)
+    if "server_id" not in raw:
+        raise ConfigError("server_id: required (this host's Raft SERVER_ID)")
+    _number(cfg["server_id"], "server_id", 0, 2**31 - 1, integer=True)
+    servers = cfg["servers"]
+    if not isinstance(servers, list) or not servers:
+        raise ConfigError("servers: required, the zone's servers (id, name, endpoint)")
+    ids = set()
+    for index, server in enumerate(servers):
+        if not isinstance(server, dict):
+            raise ConfigError(f"servers[{index}]: must be an object")
+        _number(server.get("id"), f"servers[{index}].id", 0, 2**31 - 1, integer=True)
+        if server["id"] in ids:
+            raise ConfigError(f"servers[{index}].id: duplicate id {server['id']}")
+        ids.add(server["id"])
+        endpoint = server.get("endpoint")
+        parsed = urllib.parse.urlsplit(endpoint) if isinstance(endpoint, str) else None
+        if not parsed or parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ConfigError(f"servers[{index}].endpoint: {endpoint!r} is not an http(s) URL")
+        if not isinstance(server.get("name", ""), str):
+            raise ConfigError(f"servers[{index}].name: must be a string")
+    if cfg["server_id"] not in ids:
+        raise ConfigError(f"server_id: {cfg['server_id']} is not one of the servers' ids")
+    vip = cfg["vip"]
+    if vip is not None:
+        if not isinstance(vip, dict) or set(vip) - {"address", "interface"}:
+            raise ConfigError("vip: must be null or an object with address and interface")
+        address = vip.get("address")
+        try:
+            if not isinstance(address, str) or "/" not in address:
+                raise ValueError
+            ipaddress.ip_interface(address)
+        except ValueError:
+            raise ConfigError(f"vip.address: {address!r} is not an address/prefix") from None
+        if not isinstance(vip.get("interface"), str) or not IFACE_RE.match(vip["interface"]):
+            raise ConfigError(f"vip.interface: {vip.get('interface')!r} is not an interface name")
+    services = cfg["leader_services"]
+    if not isinstance(services, list) or not all(
+        isinstance(s, str) and SERVICE_NAME_RE.match(s) for s in services
+    ):
+        raise ConfigError("leader_services: must be a list of service names")
+    try:
+        ipaddress.ip_address(cfg["bind"])
+    except (ValueError, TypeError):
+        raise ConfigError(f"bind: {cfg['bind']!r} is not an IP address") from None
+    _number(cfg["port"], "port", 1, 65535, integer=True)
+    _number(cfg["poll_interval"], "poll_interval", 0.05, 10)
+    _number(cfg["lease_fraction"], "lease_fraction", 0.05, 0.95)
+    _number(cfg["timeout"], "timeout", 0.05, 30)
+    _number(cfg["margin_ms"], "margin_ms", 0, 60000, integer=True)
+    _number(cfg["max_lag"], "max_lag", 0, 10**9, integer=True)
+    for key in ("election_timeout_ms", "broadcast_timeout_ms"):
+        if cfg[key] is not None:
+            _number(cfg[key], key, 11, 10**7, integer=True)
+    for key in ("oned_conf", "one_auth"):
+        if not isinstance(cfg[key], str) or not cfg[key].startswith("/"):
+            raise ConfigError(f"{key}: {cfg[key]!r} must be an absolute path")
+    commands = cfg["commands"]
+    if not isinstance(commands, dict) or set(commands) - set(COMMANDS):
+        raise ConfigError(f"commands: an object with some of {', '.join(COMMANDS)}")
+    for name, path in commands.items():
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ConfigError(f"commands.{name}: {path!r} must be an absolute path")
+    if cfg["log_level"] not in ("debug", "info", "warning", "error"):
+        raise ConfigError("log_level: one of debug, info, warning, error")
+    return cfg
+
+
+def load_config(path):
+    """Read and validate the JSON configuration file at ``path``."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            raw = json.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not valid JSON: {exc}") from None
+    return check_config(raw)
+
+
+# ---------------------------------------------------------------------------------- timings
+
+_COMMENT_RE = re.compile(r"#[^\n]*")
+_RAFT_RE = re.compile(r"^\s*RAFT\s*=\s*\[(?P<body>[^\]]*)\]", re.MULTILINE | re.IGNORECASE)
+
+
+def parse_raft_timeouts(text):
+    """``(election_timeout_ms, broadcast_timeout_ms)`` from the text of oned.conf.
+
+    Follows oned: built-in values (1500/500) only when the whole RAFT section is absent; a
+    present section with a key missing leaves the timer undefined, which is an error here.
+    """
+    text = _COMMENT_RE.sub("", text)
+    sections = list(_RAFT_RE.finditer(text))
+    if not sections:
+        return BUILTIN_ELECTION_MS, BUILTIN_BROADCAST_MS
+    body = sections[-1].group("body")
+    values = []
+    for key in ("ELECTION_TIMEOUT_MS", "BROADCAST_TIMEOUT_MS"):
+        found = re.findall(rf'(?i)\b{key}\s*=\s*"?\s*([^,"\s]*)\s*"?', body)
+        if not found:
+            raise ConfigError(f"RAFT/{key} is missing from the RAFT section")
+        try:
+            value = int(found[-1])
+        except ValueError:
+            raise ConfigError(f"RAFT/{key} = {found[-1]!r} is not a whole number") from None
+        if value <= 10:
+            raise ConfigError(f"RAFT/{key} = {value} ms: oned needs timeouts above 10 ms")
+        values.append(value)
+    return values[0], values[1]
+
+
+def read_raft_timeouts(path):
+    """Read the timeouts from the oned.conf at ``path`` (``ConfigError`` when unreadable)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return parse_raft_timeouts(text)
+
+
+def lease_plan(cfg, election_ms, broadcast_ms):
+    """The lease length in seconds for these timings, or ``ConfigError`` naming the key.
+
+    Safety: ``lease + poll_interval + BROADCAST_TIMEOUT + margin < ELECTION_TIMEOUT``.
+    Liveness: a lease must outlast one round (``poll_interval + timeout <= lease``), or the
+    VIP would be dropped between two confirming rounds.
+    """
+    if cfg.get("election_timeout_ms"):
+        election_ms = min(election_ms, cfg["election_timeout_ms"])
+    if cfg.get("broadcast_timeout_ms"):
+        broadcast_ms = max(broadcast_ms, cfg["broadcast_timeout_ms"])
+    lease_ms = cfg["lease_fraction"] * election_ms
+    poll_ms = cfg["poll_interval"] * 1000.0
+    total = lease_ms + poll_ms + broadcast_ms + cfg["margin_ms"]
+    if total >= election_ms:
+        raise ConfigError(
+            f"lease_fraction: lease {lease_ms:.0f} ms + poll_interval {poll_ms:.0f} ms + "
+            f"BROADCAST_TIMEOUT {broadcast_ms} ms + margin {cfg['margin_ms']} ms = "
+            f"{total:.0f} ms is not below ELECTION_TIMEOUT {election_ms} ms"
+        )
+    if poll_ms + cfg["timeout"] * 1000.0 > lease_ms:
+        raise ConfigError(
+            f"poll_interval: poll_interval {poll_ms:.0f} ms + timeout "
+            f"{cfg['timeout'] * 1000:.0f} ms exceed the lease ({lease_ms:.0f} ms): it "
+            "would lapse between rounds"
+        )
+    return {
+        "lease_s": lease_ms / 1000.0,
+        "election_ms": election_ms,
+        "broadcast_ms": broadcast_ms,
+    }
+
+
+# ---------------------------------------------------------------------------------- XML-RPC
+
+
+class RpcError(Exception):
+    """A raftstatus query failed (transport, HTTP, XML-RPC or a garbage answer)."""
+
+
+class RaftStatus:
+    """One server's ``one.zone.raftstatus``."""
+
+    __slots__ = ("server_id", "state", "term", "commit", "log_index")
+
+    def __init__(self, server_id, state, term, commit, log_index):
+        self.server_id = server_id
+        self.state = state
+        self.term = term
+        self.commit = commit
+        self.log_index = log_index
+
+    @property
+    def state_name(self):
+        return STATE_NAMES.get(self.state, f"state {self.state}")
+
+    def as_dict(self):
+        return {
+            "server_id": self.server_id,
+            "state": self.state_name,
+            "term": self.term,
+            "commit": self.commit,
+            "log_index": self.log_index,
+        }
+
+    def __repr__(self):
+        return f"RaftStatus({self.as_dict()})"
+
+
+def parse_raftstatus(text):
+    """Parse the ``<RAFT>`` document strictly (``RpcError`` on anything else)."""
+    if not isinstance(text, str) or len(text) > 65536:
+        raise RpcError("raftstatus answer is not a RAFT document")
+    try:
+        root = ElementTree.fromstring(text)
+    except ElementTree.ParseError as exc:
+        raise RpcError(f"raftstatus answer is not XML ({exc})") from None
+    if root.tag != "RAFT":
+        raise RpcError(f"raftstatus answer is <{root.tag[:40]}>, not <RAFT>")
+    values = {}
+    for key in ("SERVER_ID", "STATE", "TERM", "COMMIT", "LOG_INDEX"):
+        node = root.find(key)
+        raw = (node.text or "").strip() if node is not None else ""
+        if not re.fullmatch(r"-?\d{1,20}", raw):
+            raise RpcError(f"raftstatus {key} is {raw[:40]!r}, not an integer")
+        values[key] = int(raw)
+    if values["STATE"] not in STATE_NAMES:
+        raise RpcError(f"raftstatus STATE {values['STATE']} is unknown")
+    return RaftStatus(
+        values["SERVER_ID"], values["STATE"], values["TERM"], values["COMMIT"], values["LOG_INDEX"]
+    )
+
+
+def xmlrpc_call(endpoint, method, params, timeout):
+    """Call ``method`` at ``endpoint`` with a per-call ``timeout``; returns OpenNebula's value.
+
+    The request body carries the parameters (the session string among them); no error
+    message built here ever contains them.
+    """
+    parts = urllib.parse.urlsplit(endpoint)
+    body = xmlrpc.client.dumps(tuple(params), method).encode("utf-8")
+    connection_class = (
+        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    )
+    connection = connection_class(parts.hostname, parts.port, timeout=timeout)
+    try:
+        connection.request(
+            "POST",
+            parts.path or "/RPC2",
+            body=body,
+            headers={"Content-Type": "text/xml", "User-Agent": "onenebula-ha-fence"},
+        )
+        response = connection.getresponse()
+        data = response.read(1 << 20)
+        if response.status != 200:
+            raise RpcError(f"HTTP {response.status} from {parts.hostname}")
+    except (OSError, http.client.HTTPException) as exc:
+        raise RpcError(f"{type(exc).__name__} talking to {parts.hostname}:{parts.port}") from None
+    finally:
+        connection.close()
+    try:
+        (result,), _method = xmlrpc.client.loads(data)
+    except xmlrpc.client.Fault as exc:
+        raise RpcError(f"XML-RPC fault {exc.faultCode}") from None
+    except Exception:  # noqa: BLE001 - any malformed body is a garbage answer
+        raise RpcError("malformed XML-RPC answer") from None
+    if not isinstance(result, list) or len(result) < 2 or not isinstance(result[0], bool):
+        raise RpcError("XML-RPC answer is not OpenNebula's [ok, value, ...] array")
+    if not result[0]:
+        # OpenNebula's messages name the method and never echo the session string.
+        raise RpcError(f"{method} failed: {str(result[1])[:200]}")
+    return result[1]
+
+
+def query_raftstatus(endpoint, session, timeout):
+    """``one.zone.raftstatus`` of the oned at ``endpoint``."""
+    return parse_raftstatus(xmlrpc_call(endpoint, "one.zone.raftstatus", (session,), timeout))
+
+
+def read_session(path):
+    """The oneadmin session string (``user:password``) from a one_auth file."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            line = handle.readline().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the credentials file {path}: {exc.strerror}") from None
+    if ":" not in line:
+        raise ConfigError(f"the credentials file {path} is not user:password")
+    return line
+
+
+# ---------------------------------------------------------------------------------- verdict
+
+
+class Verdict:
+    """What one round says about this host's leadership."""
+
+    __slots__ = ("confirmed", "revoke", "reason", "term", "confirmations", "needed")
+
+    def __init__(self, confirmed, revoke, reason, term=None, confirmations=0, needed=0):
+        self.confirmed = confirmed
+        self.revoke = revoke
+        self.reason = reason
+        self.term = term
+        self.confirmations = confirmations
+        self.needed = needed
+
+    def __repr__(self):
+        return (
+            f"Verdict(confirmed={self.confirmed}, revoke={self.revoke}, term={self.term}, "
+            f"{self.confirmations}/{self.needed}, {self.reason!r})"
+        )
+
+
+def evaluate(self_id, zone_size, local, peers, max_lag):
+    """Decide whether a round confirms this host as the zone's leader.
+
+    ``local`` is the local oned's ``RaftStatus`` or the exception its query raised;
+    ``peers`` maps every other server id to its ``RaftStatus`` or exception. Pure function.
+    """
+    needed = zone_size // 2 + 1
+    if isinstance(local, BaseException) or not isinstance(local, RaftStatus):
+        return Verdict(False, True, f"local oned not answering: {local}", needed=needed)
+    if local.server_id != self_id:
+        return Verdict(
+            False,
+            True,
+            f"local oned reports SERVER_ID {local.server_id}, this host is {self_id}",
+            needed=needed,
+        )
+    if local.state != LEADER:
+        return Verdict(
+            False,
+            True,
+            f"local oned is {local.state_name} in term {local.term}",
+            term=local.term,
+            needed=needed,
+        )
+    term = local.term
+    confirmations = 1
+    notes = []
+    for sid in sorted(peers):
+        status = peers[sid]
+        if not isinstance(status, RaftStatus):
+            notes.append(f"{sid}: {status}")
+            continue
+        if status.term > term:
+            return Verdict(
+                False,
+                True,
+                f"server {sid} is in term {status.term}, above this leader's term {term}",
+                term=term,
+                needed=needed,
+            )
+        if status.server_id != sid:
+            notes.append(f"{sid}: answers as SERVER_ID {status.server_id}")
+        elif status.state != FOLLOWER or status.term != term:
+            notes.append(f"{sid}: {status.state_name} in term {status.term}")
+        elif status.log_index < local.log_index - max_lag:
+            notes.append(f"{sid}: {local.log_index - status.log_index} entries behind")
+        else:
+            confirmations += 1
+    if confirmations >= needed:
+        return Verdict(
+            True,
+            False,
+            f"{confirmations} of {zone_size} servers confirm term {term}",
+            term,
+            confirmations,
+            needed,
+        )
+    detail = "; ".join(notes) if notes else "no peer answered"
+    return Verdict(
+        False,
+        False,
+        f"only {confirmations} of {zone_size} servers confirm term {term} "
+        f"({needed} needed): {detail}",
+        term,
+        confirmations,
+        needed,
+    )
+
+
+def follower_view(self_id, local, peers, max_lag):
+    """``(ok, reason)``: is this host a follower of the current leader whose log keeps up?"""
+    if not isinstance(local, RaftStatus):
+        return False, f"local oned not answering: {local}"
+    if local.server_id != self_id or local.state != FOLLOWER:
+        return False, f"local oned is {local.state_name} in term {local.term}"
+    leaders = [s for s in peers.values() if isinstance(s, RaftStatus) and s.state == LEADER]
+    leader = max(leaders, key=lambda s: s.term, default=None)
+    if leader is None:
+        return False, "no leader answered"
+    if leader.term != local.term:
+        return (
+            False,
+            f"leader {leader.server_id} is in term {leader.term}, this host in {local.term}",
+        )
+    if local.log_index < leader.log_index - max_lag:
+        return False, f"{leader.log_index - local.log_index} entries behind the leader"
+    return True, f"follower of {leader.server_id} in term {local.term}"
+
+
+# ---------------------------------------------------------------------------------- actions
+
+
+class Scrubber(logging.Filter):
+    """Replaces the credentials in every log record (defence in depth: none is logged)."""
+
+    def __init__(self):
+        super().__init__()
+        self.secrets = []
+
+    def set_session(self, session):
+        parts = [session, session.split(":", 1)[1]] if session else []
+        self.secrets = sorted({p for p in parts if len(p) >= 4}, key=len, reverse=True)
+
+    def scrub(self, text):
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def filter(self, record):
+        message = record.getMessage()
+        clean = self.scrub(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True
+
+
+class ScrubbingFormatter(logging.Formatter):
+    """Formats a record, traceback included, then takes the credentials out."""
+
+    def __init__(self, fmt, scrubber):
+        super().__init__(fmt)
+        self.scrubber = scrubber
+
+    def format(self, record):
+        return self.scrubber.scrub(super().format(record))
+
+
+def run_command(argv, timeout=10.0):
+    """Run ``argv`` (no shell); returns ``(returncode, output)``; never raises."""
+    try:
+        proc = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return 127, f"{type(exc).__name__}: {exc}"
+    return proc.returncode, proc.stdout.decode("utf-8", "replace").strip()
+
+
+class Commands:
+    """The host commands the agent runs, as vip.sh and the leader-services hook do."""
+
+    def __init__(self, cfg, runner=run_command):
+        self.runner = runner
+        paths = cfg.get("commands") or {}
+        search = os.environ.get("PATH", "") + ":/usr/local/sbin:/usr/sbin:/sbin:/usr/bin:/bin"
+        self.paths = {name: paths.get(name) or shutil.which(name, path=search) for name in COMMANDS}
+        vip = cfg.get("vip")
+        self.vip = vip["address"] if vip else None
+        self.iface = vip["interface"] if vip else None
+        self.vip_ip = vip["address"].split("/")[0] if vip else None
+
+    def _run(self, name, *args, timeout=5.0):
+        path = self.paths.get(name)
+        if not path:
+            return 127, f"{name} not found"
+        return self.runner([path, *args], timeout=timeout)
+
+    def vip_present(self):
+        """``True``/``False``, or ``None`` when ``ip`` could not tell."""
+        rc, out = self._run("ip", "-o", "address", "show", "dev", self.iface)
+        if rc != 0:
+            return None
+        return f" {self.vip_ip}/".lower() in out.lower()
+
+    def vip_add(self):
+        return self._run("ip", "address", "add", self.vip, "dev", self.iface)
+
+    def vip_del(self):
+        return self._run("ip", "address", "del", self.vip, "dev", self.iface)
+
+    def announce(self):
+        results = []
+        for flag in ("-U", "-A"):
+            results.append(
+                self._run("arping", "-c", "1", flag, "-I", self.iface, self.vip_ip, timeout=3.0)
+            )
+        return results
+
+    def service(self, name, verb):
+        if self.paths.get("systemctl") and os.path.isdir("/run/systemd/system"):
+            return self._run("systemctl", verb, name, timeout=90.0)
+        return self._run("service", name, verb, timeout=90.0)
+
+
+class ServiceWorker(threading.Thread):
+    """Converges the leader-only services on the wanted state, off the fencing thread.
+
+    A failed start is retried with back-off while it is still wanted; stops are retried
+    too (a leader-only service must not keep running without the lease).
+    """
+
+    def __init__(self, services, commands, stop_event):
+        super().__init__(name="services", daemon=True)
+        self.services = list(services)
+        self.commands = commands
+        self.stop_event = stop_event
+        self.cond = threading.Condition()
+        self.wanted = "stopped"
+        self.generation = 0
+        self.done = None  # (generation, state) last converged
+        self.failures = 0
+
+    def want(self, state):
+        with self.cond:
+            if state != self.wanted:
+                self.wanted = state
+                self.generation += 1
+                self.failures = 0
+                self.cond.notify_all()
+
+    def kick(self):
+        with self.cond:
+            self.generation += 1
+            self.cond.notify_all()
+
+    def run(self):
+        while not self.stop_event.is_set():
+            with self.cond:
+                while self.done == (self.generation, self.wanted) and not self.stop_event.is_set():
+                    self.cond.wait(1.0)
+                generation, state = self.generation, self.wanted
+            verb = "start" if state == "started" else "stop"
+            failed = []
+            for name in self.services:
+                with self.cond:
+                    if self.generation != generation:
+                        break
+                rc, out = self.commands.service(name, verb)
+                if rc != 0:
+                    failed.append(f"{name}: rc {rc} {out[-200:]}")
+            with self.cond:
+                if self.generation != generation:
+                    continue
+                if failed:
+                    self.failures += 1
+                    delay = min(30.0, 0.5 * 2 ** min(self.failures, 6))
+                    LOG.warning(
+                        "leader-only services: %s failed (%s); retry in %.1fs",
+                        verb,
+                        "; ".join(failed),
+                        delay,
+                    )
+                    self.cond.wait(delay)
+                else:
+                    if self.services:
+                        LOG.info("leader-only services %s: %s", state, " ".join(self.services))
+                    self.failures = 0
+                    self.done = (generation, state)
+
+
+# ---------------------------------------------------------------------------------- fence
+
+
+class Fence:
+    """The lease, the VIP and the leader-only services of one front-end."""
+
+    def __init__(
+        self,
+        cfg,
+        clock=None,
+        query=query_raftstatus,
+        commands=None,
+        timings=None,
+        session_reader=read_session,
+        scrubber=None,
+    ):
+        self.cfg = cfg
+        self.clock = clock or default_clock()
+        self.query = query
+        self.commands = commands or Commands(cfg)
+        self.timings = timings or (lambda: read_raft_timeouts(cfg["oned_conf"]))
+        self.session_reader = session_reader
+        self.scrubber = scrubber or Scrubber()
+        self.self_id = cfg["server_id"]
+        self.zone_size = len(cfg["servers"])
+        self.local_endpoint = next(s["endpoint"] for s in cfg["servers"] if s["id"] == self.self_id)
+        self.peers = {s["id"]: s["endpoint"] for s in cfg["servers"] if s["id"] != self.self_id}
+        self.names = {s["id"]: s.get("name") or str(s["id"]) for s in cfg["servers"]}
+        self.has_vip = cfg.get("vip") is not None
+        self.stop_event = threading.Event()
+        self.lock = threading.RLock()
+        self.pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max(2, self.zone_size), thread_name_prefix="query"
+        )
+        self.services = ServiceWorker(cfg["leader_services"], self.commands, self.stop_event)
+        # Lease state (under self.lock).
+        self.lease_until = None
+        self.lease_term = None
+        self.lease_s = None
+        self.plan_error = None
+        # Observations for the endpoint and the metrics.
+        self.local = None
+        self.peer_status = {}
+        self.verdict = None
+        self.follower = (False, "not checked yet")
+        self.vip_held = None
+        self.last_round_at = None
+        self.last_transition = {"at": None, "what": "start", "why": "agent started"}
+        self.claim_failures = 0
+        self.next_claim_at = 0.0
+        self.announce_thread = None
+        self.counters = {
+            "rounds": 0,
+            "rounds_confirmed": 0,
+            "leases_granted": 0,
+            "leases_expired": 0,
+            "leases_revoked": 0,
+            "vip_claims": 0,
+            "vip_claim_failures": 0,
+            "vip_releases": 0,
+            "errors": 0,
+        }
+        self._last_logged = {}
+        self._follower_checked_at = None
+
+    # -- logging helpers
+    def _log_change(self, key, level, message, *args):
+        """Log ``message`` only when it differs from the last one logged under ``key``."""
+        text = message % args if args else message
+        if self._last_logged.get(key) != text:
+            self._last_logged[key] = text
+            LOG.log(level, "%s", text)
+
+    # -- lease
+    def holds(self, now=None):
+        """Whether the lease is held at ``now`` (the clock by default)."""
+        with self.lock:
+            if self.lease_until is None:
+                return False
+            return (self.clock() if now is None else now) < self.lease_until
+
+    def lease_remaining(self):
+        with self.lock:
+            if self.lease_until is None:
+                return 0.0
+            return max(0.0, self.lease_until - self.clock())
+
+    def enforce_expiry(self):
+        """Drop an expired lease now. The first act of every iteration and of the watchdog."""
+        with self.lock:
+            if self.lease_until is None:
+                return False
+            now = self.clock()
+            if now < self.lease_until:
+                return False
+            late = now - self.lease_until
+            self.counters["leases_expired"] += 1
+            self._drop(
+                f"lease of term {self.lease_term} expired {late:.3f}s ago "
+                "(no majority confirmed it in time)"
+            )
+            return True
+
+    def revoke(self, why):
+        with self.lock:
+            if self.lease_until is not None:
+                self.counters["leases_revoked"] += 1
+                self._drop(why)
+
+    def _drop(self, why):
+        """Lose the lease: VIP removed, leader-only services stopped (vip.sh's follower action)."""
+        self.lease_until = None
+        self.lease_term = None
+        self._transition("released", why)
+        LOG.warning("lease lost: %s; dropping the VIP and the leader-only services", why)
+        self._release_vip(why)
+        self.services.want("stopped")
+
+    def _release_vip(self, why):
+        if not self.has_vip:
+            return
+        present = self.commands.vip_present()
+        if present is False:
+            self.vip_held = False
+            return
+        rc, out = self.commands.vip_del()
+        if rc == 0:
+            self.counters["vip_releases"] += 1
+            self.vip_held = False
+            LOG.warning("VIP %s removed from %s: %s", self.commands.vip, self.commands.iface, why)
+        elif present is None or self.commands.vip_present() is not False:
+            self.counters["errors"] += 1
+            LOG.error("could not remove the VIP %s: rc %s %s", self.commands.vip, rc, out[-200:])
+        else:
+            self.vip_held = False
+
+    def _transition(self, what, why):
+        self.last_transition = {"at": time.time(), "what": what, "why": why}
+
+    def grant(self, sent_at, term, why):
+        """Extend the lease to ``sent_at + lease`` if that is still in the future."""
+        with self.lock:
+            if self.lease_s is None:
+                return False
+            until = sent_at + self.lease_s
+            now = self.clock()
+            if now >= until:
+                self._log_change(
+                    "grant",
+                    logging.WARNING,
+                    "round answered too late (%.3fs): no lease",
+                    now - sent_at,
+                )
+                return False
+            fresh = self.lease_until is None
+            if fresh:
+                self.counters["leases_granted"] += 1
+                self._transition("acquired", why)
+                LOG.info("lease acquired for term %s: %s", term, why)
+                self.services.want("started")
+            if self.lease_until is None or until > self.lease_until:
+                self.lease_until = until
+            self.lease_term = term
+            return True
+
+    # -- VIP upkeep
+    def upkeep(self):
+        """Claim a missing VIP under the lease; remove a VIP held without one."""
+        if not self.has_vip:
+            return
+        with self.lock:
+            holding = self.holds()
+            present = self.commands.vip_present()
+            if present is not None:
+                self.vip_held = present
+            if holding and present is False:
+                now = self.clock()
+                if now < self.next_claim_at:
+                    return
+                why = (
+                    "VIP missing while this host holds the lease "
+                    f"(term {self.lease_term}): claiming it"
+                )
+                LOG.warning("%s", why)
+                rc, out = self.commands.vip_add()
+                if rc == 0 or self.commands.vip_present():
+                    self.counters["vip_claims"] += 1
+                    self.claim_failures = 0
+                    self.next_claim_at = 0.0
+                    self.vip_held = True
+                    self._transition("vip claimed", why)
+                    self._start_announce()
+                else:
+                    self.counters["vip_claim_failures"] += 1
+                    self.claim_failures += 1
+                    delay = min(10.0, self.cfg["poll_interval"] * 2**self.claim_failures)
+                    self.next_claim_at = now + delay
+                    LOG.error(
+                        "claiming the VIP failed: rc %s %s; retry in %.1fs", rc, out[-200:], delay
+                    )
+            elif not holding and present:
+                self._release_vip("this host holds no lease")
+
+    def _start_announce(self):
+        """Gratuitous ARP like vip.sh (a few rounds, 1 s apart), while the lease holds."""
+        if self.announce_thread is not None and self.announce_thread.is_alive():
+            return
+
+        def announce():
+            for round_no in range(3):
+                if round_no:
+                    self.stop_event.wait(1.0)
+                if self.stop_event.is_set() or not self.holds():
+                    return
+                for rc, out in self.commands.announce():
+                    if rc != 0:
+                        self._log_change(
+                            "arping", logging.WARNING, "arping failed: rc %s %s", rc, out[-200:]
+                        )
+
+        self.announce_thread = threading.Thread(target=announce, name="announce", daemon=True)
+        self.announce_thread.start()
+
+    # -- one round
+    def _plan(self):
+        """Lease length from the current timings; ``None`` (and logged) when unusable."""
+        try:
+            election_ms, broadcast_ms = self.timings()
+            plan = lease_plan(self.cfg, election_ms, broadcast_ms)
+        except ConfigError as exc:
+            with self.lock:
+                self.lease_s = None
+                self.plan_error = str(exc)
+            self._log_change("plan", logging.ERROR, "no lease possible: %s", exc)
+            return None
+        with self.lock:
+            self.lease_s = plan["lease_s"]
+            self.plan_error = None
+        self._log_change(
+            "plan",
+            logging.INFO,
+            "lease %.3fs (ELECTION_TIMEOUT %s ms, BROADCAST_TIMEOUT %s ms)",
+            plan["lease_s"],
+            plan["election_ms"],
+            plan["broadcast_ms"],
+        )
+        return plan
+
+    def _ask(self, endpoints, session):
+        timeout = self.cfg["timeout"]
+        futures = {
+            key: self.pool.submit(self.query, endpoint, session, timeout)
+            for key, endpoint in endpoints.items()
+        }
+        answers = {}
+        deadline = time.monotonic() + timeout + 0.5
+        for key, future in futures.items():
+            try:
+                answers[key] = future.result(timeout=max(0.0, deadline - time.monotonic()))
+            except concurrent.futures.TimeoutError:
+                answers[key] = RpcError("no answer in time")
+            except RpcError as exc:
+                answers[key] = exc
+            except Exception as exc:  # noqa: BLE001 - a query must never end the loop
+                answers[key] = RpcError(f"{type(exc).__name__}")
+        return answers
+
+    def round(self):
+        """One confirming round: query everyone, then grant, keep or revoke the lease."""
+        plan = self._plan()
+        try:
+            session = self.session_reader(self.cfg["one_auth"])
+            self.scrubber.set_session(session)
+        except ConfigError as exc:
+            self._log_change("session", logging.ERROR, "%s", exc)
+            self.revoke(f"no credentials: {exc}")
+            return None
+        with self.lock:
+            leading = self.local is not None and getattr(self.local, "state", None) == LEADER
+        now = self.clock()
+        check_peers = (
+            leading
+            or self.holds()
+            or self._follower_checked_at is None
+            or now - self._follower_checked_at >= 4 * self.cfg["poll_interval"]
+        )
+        endpoints = {"local": self.local_endpoint}
+        if check_peers:
+            endpoints.update(self.peers)
+        sent_at = self.clock()  # the lease counts from before the first request leaves
+        answers = self._ask(endpoints, session)
+        local = answers.pop("local")
+        # A pause may have happened while waiting: expiry first, before acting on answers.
+        self.enforce_expiry()
+        with self.lock:
+            self.counters["rounds"] += 1
+            self.local = local
+            self.last_round_at = self.clock()
+            if check_peers:
+                self.peer_status = answers
+                self._follower_checked_at = sent_at
+                self.follower = follower_view(self.self_id, local, answers, self.cfg["max_lag"])
+        if not check_peers:
+            # Not leading: only the local state was needed (peers are checked less often).
+            verdict = evaluate(self.self_id, self.zone_size, local, {}, self.cfg["max_lag"])
+            if not verdict.revoke:
+                # The local oned just became leader: confirm at once with the peers.
+                return self.round()
+        else:
+            verdict = evaluate(self.self_id, self.zone_size, local, answers, self.cfg["max_lag"])
+        with self.lock:
+            self.verdict = verdict
+        if verdict.revoke:
+            self.revoke(verdict.reason)
+            self._log_change("verdict", logging.INFO, "not leader: %s", verdict.reason)
+        elif verdict.confirmed:
+            self.counters["rounds_confirmed"] += 1
+            if plan is None:
+                self.revoke(f"no usable Raft timings: {self.plan_error}")
+            else:
+                self.grant(sent_at, verdict.term, verdict.reason)
+            self._log_change("verdict", logging.INFO, "leader: %s", verdict.reason)
+        else:
+            self._log_change("verdict", logging.WARNING, "leader not confirmed: %s", verdict.reason)
+        return verdict
+
+    def step(self):
+        """One iteration of the main loop (also what the unit tests drive)."""
+        self.enforce_expiry()  # first, before any I/O: the host may just have been thawed
+        try:
+            self.round()
+        except Exception:  # noqa: BLE001 - fail safe, never a crash loop
+            self.counters["errors"] += 1
+            LOG.exception("round failed; dropping the lease")
+            self.revoke("internal error in the round")
+        self.enforce_expiry()
+        try:
+            self.upkeep()
+        except Exception:  # noqa: BLE001
+            self.counters["errors"] += 1
+            LOG.exception("VIP upkeep failed")
+
+    def startup(self):
+        """At start no lease is held: whatever VIP and services this host has go."""
+        LOG.info(
+            "fence agent %s for server %s (%d servers), VIP %s",
+            __version__,
+            self.self_id,
+            self.zone_size,
+            self.cfg["vip"]["address"] if self.has_vip else "none",
+        )
+        self.services.start()
+        with self.lock:
+            self._release_vip("agent start: no lease yet")
+            self.services.want("stopped")
+            self.services.kick()
+
+    def run(self):
+        """Main loop: one step every poll_interval until stopped."""
+        poll = self.cfg["poll_interval"]
+        next_at = self.clock()
+        while not self.stop_event.is_set():
+            self.step()
+            next_at = max(next_at + poll, self.clock())
+            # Wake early to enforce expiry if the lease ends before the next round.
+            while not self.stop_event.is_set():
+                remaining = next_at - self.clock()
+                if remaining <= 0:
+                    break
+                self.stop_event.wait(min(remaining, 0.05))
+                self.enforce_expiry()
+
+    def watchdog(self, tick=0.02):
+        """Second thread enforcing expiry, whatever the main loop is blocked on."""
+        while not self.stop_event.wait(tick):
+            try:
+                self.enforce_expiry()
+            except Exception:  # noqa: BLE001
+                LOG.exception("watchdog failed to drop the lease")
+
+    def shutdown(self, why="agent stopping"):
+        self.stop_event.set()
+        with self.lock:
+            if self.lease_until is not None:
+                self._drop(why)
+            else:
+                self._release_vip(why)
+        self.pool.shutdown(wait=False)
+
+    # -- reporting
+    def snapshot(self):
+        """The agent's view, as JSON-ready data (no credentials anywhere)."""
+        with self.lock:
+            local = self.local
+            verdict = self.verdict
+            holding = self.holds()
+            data = {
+                "server_id": self.self_id,
+                "name": self.names.get(self.self_id),
+                "state": local.state_name if isinstance(local, RaftStatus) else "unknown",
+                "term": local.term if isinstance(local, RaftStatus) else None,
+                "log_index": local.log_index if isinstance(local, RaftStatus) else None,
+                "local_error": None
+                if isinstance(local, RaftStatus) or local is None
+                else str(local),
+                "lease": {
+                    "held": holding,
+                    "term": self.lease_term if holding else None,
+                    "remaining_s": round(self.lease_remaining(), 3),
+                    "length_s": self.lease_s,
+                    "error": self.plan_error,
+                },
+                "confirmations": verdict.confirmations if verdict else 0,
+                "needed": self.zone_size // 2 + 1,
+                "verdict": verdict.reason if verdict else None,
+                "follower_ok": self.follower[0],
+                "follower": self.follower[1],
+                "vip": {
+                    "address": self.cfg["vip"]["address"] if self.has_vip else None,
+                    "held": self.vip_held,
+                },
+                "peers": {
+                    str(sid): (s.as_dict() if isinstance(s, RaftStatus) else {"error": str(s)})
+                    for sid, s in sorted(self.peer_status.items())
+                },
+                "last_round_age_s": (
+                    round(self.clock() - self.last_round_at, 3) if self.last_round_at else None
+                ),
+                "last_transition": dict(self.last_transition),
+                "counters": dict(self.counters),
+            }
+        return json.loads(self.scrubber.scrub(json.dumps(data)))
+
+    def metrics(self):
+        """Prometheus text exposition of the snapshot."""
+        snap = self.snapshot()
+        state_code = {v: k for k, v in STATE_NAMES.items()}.get(snap["state"], -1)
+        labels = f'server_id="{snap["server_id"]}"'
+        lines = []
+
+        def gauge(name, value, help_text, kind="gauge", extra=""):
+            lines.append(f"# HELP onenebula_ha_fence_{name} {help_text}")
+            lines.append(f"# TYPE onenebula_ha_fence_{name} {kind}")
+            label = labels + (f",{extra}" if extra else "")
+            lines.append(f"onenebula_ha_fence_{name}{{{label}}} {value}")
+
+        gauge("lease_held", int(snap["lease"]["held"]), "1 while this host holds the lease")
+        gauge("lease_remaining_seconds", snap["lease"]["remaining_s"], "time left on the lease")
+        gauge("vip_held", int(bool(snap["vip"]["held"])), "1 while the VIP is on this host")
+        gauge("raft_state", state_code, "local oned Raft state (0 solo..3 leader, -1 unknown)")
+        gauge("raft_term", snap["term"] if snap["term"] is not None else -1, "local Raft term")
+        gauge("follower_ok", int(snap["follower_ok"]), "1 on a caught-up follower")
+        gauge("confirmations", snap["confirmations"], "servers confirming the last round")
+        for name, value in snap["counters"].items():
+            gauge(f"{name}_total", value, f"count of {name.replace('_', ' ')}", kind="counter")
+        return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------- HTTP
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    """Read-only endpoint: /leader, /follower, /health, /metrics."""
+
+    server_version = "onenebula-ha-fence"
+    sys_version = ""
+    fence = None  # set on the subclass made by make_server
+
+    def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler's signature
+        LOG.debug("http %s %s", self.address_string(), format % args)
+
+    def _send(self, code, body, ctype="text/plain; charset=utf-8"):
+        data = body.encode("utf-8")
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        path = urllib.parse.urlsplit(self.path).path.rstrip("/") or "/"
+        fence = self.fence
+        if path == "/leader":
+            if fence.holds():
+                self._send(200, f"leader, lease {fence.lease_remaining():.3f}s\n")
+            else:
+                self._send(503, "not leader\n")
+        elif path == "/follower":
+            snap = fence.snapshot()
+            age = snap["last_round_age_s"]
+            fresh = age is not None and age < 10 * fence.cfg["poll_interval"] + fence.cfg["timeout"]
+            self._send(200 if snap["follower_ok"] and fresh else 503, f"{snap['follower']}\n")
+        elif path == "/health":
+            self._send(200, json.dumps(fence.snapshot(), sort_keys=True) + "\n", "application/json")
+        elif path == "/metrics":
+            self._send(200, fence.metrics(), "text/plain; version=0.0.4; charset=utf-8")
+        else:
+            self._send(404, "unknown path: /leader /follower /health /metrics\n")
+
+    do_HEAD = do_GET
+
+
+def make_server(fence, bind, port):
+    """A ThreadingHTTPServer serving ``fence`` (not started)."""
+    handler = type("FenceHandler", (Handler,), {"fence": fence})
+    family_server = http.server.ThreadingHTTPServer
+    if ipaddress.ip_address(bind).version == 6:
+
+        class V6Server(http.server.ThreadingHTTPServer):
+            address_family = __import__("socket").AF_INET6
+
+        family_server = V6Server
+    server = family_server((bind, port), handler)
+    server.daemon_threads = True
+    return server
+
+
+# ---------------------------------------------------------------------------------- main
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="onenebula-ha fencing agent")
+    parser.add_argument("--config", default="/etc/onenebula-ha/fence.json")
+    parser.add_argument("--pidfile", help="written once the HTTP endpoint answers")
+    parser.add_argument("--check", action="store_true", help="validate and exit")
+    args = parser.parse_args(argv)
+
+    scrubber = Scrubber()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(scrubber)
+    handler.setFormatter(
+        ScrubbingFormatter(
+            "%(asctime)s onenebula-ha-fence[%(process)d] %(levelname)s %(message)s", scrubber
+        )
+    )
+    LOG.handlers[:] = [handler]
+    LOG.setLevel(logging.INFO)
+    LOG.propagate = False
+
+    try:
+        cfg = load_config(args.config)
+        LOG.setLevel(cfg["log_level"].upper())
+        if args.check:
+            plan = lease_plan(cfg, *read_raft_timeouts(cfg["oned_conf"]))
+            print(json.dumps({"valid": True, **plan}))
+            return 0
+    except ConfigError as exc:
+        LOG.error("configuration error: %s", exc)
+        return EX_CONFIG
+
+    fence = Fence(cfg, scrubber=scrubber)
+    try:
+        server = make_server(fence, cfg["bind"], cfg["port"])
+    except OSError as exc:
+        LOG.error("cannot listen on %s:%s: %s", cfg["bind"], cfg["port"], exc)
+        return 1
+
+    def on_signal(signum, _frame):
+        LOG.info("signal %s: stopping", signum)
+        fence.stop_event.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    fence.startup()
+    threading.Thread(target=fence.watchdog, name="watchdog", daemon=True).start()
+    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
+    if args.pidfile:
+        tmp = f"{args.pidfile}.tmp"
+        with open(tmp, "w", encoding="ascii") as handle:
+            handle.write(f"{os.getpid()}\n")
+        os.replace(tmp, args.pidfile)
+    try:
+        fence.run()
+    finally:
+        fence.shutdown()
+        server.shutdown()
+        if args.pidfile:
+            with contextlib.suppress(OSError):
+                os.unlink(args.pidfile)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Fakes for the fence's unit tests: a hand-driven clock, peers and host commands."""
+
+import importlib.util
+import logging
+import sys
+from pathlib import Path
+
+AGENT_PATH = (
+    Path(__file__).resolve().parents[3]
+    / "onenebula_ha"
+    / "fence"
+    / "files"
+    / "onenebula_ha_fence.py"
+)
+
+
+def load_agent():
+    name = "onenebula_ha_fence"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, AGENT_PATH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+agent = load_agent()
+# The agent logs to its own logger; keep it away from the root logger, where Salt's
+# start-up handler (loaded by the salt-factories plugin) would replay it at exit.
+agent.LOG.propagate = False
+agent.LOG.setLevel(logging.DEBUG)
+
+
+class Captured(logging.Handler):
+    """Every formatted line the agent logs, through its scrubbing formatter."""
+
+    def __init__(self, scrubber):
+        super().__init__()
+        self.lines = []
+        self.setFormatter(agent.ScrubbingFormatter("%(levelname)s %(message)s", scrubber))
+        self.addFilter(scrubber)
+
+    def emit(self, record):
+        self.lines.append(self.format(record))
+
+    @property
+    def text(self):
+        return "\n".join(self.lines)
+
+
+SESSION = "oneadmin:Sup3r-s3cret-pw"
+ENDPOINTS = {sid: f"http://10.9.0.{10 + sid}:2633/RPC2" for sid in range(5)}
+
+
+class Clock:
+    def __init__(self, start=1000.0):
+        self.t = start
+
+    def __call__(self):
+        return self.t
+
+    def advance(self, seconds):
+        self.t += seconds
+
+
+class FakeCommands:
+    """The host side: a VIP that is present or not, services, and the order of events."""
+
+    def __init__(self, events, vip=True):
+        self.events = events
+        self.present = False
+        self.add_fails = 0
+        self.vip = "10.9.0.100/24"
+        self.iface = "eth0"
+        self.services = []
+
+    def vip_present(self):
+        return self.present
+
+    def vip_add(self):
+        self.events.append("ip add")
+        if self.add_fails:
+            self.add_fails -= 1
+            return 2, "RTNETLINK answers: Operation not permitted"
+        self.present = True
+        return 0, ""
+
+    def vip_del(self):
+        self.events.append("ip del")
+        self.present = False
+        return 0, ""
+
+    def announce(self):
+        self.events.append("arping")
+        return [(0, ""), (0, "")]
+
+    def service(self, name, verb):
+        self.services.append((name, verb))
+        return 0, ""
+
+
+def status(sid, state, term, log_index=10, commit=None):
+    return agent.RaftStatus(sid, state, term, log_index if commit is None else commit, log_index)
+
+
+def leader(sid=0, term=3, log_index=10):
+    return status(sid, agent.LEADER, term, log_index)
+
+
+def follower(sid, term=3, log_index=10):
+    return status(sid, agent.FOLLOWER, term, log_index)
+
+
+class Zone:
+    """Answers by endpoint; an exception instance is raised, a callable is called first."""
+
+    def __init__(self, clock, events, answers):
+        self.clock = clock
+        self.events = events
+        self.answers = answers  # sid -> RaftStatus | Exception | callable
+        self.sessions = []
+
+    def query(self, endpoint, session, timeout):
+        sid = next(s for s, e in ENDPOINTS.items() if e == endpoint)
+        self.sessions.append(session)
+        self.events.append(f"query {sid}")
+        answer = self.answers.get(sid, agent.RpcError("connection refused"))
+        if callable(answer) and not isinstance(answer, agent.RaftStatus):
+            answer = answer()
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+def config(size=5, server_id=0, vip=True, **extra):
+    raw = {
+        "server_id": server_id,
+        "servers": [
+            {"id": i, "name": f"vmm0{i + 1}", "endpoint": ENDPOINTS[i]} for i in range(size)
+        ],
+        "vip": {"address": "10.9.0.100/24", "interface": "eth0"} if vip else None,
+        "leader_services": ["opennebula-flow", "opennebula-gate"],
+        "oned_conf": "/nonexistent/oned.conf",
+        "one_auth": "/nonexistent/one_auth",
+    }
+    raw.update(extra)
+    return agent.check_config(raw)
+
+
+def make_fence(answers, size=5, timings=(5000, 500), vip=True, **extra):
+    """``(fence, clock, zone, commands, events)`` with the shipped timings by default."""
+    events = []
+    clock = Clock()
+    zone = Zone(clock, events, answers)
+    commands = FakeCommands(events)
+
+    def read_timings():
+        if isinstance(timings, BaseException):
+            raise timings
+        return timings
+
+    fence = agent.Fence(
+        config(size=size, vip=vip, **extra),
+        clock=clock,
+        query=zone.query,
+        commands=commands,
+        timings=read_timings,
+        session_reader=lambda _path: SESSION,
+    )
+    return fence, clock, zone, commands, events
