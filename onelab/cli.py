@@ -27,11 +27,12 @@ from collections.abc import Sequence
 from onelab import network, proc, topology
 from onelab.host import HOST_ENV
 from onelab.lab import Lab, LabError, missing_prerequisites
+from onelab.salt_plain import PlainSalt
 from onelab.state import LabBusy, LabLock
 
 
 def _attach() -> Lab:
-    return Lab.attach()
+    return Lab.attach(PlainSalt())
 
 
 def _lab_mode(lab: Lab) -> str:
@@ -43,7 +44,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if reason:
         print(f"onelab up: {reason}", file=sys.stderr)
         return 1
-    lab = Lab(args.size, warmup_ms=args.warmup_ms)
+    lab = Lab(args.size, salt=PlainSalt(), warmup_ms=args.warmup_ms)
     timings = lab.up(wait=args.wait)
     status = lab.status()
     if args.json:
@@ -68,7 +69,9 @@ def cmd_down(args: argparse.Namespace) -> int:
     try:
         lab = _attach()
     except LabError:
-        lab = Lab(max(topology.ALLOWED_SIZES))  # nothing recorded: clean by the fixed names
+        lab = Lab(
+            max(topology.ALLOWED_SIZES), salt=PlainSalt()
+        )  # nothing recorded: clean by the fixed names
     lab.down(force=args.force)
     print("lab down")
     return 0

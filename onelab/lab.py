@@ -1,6 +1,6 @@
 """The lab: 3 or 5 OpenNebula front-end hosts, a Salt master and a client on one machine.
 
->>> lab = Lab(3)                # plain Salt daemons (what the CLI uses)
+>>> lab = Lab(3, salt=PlainSalt())  # plain Salt daemons (what the CLI uses)
 >>> lab.up()                    # network, hosts with MariaDB, master, accepted minions
 >>> lab.exec("vmm01", ["hostname"]).stdout
 'vmm01\\n'
@@ -8,8 +8,10 @@
 >>> lab.power_cycle("vmm03")
 >>> lab.down()                  # nothing of it is left on the machine
 
-Tests pass a :class:`onelab.salt_factories.FactoriesSalt` as ``salt`` to get
-pytest-salt-factories daemons instead (see ``tests/e2e/conftest.py``).
+The caller chooses the Salt backend (:class:`onelab.salt_backend.SaltBackend`): the CLI, the
+demo and the benchmark pass :class:`onelab.salt_plain.PlainSalt`, tests pass a
+:class:`onelab.salt_factories.FactoriesSalt` to get pytest-salt-factories daemons (see
+``tests/e2e/conftest.py``). This module imports neither.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ class Lab:
         self,
         size: int = 3,
         *,
-        salt: SaltBackend | None = None,
+        salt: SaltBackend,
         warmup_ms: int | None = None,
         state_dir: Path | None = None,
         repo_root: Path = REPO_ROOT,
@@ -65,10 +67,6 @@ class Lab:
         self.frontends = [Host(spec, self.state_dir) for spec in topology.frontends(size)]
         self.master = Host(topology.MASTER_HOST, self.state_dir)
         self.client = Host(topology.CLIENT_HOST, self.state_dir)
-        if salt is None:
-            from onelab.salt_plain import PlainSalt
-
-            salt = PlainSalt()
         self.salt = salt
         self.salt.attach(self)
         self._lock = LabLock(self.state_dir)
@@ -132,13 +130,13 @@ class Lab:
     # -- up / down ----------------------------------------------------------------------------
 
     @classmethod
-    def attach(cls, state_dir: Path | None = None) -> Lab:
+    def attach(cls, salt: SaltBackend, state_dir: Path | None = None) -> Lab:
         """The lab already up on this machine (for CLI commands after ``onelab up``)."""
         directory = Path(state_dir or topology.state_dir())
         saved = read_json(directory / STATE_FILE)
         if not saved:
             raise LabError(f"no lab is up (no {directory / STATE_FILE})")
-        return cls(saved["size"], state_dir=directory, warmup_ms=saved.get("warmup_ms"))
+        return cls(saved["size"], salt=salt, state_dir=directory, warmup_ms=saved.get("warmup_ms"))
 
     def up(self, *, wait: float = 0) -> dict[str, float]:
         """Bring the whole lab up; return the time each phase took (seconds).

@@ -3,6 +3,10 @@
 Two implementations: :class:`onelab.salt_plain.PlainSalt` (plain daemons, used by the CLI and
 the demo) and :class:`onelab.salt_factories.FactoriesSalt` (pytest-salt-factories daemons, used
 by the tests). Both use :mod:`onelab.saltconfig` for their configuration.
+
+The lab receives its backend from whoever builds it (``Lab(size, salt=...)``) and never imports
+an implementation; a backend only sees the lab through :class:`LabPaths`, so neither side
+imports the other.
 """
 
 from __future__ import annotations
@@ -10,8 +14,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from onelab.host import Host
-    from onelab.lab import Lab
+
+
+class LabPaths(Protocol):
+    """What a backend reads from the lab it is attached to (:class:`onelab.lab.Lab` has it)."""
+
+    @property
+    def state_dir(self) -> Path:
+        """The lab's state directory; a backend keeps its daemons' files below ``salt/``."""
+
+    @property
+    def state_tree(self) -> Path:
+        """What the master serves as ``salt://``."""
+
+    @property
+    def pillar_dir(self) -> Path:
+        """The master's pillar root."""
 
 
 class SaltBackend(Protocol):
@@ -21,7 +42,7 @@ class SaltBackend(Protocol):
     # Whether start_minions works while the master is down (minions then connect later).
     starts_minions_without_master: bool
 
-    def attach(self, lab: Lab) -> None:
+    def attach(self, lab: LabPaths) -> None:
         """Learn the lab's paths and hosts (called by the lab before anything else)."""
 
     def start_master(self) -> None:

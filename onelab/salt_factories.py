@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from onelab.host import Host
-    from onelab.lab import Lab
+    from onelab.salt_backend import LabPaths
 
 START_TIMEOUT = 90
 
@@ -123,11 +123,11 @@ class FactoriesSalt:
         self.salt_factories = salt_factories
         self.master_extra = master_extra
         self.minion_extra = minion_extra
-        self.lab: Lab | None = None
+        self.lab: LabPaths | None = None
         self.master: LabSaltMaster | None = None
         self.minions: dict[str, LabSaltMinion] = {}
 
-    def attach(self, lab: Lab) -> None:
+    def attach(self, lab: LabPaths) -> None:
         self.lab = lab
 
     def _root(self, daemon_id: str) -> str:

@@ -21,7 +21,7 @@ from onelab.host import HOST_ENV
 
 if TYPE_CHECKING:
     from onelab.host import Host
-    from onelab.lab import Lab
+    from onelab.salt_backend import LabPaths
 
 START_TIMEOUT = 90
 
@@ -40,9 +40,9 @@ class PlainSalt:
     def __init__(self, *, master_extra: dict | None = None, minion_extra: dict | None = None):
         self.master_extra = master_extra
         self.minion_extra = minion_extra
-        self.lab: Lab | None = None
+        self.lab: LabPaths | None = None
 
-    def attach(self, lab: Lab) -> None:
+    def attach(self, lab: LabPaths) -> None:
         self.lab = lab
 
     # -- paths and configuration ------------------------------------------------------------

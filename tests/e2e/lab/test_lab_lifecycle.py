@@ -17,6 +17,7 @@ from lab_test_helpers import add_vip
 from onelab import leftovers, proc, rootfs
 from onelab.lab import CREATED_FILE, Lab
 from onelab.salt_factories import FactoriesSalt
+from onelab.salt_plain import PlainSalt
 from onelab.state import LabBusy
 
 pytestmark = pytest.mark.long
@@ -46,7 +47,7 @@ def assert_nothing_left(lab: Lab, mount_points: list[str]) -> None:
 
 def test_down_cleans_what_a_crashed_lab_left(lab_prerequisites):
     mount_points = _missing_mount_points()
-    crashed = Lab(3, warmup_ms=2000)  # plain daemons, as `onelab up` runs them
+    crashed = Lab(3, salt=PlainSalt(), warmup_ms=2000)  # plain daemons, as `onelab up` runs them
     crashed.up(wait=LAB_LOCK_WAIT)
     try:
         # A crash: every process of the lab dies at once; namespaces, bridge and files stay.
@@ -76,7 +77,7 @@ def test_five_front_ends_one_lab_at_a_time_and_nothing_left_after_down(
 
         # One lab at a time, with a message that says why.
         with pytest.raises(LabBusy, match="already up"):
-            Lab(3).up()
+            Lab(3, salt=PlainSalt()).up()
         cli = subprocess.run(
             [sys.executable, "-m", "onelab.cli", "up", "3"],
             capture_output=True,
