@@ -69,9 +69,8 @@ def cmd_down(args: argparse.Namespace) -> int:
     try:
         lab = _attach()
     except LabError:
-        lab = Lab(
-            max(topology.ALLOWED_SIZES), salt=PlainSalt()
-        )  # nothing recorded: clean by the fixed names
+        # Nothing recorded: clean by the fixed names.
+        lab = Lab(max(topology.ALLOWED_SIZES), salt=PlainSalt())
     lab.down(force=args.force)
     print("lab down")
     return 0
