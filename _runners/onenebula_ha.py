@@ -11,13 +11,21 @@ holds the VIP; the leader is asked for the zone (``onenebula_zone.show``).
   cluster, members and their health);
 * :func:`leader` — the current leader's minion id (the first server on a bare cluster);
 * :func:`status` — zone table, VIP holder(s), per-node health and what is wrong, as data
-  plus a readable table.
+  plus a readable table;
+* the planners, which hold every decision the orchestrations and reactions take (their SLS
+  files only loop over what a planner returns): :func:`plan` (the ordered steps of
+  ``orch.deploy``/``add``/``remove``/``repair``/``rolling_restart``), :func:`vip_plan`
+  (``orch.remediate_vip``), :func:`role_reaction` and :func:`repair_claim` (the reactor).
+  Each wraps a pure function (``_plan_<action>``, ``_vip_decision``, ``_role_decision``,
+  ``_claim_decision``) that takes the facts and returns the decision, tested as plain Python.
 
 The master needs the formula's modules (``salt-run saltutil.sync_all``) and its minion
 ``<id>_master`` must see the ``onenebula_ha`` pillar.
 """
 
+import json
 import logging
+import os
 import time
 
 import salt.client
@@ -77,7 +85,13 @@ def _settings(servers=None):
 
 def _call(minions, fun, arg=(), kwarg=None, timeout=10):
     """Run ``fun`` on ``minions`` in parallel: ``{minion: {"ok", "ret" | "error"}}``."""
-    client = salt.client.get_local_client(mopts=__opts__)
+    # From the master's config file, as saltutil.cmd does: when this runner is called from
+    # an orchestration (saltutil.runner), __opts__ are the orchestration's minion-style opts.
+    conf_file = __opts__.get("conf_file")
+    if conf_file and os.path.isfile(conf_file):
+        client = salt.client.get_local_client(conf_file)
+    else:
+        client = salt.client.get_local_client(mopts=__opts__)
     try:
         returns = client.cmd(
             list(minions),
@@ -387,3 +401,724 @@ def status(servers=None, zone=0, timeout=10, max_lag=DEFAULT_MAX_LAG, fmt="data"
         "problems": problems,
         "table": table,
     }
+
+
+# ------------------------------------------------------------------ planners
+#
+# A planner returns {"action", "steps": [...], "notes": [...], "error": str | None}. A step is
+# {"id", "label", "tgt": [minions], "sls", "run": <pillar onenebula_ha_run>, "require": [...]}:
+# one salt.state call of a formula SLS, requiring the step before it, so a failure stops
+# everything after it (one change at a time is also guarded inside the states, not by
+# batching: https://github.com/saltstack/salt/issues/54521).
+
+FORMULA = "onenebula_ha"
+ACTIONS = ("deploy", "add", "remove", "repair", "rolling_restart")
+REPAIR_LOCK = "onenebula_ha_repair_lock"
+DEFAULT_WAIT_TIMEOUT = 600
+
+
+class _Plan:
+    """Steps chained one after the other, notes, or an error."""
+
+    def __init__(self, action):
+        self.action = action
+        self.prefix = f"{FORMULA}-orch-{action}-"
+        self.steps = []
+        self.notes = []
+        self.error = None
+        self.last = None
+
+    def step(self, name, label, tgt, sls, run, after="previous"):
+        """Add a step; ``after``: the id it requires ("previous": the last step, None: none)."""
+        step_id = self.prefix + name
+        require = self.last if after == "previous" else after
+        self.steps.append(
+            {
+                "id": step_id,
+                "label": label,
+                "tgt": [tgt] if isinstance(tgt, str) else list(tgt),
+                "sls": f"{FORMULA}.{sls}" if sls else FORMULA,
+                "run": dict(run),
+                "require": [{"salt": require}] if require else [],
+            }
+        )
+        self.last = step_id
+        return step_id
+
+    def fail(self, message):
+        self.error = f"{FORMULA} {self.action}: {message}"
+        return self.result()
+
+    def note(self, message):
+        self.notes.append(message)
+        return self.result()
+
+    def result(self):
+        notes = list(self.notes)
+        if self.steps and not notes:
+            notes.append(
+                f"{FORMULA} {self.action}: {len(self.steps)} steps, from "
+                f"{self.steps[0]['label']!r} to {self.steps[-1]['label']!r}"
+            )
+        return {
+            "action": self.action,
+            "steps": [] if self.error else self.steps,
+            "notes": [] if self.error else notes,
+            "error": self.error,
+        }
+
+
+class _Facts:
+    """What the planners decide on: the pillar's servers and the runner's view of them."""
+
+    def __init__(self, view, servers, wait_timeout=DEFAULT_WAIT_TIMEOUT, target="", force=False):
+        self.view = view
+        self.servers = list(servers)
+        self.by_minion = {s["minion"]: s for s in self.servers}
+        self.position = {
+            s["minion"]: f"{i} of {len(self.servers)}" for i, s in enumerate(self.servers, 1)
+        }
+        self.wait_timeout = wait_timeout
+        self.force = bool(force)
+        self.zone_servers = (view.get("zone") or {}).get("servers") or []
+        self.target_arg = "" if target is None else str(target).strip()
+        self.target = self._target()
+
+    def _target(self):
+        """The server named by ``target`` (a minion id or a zone server name): its pillar
+        entry, else the zone's entry for that name (``minion`` None), else None."""
+        arg = self.target_arg
+        if not arg:
+            return None
+        found = [s for s in self.servers if s["minion"] == arg] + [
+            s for s in self.servers if s["name"] == arg
+        ]
+        if found:
+            return found[0]
+        for entry in self.zone_servers:
+            if entry["name"] == arg:
+                return {
+                    "minion": None,
+                    "name": entry["name"],
+                    "id": entry["id"],
+                    "endpoint": entry.get("endpoint"),
+                }
+        return None
+
+    def healthy(self, minion):
+        return bool((self.view["servers"].get(minion) or {}).get("healthy"))
+
+    def problems(self, default):
+        return "; ".join(self.view.get("problems") or []) or default
+
+    def in_zone(self, name):
+        return [s for s in self.zone_servers if s["name"] == name]
+
+    def run(self, leader, server, label, members, **more):
+        return dict(
+            {
+                "leader": leader,
+                "server": server,
+                "step": label,
+                "members": [dict(m) for m in members],
+                "timeout": self.wait_timeout,
+            },
+            **more,
+        )
+
+    def join(self, plan, prefix, server, leader, members):
+        """The five steps that join ``server`` to the zone led by ``leader``."""
+        label = f"joining {server['name']} ({self.position[server['minion']]})"
+        run = self.run(leader["minion"], server["minion"], label, members)
+        plan.step(f"{prefix}-backup", f"{label}: fresh DB backup on the leader {leader['name']}",
+                  leader["minion"], "ha.backup", run)  # fmt: skip
+        plan.step(f"{prefix}-restore", f"{label}: restoring the leader backup",
+                  server["minion"], "ha.restore", run)  # fmt: skip
+        plan.step(f"{prefix}-member", f"{label}: server-add on the leader {leader['name']}",
+                  leader["minion"], "ha.member", run)  # fmt: skip
+        plan.step(f"{prefix}-start", f"{label}: SERVER_ID {server['id']} and start",
+                  server["minion"], "ha.start", run)  # fmt: skip
+        plan.step(f"{prefix}-healthy", f"{label}: waiting until it is a caught-up follower",
+                  leader["minion"], "ha.healthy", run)  # fmt: skip
+
+
+def _members(servers):
+    return [{"name": s["name"], "id": s["id"]} for s in servers]
+
+
+def _plan_deploy(facts):
+    """Deploy from bare hosts, or finish an interrupted deploy (see orch/deploy.sls)."""
+    plan, view = _Plan("deploy"), facts.view
+    if view.get("bare"):
+        leader = facts.servers[0]
+    elif view.get("leader") in facts.by_minion:
+        leader = facts.by_minion[view["leader"]]
+    else:
+        return plan.fail(
+            "cannot continue, no usable leader: "
+            + facts.problems(f"leader {view.get('leader')} is not in onenebula_ha:servers")
+        )
+    minions = [s["minion"] for s in facts.servers]
+    others = [m for m in minions if m != leader["minion"]]
+    base_run = {"leader": leader["minion"]}
+    plan.step("ssh-keys", "SSH keys of all front-ends", minions, "ssh.keys", base_run)
+    role = "bootstrap server " if view.get("bare") else "leader "
+    plan.step("base-leader", f"base state on the {role}{leader['name']}", leader["minion"], "",
+              base_run)  # fmt: skip
+    if view.get("bare"):
+        label = f"bootstrapping {leader['name']} ({facts.position[leader['minion']]})"
+        run = {"leader": leader["minion"], "server": leader["minion"], "step": label,
+               "timeout": facts.wait_timeout}  # fmt: skip
+        plan.step("bootstrap", label, leader["minion"], "ha.bootstrap", run)
+    plan.step("publish", f"publishing the secrets of {leader['name']}", leader["minion"],
+              "ha.publish", base_run)  # fmt: skip
+    if others:
+        plan.step("base-others", "base state on " + ", ".join(others), others, "", base_run)
+    members = [leader]
+    for server in facts.servers:
+        if server["minion"] == leader["minion"]:
+            continue
+        members.append(server)
+        if not facts.healthy(server["minion"]):
+            facts.join(plan, f"join-{server['minion']}", server, leader, _members(members))
+    run = facts.run(leader["minion"], leader["minion"], "deploy", _members(members))
+    plan.step("healthy",
+              f"deployed: {len(facts.servers)} front-ends, waiting for a healthy zone",
+              leader["minion"], "ha.healthy", run)  # fmt: skip
+    return plan.result()
+
+
+def _plan_add(facts):
+    """Join one new server of the pillar to a running zone (see orch/add.sls)."""
+    plan, view = _Plan("add"), facts.view
+    if view.get("bare") or view.get("leader") not in facts.by_minion:
+        return plan.fail(
+            "there is no running zone with a leader to join ("
+            + facts.problems("bare cluster")
+            + "): use onenebula_ha.orch.deploy"
+        )
+    leader = facts.by_minion[view["leader"]]
+    if facts.target_arg:
+        new = facts.target
+        if new is None or new["minion"] not in facts.by_minion:
+            return plan.fail(
+                f"{facts.target_arg} is not a server of onenebula_ha:servers (minion id or name)"
+            )
+    else:
+        pending = [
+            s
+            for s in facts.servers
+            if s["minion"] != leader["minion"] and not facts.healthy(s["minion"])
+        ]
+        new = pending[0] if pending else None
+    if new is None or facts.healthy(new["minion"]):
+        who = f"{new['name']} is" if new else "all servers of onenebula_ha:servers are"
+        return plan.note(
+            f"Nothing to add: {who} already a healthy member of the zone (leader {leader['name']})"
+        )
+    others = [s["minion"] for s in facts.servers if s["minion"] != new["minion"]]
+    base_run = {"leader": leader["minion"]}
+    label = f"adding {new['name']} ({facts.position[new['minion']]})"
+    members = [
+        s for s in facts.servers if facts.healthy(s["minion"]) or s["minion"] == new["minion"]
+    ]
+    plan.step("ssh-keys", f"{label}: SSH key", new["minion"], "ssh.keys", base_run)
+    plan.step("ssh-others", f"{label}: authorising its SSH key", others, "ssh", base_run)
+    plan.step("publish", f"{label}: publishing the secrets of {leader['name']}",
+              leader["minion"], "ha.publish", base_run)  # fmt: skip
+    plan.step("base", f"{label}: base state", new["minion"], "", base_run)
+    facts.join(plan, "join", new, leader, _members(members))
+    return plan.result()
+
+
+def _plan_remove(facts):
+    """Remove one server from the zone (see orch/remove.sls)."""
+    plan, view, target = _Plan("remove"), facts.view, facts.target
+    if not facts.target_arg:
+        return plan.fail('name the server: pillar=\'{"target": "<minion or server name>"}\'')
+    if target is None:
+        return plan.fail(
+            f"unknown server {facts.target_arg}: neither a minion or name in "
+            "onenebula_ha:servers nor a server of the zone"
+        )
+    if view.get("bare") or not view.get("leader"):
+        return plan.fail(
+            f"no zone leader to remove {target['name']} with ("
+            + facts.problems("bare cluster")
+            + "); retry once the zone has a leader"
+        )
+    zone_servers = facts.zone_servers
+    if zone_servers and not facts.in_zone(target["name"]):
+        return plan.note(
+            f"{target['name']} is not a member of the zone (leader {view['leader']}): "
+            "nothing to remove"
+        )
+    remaining = [s for s in zone_servers if s["name"] != target["name"]]
+    remaining_names = {s["name"] for s in remaining}
+    remaining_minions = [s["minion"] for s in facts.servers if s["name"] in remaining_names]
+    if not remaining_minions:
+        return plan.fail(
+            f"refusing to remove {target['name']}: no other member of the zone is a minion "
+            "of onenebula_ha:servers"
+        )
+    label = f"removing {target['name']}"
+    run = facts.run(view["leader"], target["minion"], label, _members(remaining),
+                    name=target["name"], id=target["id"], ignore=[target["name"]])  # fmt: skip
+    answered = (view["servers"].get(target["minion"]) or {}).get("answered")
+    if target["minion"] and not (facts.force and not answered):
+        plan.step("stop", f"{label}: stopping OpenNebula on it", target["minion"], "ha.stop", run)
+    elif not facts.force:
+        return plan.fail(
+            f"{target['name']} has no minion in onenebula_ha:servers to stop it with; stop "
+            "OpenNebula on it yourself and re-run with pillar force: true"
+        )
+    plan.step("leader", f"{label}: waiting for a leader among the others",
+              remaining_minions[0], "ha.healthy", run)  # fmt: skip
+    plan.step("absent", f"{label}: server-del on the leader", remaining_minions, "ha.absent", run)
+    plan.step("healthy", f"{label}: waiting for a healthy zone", remaining_minions[0],
+              "ha.healthy", dict(run, ignore=[]))  # fmt: skip
+    return plan.result()
+
+
+def _plan_repair(facts):
+    """Repair a follower in error or out of the leader's log window (see orch/repair.sls)."""
+    plan, view, target = _Plan("repair"), facts.view, facts.target
+    if not facts.target_arg:
+        return plan.fail('name the server: pillar=\'{"target": "<minion or server name>"}\'')
+    if target is None or target["minion"] not in facts.by_minion:
+        return plan.fail(
+            f"unknown server {facts.target_arg}: not a minion or name of onenebula_ha:servers"
+        )
+    if not view.get("leader") or view["leader"] not in facts.by_minion:
+        return plan.fail(
+            f"the zone has no usable leader to repair {target['name']} from ("
+            + facts.problems("bare cluster")
+            + ")"
+        )
+    if view["leader"] == target["minion"]:
+        return plan.fail(
+            f"{target['name']} is the current leader; only followers are repaired (restart it "
+            "with onenebula_ha.orch.rolling_restart so another server takes over)"
+        )
+    if not facts.in_zone(target["name"]):
+        return plan.fail(
+            f"{target['name']} is not a member of the zone; add it with onenebula_ha.orch.add"
+        )
+    leader = facts.by_minion[view["leader"]]
+    if facts.healthy(target["minion"]) and not facts.force:
+        return plan.note(
+            f"{target['name']} is a caught-up follower of {leader['name']}: nothing to repair "
+            "(pillar force: true repairs it anyway)"
+        )
+    label = f"repairing {target['name']}"
+    run = facts.run(leader["minion"], target["minion"], label, _members(facts.zone_servers))
+    plan.step("backup", f"{label}: fresh DB backup on the leader {leader['name']}",
+              leader["minion"], "ha.backup", run)  # fmt: skip
+    plan.step("restore", f"{label}: stopping it and restoring the backup", target["minion"],
+              "ha.restore", run)  # fmt: skip
+    plan.step("start", f"{label}: starting OpenNebula", target["minion"], "ha.start", run)
+    plan.step("reset", f"{label}: server-reset on the leader {leader['name']}",
+              leader["minion"], "ha.reset", run)  # fmt: skip
+    plan.step("healthy", f"{label}: waiting for a healthy zone", leader["minion"],
+              "ha.healthy", run)  # fmt: skip
+    return plan.result()
+
+
+def _plan_rolling_restart(facts):
+    """Restart oned on every member, followers first, the leader last."""
+    plan, view = _Plan("rolling_restart"), facts.view
+    if not view.get("leader") or view["leader"] not in facts.by_minion:
+        return plan.fail("the zone has no usable leader (" + facts.problems("bare cluster") + ")")
+    unhealthy = [
+        f"{minion}: " + ", ".join(entry.get("problems") or [])
+        for minion, entry in sorted(view["servers"].items())
+        if entry.get("member") and not entry.get("healthy")
+    ]
+    if (unhealthy or view.get("problems")) and not facts.force:
+        return plan.fail(
+            "the zone is not healthy, not restarting anything: "
+            + "; ".join(list(view.get("problems") or []) + unhealthy)
+        )
+    leader = facts.by_minion[view["leader"]]
+    followers = [
+        s
+        for s in facts.servers
+        if s["minion"] != leader["minion"]
+        and (view["servers"].get(s["minion"]) or {}).get("member")
+    ]
+    members = _members(facts.zone_servers)
+    order = followers + [leader]
+    plan.last = None
+    for index, server in enumerate(order, 1):
+        is_leader = server is leader
+        label = (
+            f"restarting {server['name']} ({index} of {len(order)}"
+            + (", the leader" if is_leader else "")
+            + ")"
+        )
+        watcher = (
+            (followers[0]["minion"] if followers else leader["minion"])
+            if is_leader
+            else leader["minion"]
+        )
+        run = facts.run(leader["minion"], server["minion"], label, members)
+        plan.step(server["minion"], label, server["minion"], "ha.restart", run)
+        plan.step(f"{server['minion']}-healthy", f"{label}: waiting for a healthy zone", watcher,
+                  "ha.healthy", run)  # fmt: skip
+    return plan.result()
+
+
+_PLANNERS = {
+    "deploy": _plan_deploy,
+    "add": _plan_add,
+    "remove": _plan_remove,
+    "repair": _plan_repair,
+    "rolling_restart": _plan_rolling_restart,
+}
+
+
+def plan(action, target=None, force=False, servers=None, zone=0, wait=None):
+    """
+    Return the ordered steps of orchestration ``action`` (``deploy``, ``add``, ``remove``,
+    ``repair``, ``rolling_restart``), decided from what the front-ends report right now
+    (:func:`view`): ``{"action", "steps": [{"id", "label", "tgt", "sls", "run",
+    "require"}], "notes": [...], "error": <message or None>}``. ``target`` (a minion id or
+    a zone server name) and ``force`` are the orchestration's pillar values, ``wait`` the
+    seconds each step waits for a healthy zone (``deploy:wait_timeout``). Nothing is
+    changed: the orchestration SLS runs the steps.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run onenebula_ha.plan deploy
+        salt-run onenebula_ha.plan repair target=vmm03
+    """
+    if action not in _PLANNERS:
+        raise SaltInvocationError(f"unknown action {action!r}: one of {', '.join(ACTIONS)}")
+    servers, settings = _settings(servers)
+    if wait is None:
+        wait = (settings.get("deploy") or {}).get("wait_timeout", DEFAULT_WAIT_TIMEOUT)
+    current = view(servers=servers, zone=zone)
+    facts = _Facts(current, servers, wait_timeout=wait, target=target, force=force)
+    return _PLANNERS[action](facts)
+
+
+# ------------------------------------------------------------------ the VIP safety net
+
+
+def _reactor_settings(settings=None):
+    """The master's ``onenebula_ha_reactor`` configuration (onenebula_ha.salt.master)."""
+    if settings is None:
+        settings = __opts__.get("onenebula_ha_reactor")
+    return settings if isinstance(settings, dict) else {}
+
+
+def _frontends(settings):
+    frontends = settings.get("frontends")
+    if not isinstance(frontends, list):
+        return []
+    return [f for f in frontends if isinstance(f, dict) and "minion" in f]
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _vip_request(request, settings):
+    """``(leader, term, vip, hook, frontends, note)``: the checked request, or a note why
+    nothing is done (then nobody is asked anything)."""
+    request = request if isinstance(request, dict) else {}
+    frontends = [f["minion"] for f in _frontends(settings)]
+    vip = settings.get("vip") or {}
+    hook = settings.get("hook") or {}
+    leader, term = request.get("leader"), request.get("term")
+    if not (vip.get("address") and vip.get("interface") and hook.get("command")):
+        return (
+            None,
+            None,
+            vip,
+            hook,
+            frontends,
+            ("no VIP configured (onenebula_ha_reactor:vip/hook): nothing to do"),
+        )
+    if leader not in frontends or not _is_int(term):
+        return (
+            None,
+            None,
+            vip,
+            hook,
+            frontends,
+            (
+                "ignored: pillar onenebula_ha_vip needs leader (one of "
+                + ", ".join(frontends)
+                + ") and term (an integer), got "
+                + json.dumps(request, sort_keys=True)
+            ),
+        )
+    return leader, term, vip, hook, frontends, None
+
+
+def _vip_decision(leader, term, vip, hook, raft, holders):
+    """Who releases and who claims the VIP after ``leader`` reported leadership in
+    ``term``. ``raft``: {minion: raft_status} of the front-ends that answered; ``holders``:
+    the minions that hold the VIP. Returns ``{"notes", "actions": [{"action", "minion",
+    "command", "runas"}]}`` (releases first)."""
+    current = raft.get(leader) or {}
+    current_term = current.get("term") if _is_int(current.get("term")) else -1
+    newer = sorted(
+        minion
+        for minion, status in raft.items()
+        if minion != leader
+        and status.get("state_name") == "leader"
+        and _is_int(status.get("term"))
+        and status["term"] > current_term
+    )
+    if current.get("state_name") != "leader" or current_term < term:
+        return {
+            "notes": [
+                f"{leader} is not the leader of term {term} any more (now "
+                f"{current.get('state_name', 'unreachable')}, term {current.get('term', '?')}): "
+                "nothing to do"
+            ],
+            "actions": [],
+        }
+    if newer:
+        return {
+            "notes": [f"{', '.join(newer)} leads in a newer term than {leader}: nothing to do"],
+            "actions": [],
+        }
+    release = [m for m in holders if m != leader]
+    claim = [] if leader in holders else [leader]
+
+    def action(kind, minion):
+        argument = "follower" if kind == "release" else "leader"
+        return {
+            "action": kind,
+            "minion": minion,
+            "command": [hook["command"], argument, vip["interface"], vip["address"]],
+            "runas": hook.get("runas"),
+        }
+
+    note = (
+        f"VIP {vip['address']} held by [{', '.join(holders)}], leader {leader} (term "
+        f"{current_term}): "
+        + (f"release on {', '.join(release)}" if release else "nothing to release")
+        + ", "
+        + (f"claim on {leader}" if claim else "leader holds it")
+    )
+    return {
+        "notes": [note],
+        "actions": [action("release", m) for m in release] + [action("claim", m) for m in claim],
+    }
+
+
+def vip_plan(request=None, settings=None, timeout=None):
+    """
+    Decide the VIP safety net after a leader change (``orch.remediate_vip``): ``request``
+    is ``{"leader": <minion>, "term": <int>}`` from the role event. Every front-end is
+    asked for its Raft status and whether it holds the VIP; the other holders release it
+    (the VIP hook's follower action), the leader claims it if it lacks it. Nothing is done
+    when the named minion no longer leads that term or another leads a newer one.
+    Returns ``{"notes": [...], "actions": [{"action", "minion", "command", "runas"}]}``.
+
+    ``settings``: the master's ``onenebula_ha_reactor`` configuration by default.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run onenebula_ha.vip_plan request='{"leader": "vmm02", "term": 7}'
+    """
+    settings = _reactor_settings(settings)
+    leader, term, vip, hook, frontends, note = _vip_request(request, settings)
+    if note:
+        return {"notes": [note], "actions": []}
+    timeout = timeout or settings.get("query_timeout", 10)
+    statuses = _call(frontends, "onenebula_zone.raft_status", timeout=timeout)
+    found = _call(frontends, "network.ip_addrs", (), {"interface": vip["interface"]}, timeout)
+    address = str(vip["address"]).split("/")[0]
+    raft = {
+        m: statuses[m]["ret"]
+        for m in frontends
+        if statuses[m]["ok"] and isinstance(statuses[m]["ret"], dict)
+    }
+    holders = [
+        m
+        for m in frontends
+        if found[m]["ok"] and isinstance(found[m]["ret"], list) and address in found[m]["ret"]
+    ]
+    return _vip_decision(leader, term, vip, hook, raft, holders)
+
+
+# ------------------------------------------------------------------ reactions
+
+
+def _reaction(reaction_id, mods, pillar):
+    return {"id": reaction_id, "mods": mods, "pillar": pillar}
+
+
+def _role_decision(tag, event, settings):
+    """``(reactions, (level, message) or None)`` for a beacon ``role`` event."""
+    event = event if isinstance(event, dict) else {}
+    prefix = f"onenebula_ha reactor: {tag}: "
+    reporter = event.get("id")
+    if event.get("state") != "leader":
+        return [], None  # only a new leader needs the VIP checked
+    if not settings.get("move_vip", False):
+        return [], ("debug", prefix + "move_vip is off, not checking the VIP")
+    entries = [f for f in _frontends(settings) if f["minion"] == reporter]
+    if len(entries) != 1:
+        return [], ("warning", f"{prefix}ignored: {reporter} is not a known front-end")
+    if not _is_int(event.get("term")) or not _is_int(event.get("server_id")):
+        return [], ("warning", prefix + "ignored: malformed event data (term, server_id)")
+    if event["server_id"] != entries[0].get("id"):
+        return [], (
+            "warning",
+            f"{prefix}ignored: {reporter} reports server id {event['server_id']}, the pillar "
+            f"says {entries[0].get('id')}",
+        )
+    reaction = _reaction(
+        f"onenebula_ha-reactor-remediate_vip-{reporter}-term-{event['term']}",
+        "onenebula_ha.orch.remediate_vip",
+        {"onenebula_ha_vip": {"leader": reporter, "term": event["term"]}},
+    )
+    return [reaction], None
+
+
+def _claim_decision(tag, event, settings, lock, now):
+    """``(reactions, new lock or None, (level, message) or None)`` for a beacon ``error``
+    event: whether to start a repair and take the repair lock."""
+    event = event if isinstance(event, dict) else {}
+    prefix = f"onenebula_ha reactor: {tag}: "
+    ttl = settings.get("repair_lock_ttl", 3600)
+    reporter, server_id = event.get("id"), event.get("server_id")
+    name, in_error = event.get("name"), event.get("in_error")
+    frontends = _frontends(settings)
+    if not settings.get("repair", False):
+        return [], None, ("debug", f"{prefix}repair is off, not repairing {name}")
+    if len([f for f in frontends if f["minion"] == reporter]) != 1:
+        return [], None, ("warning", f"{prefix}ignored: {reporter} is not a known front-end")
+    if (
+        not _is_int(server_id)
+        or not isinstance(name, str)
+        or not isinstance(in_error, list)
+        or server_id not in in_error
+    ):
+        return [], None, ("warning", prefix + "ignored: malformed event data (server_id, name, in_error)")  # fmt: skip
+    targets = [f for f in frontends if f.get("id") == server_id and f.get("name") == name]
+    if len(targets) != 1:
+        return (
+            [],
+            None,
+            (
+                "warning",
+                f"{prefix}ignored: no front-end is server {server_id} named {name}",
+            ),
+        )
+    target = targets[0]["minion"]
+    if target == reporter:
+        return (
+            [],
+            None,
+            (
+                "warning",
+                f"{prefix}ignored: the leader {reporter} reports itself in error",
+            ),
+        )
+    if (
+        isinstance(lock, dict)
+        and isinstance(lock.get("started"), (int, float))
+        and not isinstance(lock.get("started"), bool)
+        and now - lock["started"] < ttl
+        and (lock.get("server_id") == server_id or lock.get("server_id") in in_error)
+    ):
+        return (
+            [],
+            None,
+            (
+                "info",
+                f"{prefix}not repairing {target} now: the repair of {lock.get('target')} started "
+                f"{now - lock['started']} s ago holds the lock until that server recovers or "
+                f"{ttl} s have passed",
+            ),
+        )
+    new_lock = {
+        "target": target,
+        "server_id": server_id,
+        "name": name,
+        "started": now,
+        "reporter": reporter,
+    }
+    reaction = _reaction(
+        f"onenebula_ha-reactor-repair-{target}", "onenebula_ha.orch.repair", {"target": target}
+    )
+    return (
+        [reaction],
+        new_lock,
+        (
+            "warning",
+            f"{prefix}server {server_id} ({name}) in error since {event.get('since')}: starting "
+            f"onenebula_ha.orch.repair for {target}",
+        ),
+    )
+
+
+def _log(decision):
+    if decision:
+        level, message = decision
+        getattr(log, level)("%s", message)
+
+
+def role_reaction(tag, event, settings=None):
+    """
+    The reactions to a beacon ``role`` event (``reactor/onenebula_ha/role.sls``): a known
+    front-end that reports it became the leader gets the VIP safety net
+    (``orch.remediate_vip``). Returns ``[{"id", "mods", "pillar"}]`` (empty: nothing to
+    do; the reason is logged).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run onenebula_ha.role_reaction salt/beacon/vmm02/onenebula_raft/role \\
+            event='{"id": "vmm02", "state": "leader", "term": 7, "server_id": 1}'
+    """
+    reactions, logged = _role_decision(tag, event, _reactor_settings(settings))
+    _log(logged)
+    return reactions
+
+
+def _datastore():
+    """The master's datastore (Salt's ``data`` module: ``get``/``update``)."""
+    functions = salt.loader.minion_mods(__opts__, whitelist=["data"])
+    return functions["data.get"], functions["data.update"]
+
+
+def repair_claim(tag, event, settings=None):
+    """
+    The reactions to a beacon ``error`` event (``reactor/onenebula_ha/error.sls``): one
+    repair at a time. The lock lives in the master's datastore (key
+    ``onenebula_ha_repair_lock``: target, server_id, name, started, reporter); while the
+    locked server is still in error and the lock is younger than ``repair_lock_ttl``
+    seconds no other repair starts. The reactor renders reactions one after the other, so
+    the check-and-take is not racy. Returns ``[{"id", "mods", "pillar"}]``.
+
+    Release the lock by hand with ``salt-run salt.cmd data.pop onenebula_ha_repair_lock``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run onenebula_ha.repair_claim salt/beacon/vmm01/onenebula_raft/error \\
+            event='{"id": "vmm01", "server_id": 2, "name": "vmm03", "in_error": [2]}'
+    """
+    settings = _reactor_settings(settings)
+    get, update = _datastore()
+    reactions, new_lock, logged = _claim_decision(
+        tag, event, settings, get(REPAIR_LOCK), int(time.time())
+    )
+    if new_lock:
+        update(REPAIR_LOCK, new_lock)
+    _log(logged)
+    return reactions

@@ -8,63 +8,29 @@
     onezone server-reset on the leader, wait for a healthy zone. A target that is already
     a caught-up follower is left alone (pillar force: true repairs it anyway). Two
     repairs of one server cannot overlap: Salt refuses a second state run on a minion
-    while one is running, and the membership states take a host lock. #}
-{%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
-{%- from tplroot ~ "/orch/liborch.jinja" import servers, by_minion, view, step, target, target_arg, zone_servers with context %}
-{%- set force = salt['pillar.get']('force', false) %}
-
-{%- if not target_arg %}
-{%- set message = 'onenebula_ha repair: name the server: pillar=\'{"target": "<minion or server name>"}\'' %}
-{{ raise(message) }}
-{%- elif target is none or target.minion not in by_minion %}
-{%- set message = 'onenebula_ha repair: unknown server '
-      ~ target_arg
-      ~ ': not a minion or name of onenebula_ha:servers' %}
-{{ raise(message) }}
-{%- elif not view.leader or view.leader not in by_minion %}
-{%- set message = 'onenebula_ha repair: the zone has no usable leader to repair '
-      ~ target.name
-      ~ ' from ('
-      ~ (view.problems | join('; ') or 'bare cluster')
-      ~ ')' %}
-{{ raise(message) }}
-{%- elif view.leader == target.minion %}
-{%- set message = 'onenebula_ha repair: '
-      ~ target.name
-      ~ ' is the current leader; only followers are repaired (restart it with onenebula_ha.orch.rolling_restart so another server takes over)' %}
-{{ raise(message) }}
-{%- elif not (zone_servers | selectattr('name', 'equalto', target.name) | list) %}
-{%- set message = 'onenebula_ha repair: '
-      ~ target.name
-      ~ ' is not a member of the zone; add it with onenebula_ha.orch.add' %}
-{{ raise(message) }}
-{%- endif %}
-{%- set leader = by_minion[view.leader] %}
-
-{%- if view.servers[target.minion].healthy and not force %}
+    while one is running, and the membership states take a host lock.
+    The decisions (who leads, what to do next, what to refuse) are the runner's planner
+    onenebula_ha.plan (repair); this file runs the steps it returns, each requiring the one
+    before it. #}
+{%- from tpldir.split('/')[0] ~ "/map.jinja" import onenebula_ha %}
+{%- set plan = salt['saltutil.runner']('onenebula_ha.plan', action='repair', target=pillar.get('target'),
+      force=pillar.get('force', False), servers=onenebula_ha.servers, zone=onenebula_ha.zone.id, wait=onenebula_ha.deploy.wait_timeout) %}
+{{- raise(plan.error or 'onenebula_ha repair: runner onenebula_ha.plan failed (synced?): ' ~ plan)
+      if plan is not mapping or plan.error }}
 
 onenebula_ha-orch-repair-test-show_notification:
   test.show_notification:
-    - text: >-
-        {{ target.name }} is a caught-up follower of {{ leader.name }}: nothing to repair
-        (pillar force: true repairs it anyway)
-{%- else %}
-{%-   set label = 'repairing ' ~ target.name %}
-{%-   set members = [] %}
-{%-   for server in zone_servers %}
-{%-     do members.append({'name': server.name, 'id': server.id}) %}
-{%-   endfor %}
-{%-   set run = {'leader': leader.minion, 'server': target.minion, 'step': label,
-                 'members': members, 'timeout': onenebula_ha.deploy.wait_timeout} %}
-{{- step('onenebula_ha-orch-repair-backup', label ~ ': fresh DB backup on the leader ' ~ leader.name,
-         leader.minion, tplroot ~ '.ha.backup', run) }}
-{{- step('onenebula_ha-orch-repair-restore', label ~ ': stopping it and restoring the backup',
-         target.minion, tplroot ~ '.ha.restore', run, 'onenebula_ha-orch-repair-backup') }}
-{{- step('onenebula_ha-orch-repair-start', label ~ ': starting OpenNebula',
-         target.minion, tplroot ~ '.ha.start', run, 'onenebula_ha-orch-repair-restore') }}
-{{- step('onenebula_ha-orch-repair-reset', label ~ ': server-reset on the leader ' ~ leader.name,
-         leader.minion, tplroot ~ '.ha.reset', run, 'onenebula_ha-orch-repair-start') }}
-{{- step('onenebula_ha-orch-repair-healthy', label ~ ': waiting for a healthy zone',
-         leader.minion, tplroot ~ '.ha.healthy', run, 'onenebula_ha-orch-repair-reset') }}
-{%- endif %}
+    - text: {{ plan.notes | join('; ') | json }}
+{%- for step in plan.steps %}
+
+{{ step.id }}:
+  salt.state:
+    - name: {{ step.label | json }}
+    - tgt: {{ step.tgt | join(',') | json }}
+    - tgt_type: list
+    - sls: {{ step.sls | json }}
+    - expect_minions: true
+    - pillar:
+        onenebula_ha_run: {{ step.run | json }}
+    - require: {{ step.require | json }}
+{%- endfor %}

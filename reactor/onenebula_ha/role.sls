@@ -7,38 +7,17 @@
     the onenebula_ha.orch.remediate_vip orchestration puts the VIP on it and takes it off
     every other front-end. The Raft hooks move the VIP themselves; this is the safety net.
 
-    Settings: the master's `onenebula_ha_reactor` configuration, written from the pillar by
-    the onenebula_ha.salt.master state (move_vip, frontends). Beacon events reach the
-    reactor with the beacon's dict as `data` plus `id` (not under data['data']).
-    Events from unknown minions or with malformed data are logged and ignored. #}
-{%- set settings = salt['config.get']('onenebula_ha_reactor', {}) %}
-{%- set frontends = settings.get('frontends') if settings is mapping else [] %}
-{%- set frontends = frontends if frontends is sequence and frontends is not string else [] %}
-{%- set reporter = data.get('id') %}
-{%- set entries = frontends | selectattr('minion', 'defined')
-                             | selectattr('minion', 'equalto', reporter) | list %}
-{%- set prefix = 'onenebula_ha reactor: ' ~ tag ~ ': ' %}
+    The decision is the runner's onenebula_ha.role_reaction (it logs why it ignores an
+    event: unknown minion, malformed data, a server id the pillar does not give that
+    minion); this file starts what it returns. Settings: the master's
+    `onenebula_ha_reactor` configuration, written from the pillar by the
+    onenebula_ha.salt.master state (move_vip, frontends). Beacon events reach the reactor
+    with the beacon's dict as `data` plus `id` (not under data['data']). #}
+{%- for reaction in salt['saltutil.runner']('onenebula_ha.role_reaction', tag=tag, event=data) if reaction is mapping %}
 
-{%- if data.get('state') != 'leader' %}
-{#-   Only a new leader needs the VIP checked. #}
-{%- elif not settings.get('move_vip', False) %}
-{%-   do salt['log.debug'](prefix ~ 'move_vip is off, not checking the VIP') %}
-{%- elif entries | length != 1 %}
-{%-   do salt['log.warning'](prefix ~ 'ignored: ' ~ reporter ~ ' is not a known front-end') %}
-{%- elif data.get('term') is not integer or data.get('server_id') is not integer %}
-{%-   do salt['log.warning'](prefix ~ 'ignored: malformed event data (term, server_id)') %}
-{%- elif data.get('server_id') != entries[0].get('id') %}
-{%-   do salt['log.warning'](prefix ~ 'ignored: ' ~ reporter ~ ' reports server id '
-                             ~ data.get('server_id') ~ ', the pillar says '
-                             ~ entries[0].get('id')) %}
-{%- else %}
-
-onenebula_ha-reactor-remediate_vip-{{ reporter }}-term-{{ data.term }}:
+{{ reaction.id }}:
   runner.state.orchestrate:
     - args:
-        - mods: onenebula_ha.orch.remediate_vip
-        - pillar:
-            onenebula_ha_vip:
-              leader: {{ reporter | json }}
-              term: {{ data.term }}
-{%- endif %}
+        - mods: {{ reaction.mods }}
+        - pillar: {{ reaction.pillar | json }}
+{%- endfor %}

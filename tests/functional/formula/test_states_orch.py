@@ -1,13 +1,16 @@
 """The orchestrations render on a master-like configuration into the steps the zone needs.
 
-They decide at render time from the runner ``onenebula_ha.view`` (what the front-ends report);
-here ``salt.runner.RunnerClient`` is replaced by a double that returns a canned view, so each
-scenario (bare cluster, converged, interrupted, unhealthy follower …) is rendered without a
-master or a zone. Rendering runs in-process on the ``local_salt`` fixture's configuration, as
-the master's own minion.
+They run the steps of the runner's planner ``onenebula_ha.plan``, which decides from the
+runner's ``onenebula_ha.view`` (what the front-ends report). Here ``salt.runner.RunnerClient``
+is replaced by a double that runs the formula's real runner with ``view`` returning a canned
+view, so each scenario (bare cluster, converged, interrupted, unhealthy follower …) is
+rendered through the real planner without a master or a zone. Rendering runs in-process on
+the ``local_salt`` fixture's configuration, as the master's own minion.
 """
 
 import copy
+import importlib.util
+from pathlib import Path
 
 import pytest
 import salt._logging.impl
@@ -16,6 +19,7 @@ import salt.config
 import salt.runner
 
 FORMULA = "onenebula_ha"
+REPO_ROOT = Path(__file__).resolve().parents[3]
 MINIONS = ["vmm01", "vmm02", "vmm03", "vmm04", "vmm05"]
 
 
@@ -59,8 +63,17 @@ BARE = make_view(bare=True)
 CONVERGED = make_view("vmm02", {m: "leader" if m == "vmm02" else "follower" for m in MINIONS})
 
 
+def _load_runner():
+    path = REPO_ROOT / "_runners" / "onenebula_ha.py"
+    spec = importlib.util.spec_from_file_location("onenebula_ha_runner_orch_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 class FakeRunnerClient:
-    """Stands in for salt.runner.RunnerClient inside saltutil.runner."""
+    """Stands in for salt.runner.RunnerClient inside saltutil.runner: the real runner module,
+    whose ``view`` (the only part that asks minions) returns the canned view."""
 
     view = BARE
     calls = []
@@ -70,7 +83,15 @@ class FakeRunnerClient:
 
     def cmd(self, name, arg=None, kwarg=None, **kwargs):
         FakeRunnerClient.calls.append((name, kwarg))
-        return copy.deepcopy(FakeRunnerClient.view)
+        runner = _load_runner()
+        runner.__opts__ = {"id": "salt_master"}
+
+        def view(**view_kwargs):
+            FakeRunnerClient.calls.append(("onenebula_ha.view", view_kwargs))
+            return copy.deepcopy(FakeRunnerClient.view)
+
+        runner.view = view
+        return getattr(runner, name.split(".", 1)[1])(*(arg or []), **(kwarg or {}))
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +178,11 @@ def test_deploy_on_a_bare_cluster_bootstraps_the_first_server_then_joins_one_at_
     ]
     assert all(s[3]["leader"] == "vmm01" for s in joins)
     assert steps[-1][2] == "onenebula_ha.ha.healthy" and len(steps[-1][3]["members"]) == 5
-    assert FakeRunnerClient.calls[0][0] == "onenebula_ha.view"
+    assert [call[0] for call in FakeRunnerClient.calls] == [
+        "onenebula_ha.plan",
+        "onenebula_ha.view",
+    ]
+    assert FakeRunnerClient.calls[0][1]["action"] == "deploy"
 
 
 def test_deploy_on_a_converged_cluster_joins_nobody(render):
@@ -208,7 +233,9 @@ def test_add_joins_the_first_server_that_is_not_a_member(render):
 def test_add_of_a_member_changes_nothing(render):
     rendered = render("add", CONVERGED, {"target": "vmm03"})
     assert not _steps(rendered)
-    assert "Nothing to add" in _args(rendered[0][1])["text"]
+    assert _args(rendered[0][1])["text"] == (
+        "Nothing to add: vmm03 is already a healthy member of the zone (leader vmm02)"
+    )
 
 
 @pytest.mark.parametrize("name", ["add", "remove", "repair"])

@@ -7,8 +7,10 @@ beacon against a simulated 3-server OpenNebula zone on loopback.
   ``reactor/onenebula_ha/*.sls`` and ``onenebula_ha.orch.remediate_vip``.
 * The master's file roots: a test tree first (a stand-in ``onenebula_ha/orch/repair.sls``
   that only records its target, and an ``echo`` reaction that reports what the reactor saw
-  as ``data``), then links to the repository's ``_modules``, ``_beacons``, ``reactor`` and
-  ``onenebula_ha``.
+  as ``data``), then links to the repository's ``_modules``, ``_beacons``, ``_runners``,
+  ``reactor`` and ``onenebula_ha``. The master syncs the formula's runner (the reactions
+  and the VIP safety net are decided by its planners), as ``salt-run saltutil.sync_all``
+  does in production.
 * One minion, ``ohr-fe1``, stands for the front-end of the zone's leader: its
   ``onenebula_zone`` module talks to that server (``onenebula_ha.endpoint``); the pillar's
   other front-ends (``ohr-fe2``, ``ohr-fe3``) have no minion.
@@ -161,7 +163,7 @@ def master_config_from_state(tmp_path_factory, repo_root, test_pillar):
 def file_tree(tmp_path_factory, repo_root):
     """Links to the formula (not the whole checkout: its venv would slow every file walk)."""
     tree = tmp_path_factory.mktemp("file-roots")
-    for name in ("_modules", "_beacons", "reactor", "onenebula_ha"):
+    for name in ("_modules", "_beacons", "_runners", "reactor", "onenebula_ha"):
         (tree / name).symlink_to(repo_root / name)
     return tree
 
@@ -192,6 +194,9 @@ def master(salt_factories, file_tree, master_config_from_state):
         factory.state_tree.base.temp_file("test_reactor/echo.sls", ECHO_REACTION),
         factory.started(start_timeout=120),
     ):
+        ret = factory.salt_run_cli(timeout=180).run("saltutil.sync_all")
+        assert ret.returncode == 0, ret
+        assert "runners.onenebula_ha" in ret.data["runners"], ret
         yield factory
     # Salt's deferred log handler would flush at exit into pytest's closed stderr.
     salt._logging.impl.shutdown_temp_handler()

@@ -1,7 +1,10 @@
 """Helpers for the beacon and reactor unit tests: import the beacon from its path, fake the
-``onenebula_zone`` execution module, and render reactor/orchestration SLS the way Salt does."""
+``onenebula_zone`` execution module, and render reactor/orchestration SLS the way Salt does
+(their ``saltutil.runner`` calls run the formula's real runner, with the master's datastore,
+clock and minion answers scripted)."""
 
 import importlib.util
+import types
 from pathlib import Path
 
 from salt.exceptions import CommandExecutionError
@@ -13,6 +16,14 @@ STATE_NAMES = {0: "solo", 1: "candidate", 2: "follower", 3: "leader"}
 def load_beacon(name="onenebula_raft"):
     path = REPO_ROOT / "_beacons" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"onenebula_test_beacons_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_runner(name="onenebula_ha"):
+    path = REPO_ROOT / "_runners" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"onenebula_test_runners_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -99,6 +110,7 @@ class SaltFunctions(dict):
                 "data.get": lambda key, default=None: self.store.get(key, default),
                 "data.update": self._data_update,
                 "saltutil.cmd": self._saltutil_cmd,
+                "saltutil.runner": self._saltutil_runner,
             }
         )
         for level in ("debug", "info", "warning", "error"):
@@ -117,6 +129,33 @@ class SaltFunctions(dict):
         self.calls.append((tuple(tgt), fun, kwarg))
         return {m: a for m, a in self.answers.get(fun, {}).items() if m in tgt}
 
+    def _saltutil_runner(self, name, arg=None, kwarg=None, **kwargs):
+        """The formula's runner, as ``saltutil.runner`` runs it on the master."""
+        module = load_runner(name.split(".", 1)[0])
+        module.__opts__ = {"id": "master_master"}
+        if self.settings is not None:
+            module.__opts__["onenebula_ha_reactor"] = self.settings
+        module._datastore = lambda: (self.store.get, self._data_update)
+        module._call = self._runner_call
+        module.time = types.SimpleNamespace(time=lambda: self.now)
+        module.log = _RunnerLog(self)
+        return getattr(module, name.split(".", 1)[1])(*(arg or []), **dict(kwarg or {}, **kwargs))
+
+    def _runner_call(self, minions, fun, arg=(), kwarg=None, timeout=10):
+        """The runner's parallel minion call, answered from the scripted ``answers``."""
+        self.calls.append((tuple(minions), fun, kwarg))
+        answers = self.answers.get(fun, {})
+        results = {}
+        for minion in minions:
+            answer = answers.get(minion)
+            if answer is None:
+                results[minion] = {"ok": False, "error": "minion did not answer"}
+            elif answer.get("retcode", 0) != 0:
+                results[minion] = {"ok": False, "error": str(answer.get("ret"))}
+            else:
+                results[minion] = {"ok": True, "ret": answer["ret"]}
+        return results
+
     def _logger(self, level):
         def log(message):
             self.logs.append((level, message))
@@ -126,6 +165,22 @@ class SaltFunctions(dict):
 
     def messages(self, level):
         return [message for logged_level, message in self.logs if logged_level == level]
+
+
+class _RunnerLog:
+    """The runner's logger, collecting into ``SaltFunctions.logs``."""
+
+    def __init__(self, functions):
+        self.functions = functions
+
+    def __getattr__(self, level):
+        if level not in ("debug", "info", "warning", "error"):
+            raise AttributeError(level)
+
+        def log(message, *args):
+            self.functions.logs.append((level, message % args if args else message))
+
+        return log
 
 
 _RENDER_OPTS = None

@@ -1,0 +1,464 @@
+"""The runner's planners as plain Python: the facts (pillar servers, the runner's view of the
+front-ends, the event, the lock) go in, the decision comes out. Nothing is rendered and no
+minion is asked; the SLS files that run these decisions are tested in
+tests/functional/formula/test_states_orch.py and tests/unit/beacons/test_*_render.py."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+MINIONS = ["vmm01", "vmm02", "vmm03", "vmm04", "vmm05"]
+SERVERS = [
+    {"minion": m, "name": m, "id": i, "endpoint": f"http://10.213.0.{(i + 1) * 10}:2633/RPC2"}
+    for i, m in enumerate(MINIONS)
+]
+
+
+@pytest.fixture(scope="module")
+def runner():
+    path = REPO_ROOT / "_runners" / "onenebula_ha.py"
+    spec = importlib.util.spec_from_file_location("onenebula_ha_runner_planners", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_view(leader=None, states=None, healthy=None, bare=False, problems=(), answered=None):
+    """A view as the runner returns it; ``states`` maps member minions to zone states."""
+    states = states or {}
+    healthy = set(states if healthy is None else healthy)
+    zone = [
+        {
+            "id": MINIONS.index(m),
+            "name": m,
+            "state": s,
+            "endpoint": SERVERS[MINIONS.index(m)]["endpoint"],
+        }
+        for m, s in states.items()
+    ]
+    return {
+        "leader": leader,
+        "bare": bare,
+        "zone": {"servers": zone} if states else None,
+        "problems": list(problems),
+        "servers": {
+            m: {
+                "healthy": m in healthy,
+                "member": m in states,
+                "answered": True if answered is None else m in answered,
+                "problems": [] if m in healthy else ["Raft state error"],
+            }
+            for m in MINIONS
+        },
+    }
+
+
+CONVERGED = make_view("vmm02", {m: "leader" if m == "vmm02" else "follower" for m in MINIONS})
+
+
+def decide(runner, action, view, **facts):
+    return runner._PLANNERS[action](runner._Facts(view, SERVERS, wait_timeout=300, **facts))
+
+
+def shape(plan):
+    """``[(step suffix, targets, sls)]``."""
+    prefix = f"onenebula_ha-orch-{plan['action']}-"
+    return [(s["id"].removeprefix(prefix), ",".join(s["tgt"]), s["sls"]) for s in plan["steps"]]
+
+
+def assert_chained(plan):
+    steps = plan["steps"]
+    assert steps[0]["require"] == []
+    for before, after in zip(steps, steps[1:], strict=False):
+        assert after["require"] == [{"salt": before["id"]}]
+
+
+# ------------------------------------------------------------------ deploy
+
+
+def test_deploy_bare_bootstraps_the_first_server_then_joins_the_rest(runner):
+    plan = decide(runner, "deploy", make_view(bare=True))
+    assert plan["error"] is None
+    assert_chained(plan)
+    assert shape(plan)[:5] == [
+        ("ssh-keys", "vmm01,vmm02,vmm03,vmm04,vmm05", "onenebula_ha.ssh.keys"),
+        ("base-leader", "vmm01", "onenebula_ha"),
+        ("bootstrap", "vmm01", "onenebula_ha.ha.bootstrap"),
+        ("publish", "vmm01", "onenebula_ha.ha.publish"),
+        ("base-others", "vmm02,vmm03,vmm04,vmm05", "onenebula_ha"),
+    ]
+    bootstrap = plan["steps"][2]
+    assert bootstrap["label"] == "bootstrapping vmm01 (1 of 5)"
+    assert bootstrap["run"] == {
+        "leader": "vmm01",
+        "server": "vmm01",
+        "step": "bootstrapping vmm01 (1 of 5)",
+        "timeout": 300,
+    }
+    joined = [s["run"]["server"] for s in plan["steps"] if s["id"].endswith("-backup")]
+    assert joined == ["vmm02", "vmm03", "vmm04", "vmm05"]
+    # Each join expects the members joined so far, itself included.
+    vmm03 = next(s for s in plan["steps"] if s["id"].endswith("join-vmm03-healthy"))
+    assert [m["name"] for m in vmm03["run"]["members"]] == ["vmm01", "vmm02", "vmm03"]
+    last = plan["steps"][-1]
+    assert last["sls"] == "onenebula_ha.ha.healthy" and len(last["run"]["members"]) == 5
+    assert plan["notes"] and "steps" in plan["notes"][0]
+
+
+def test_deploy_converged_joins_nobody_and_works_from_the_current_leader(runner):
+    plan = decide(runner, "deploy", CONVERGED)
+    assert [s[0] for s in shape(plan)] == [
+        "ssh-keys", "base-leader", "publish", "base-others", "healthy",
+    ]  # fmt: skip
+    assert {s["run"]["leader"] for s in plan["steps"]} == {"vmm02"}
+    assert plan["steps"][1]["label"] == "base state on the leader vmm02"
+
+
+def test_deploy_resumes_with_the_servers_that_are_not_healthy(runner):
+    view = make_view(
+        "vmm01",
+        {"vmm01": "leader", "vmm02": "follower", "vmm03": "follower", "vmm04": "error"},
+        healthy=["vmm01", "vmm02", "vmm03"],
+    )
+    plan = decide(runner, "deploy", view)
+    assert [s["run"]["server"] for s in plan["steps"] if s["id"].endswith("-backup")] == [
+        "vmm04",
+        "vmm05",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("view", "message"),
+    [
+        (
+            make_view(None, {"vmm01": "candidate"}, healthy=[], problems=["no leader: x"]),
+            "onenebula_ha deploy: cannot continue, no usable leader: no leader: x",
+        ),
+        (
+            make_view("other", {"vmm01": "follower"}),
+            "onenebula_ha deploy: cannot continue, no usable leader: leader other is not in "
+            "onenebula_ha:servers",
+        ),
+    ],
+    ids=["no-leader", "leader-outside-pillar"],
+)
+def test_deploy_refuses_without_a_usable_leader(runner, view, message):
+    plan = decide(runner, "deploy", view)
+    assert plan["error"] == message
+    assert plan["steps"] == [] and plan["notes"] == []
+
+
+# ------------------------------------------------------------------ add
+
+
+def test_add_picks_the_first_pillar_server_that_is_not_healthy(runner):
+    view = make_view("vmm01", {"vmm01": "leader", "vmm02": "follower", "vmm03": "follower"})
+    plan = decide(runner, "add", view)
+    assert_chained(plan)
+    assert shape(plan)[:4] == [
+        ("ssh-keys", "vmm04", "onenebula_ha.ssh.keys"),
+        ("ssh-others", "vmm01,vmm02,vmm03,vmm05", "onenebula_ha.ssh"),
+        ("publish", "vmm01", "onenebula_ha.ha.publish"),
+        ("base", "vmm04", "onenebula_ha"),
+    ]
+    members = plan["steps"][-1]["run"]["members"]
+    assert [m["name"] for m in members] == ["vmm01", "vmm02", "vmm03", "vmm04"]
+
+
+def test_add_of_a_healthy_member_or_of_nobody_is_a_note(runner):
+    plan = decide(runner, "add", CONVERGED, target="vmm03")
+    assert plan["steps"] == []
+    assert plan["notes"] == [
+        "Nothing to add: vmm03 is already a healthy member of the zone (leader vmm02)"
+    ]
+    plan = decide(runner, "add", CONVERGED)
+    assert plan["notes"][0].startswith("Nothing to add: all servers of onenebula_ha:servers are")
+
+
+def test_add_refuses_a_bare_cluster_and_an_unknown_target(runner):
+    assert decide(runner, "add", make_view(bare=True))["error"] == (
+        "onenebula_ha add: there is no running zone with a leader to join (bare cluster): "
+        "use onenebula_ha.orch.deploy"
+    )
+    assert "vmm09 is not a server" in decide(runner, "add", CONVERGED, target="vmm09")["error"]
+
+
+# ------------------------------------------------------------------ remove
+
+
+def test_remove_stops_first_then_deletes_on_the_remaining_members(runner):
+    plan = decide(runner, "remove", CONVERGED, target=" vmm05 ")
+    assert_chained(plan)
+    assert [(s[0], s[1]) for s in shape(plan)] == [
+        ("stop", "vmm05"),
+        ("leader", "vmm01"),
+        ("absent", "vmm01,vmm02,vmm03,vmm04"),
+        ("healthy", "vmm01"),
+    ]
+    runs = [s["run"] for s in plan["steps"]]
+    assert [r["ignore"] for r in runs] == [["vmm05"], ["vmm05"], ["vmm05"], []]
+    assert runs[0]["name"] == "vmm05" and runs[0]["id"] == 4
+
+
+def test_remove_of_a_server_only_the_zone_knows_needs_force(runner):
+    view = make_view("vmm02", {m: "leader" if m == "vmm02" else "follower" for m in MINIONS})
+    view["zone"]["servers"].append({"id": 7, "name": "old-fe", "state": "error", "endpoint": "x"})
+    plan = decide(runner, "remove", view, target="old-fe")
+    assert "no minion in onenebula_ha:servers to stop it with" in plan["error"]
+    plan = decide(runner, "remove", view, target="old-fe", force=True)
+    assert [s[0] for s in shape(plan)] == ["leader", "absent", "healthy"]
+    assert plan["steps"][0]["run"]["server"] is None
+
+
+def test_remove_force_skips_stopping_an_unreachable_target(runner):
+    view = make_view(
+        "vmm02",
+        {m: "leader" if m == "vmm02" else "follower" for m in MINIONS},
+        answered=["vmm01", "vmm02", "vmm03", "vmm04"],
+    )
+    assert shape(decide(runner, "remove", view, target="vmm05"))[0][0] == "stop"
+    assert shape(decide(runner, "remove", view, target="vmm05", force=True))[0][0] == "leader"
+
+
+@pytest.mark.parametrize(
+    ("target", "view", "expected"),
+    [
+        ("", CONVERGED, "name the server"),
+        ("vmm09", CONVERGED, "unknown server vmm09"),
+        ("vmm05", make_view(bare=True), "no zone leader to remove vmm05 with (bare cluster)"),
+    ],
+)
+def test_remove_refusals(runner, target, view, expected):
+    assert expected in decide(runner, "remove", view, target=target)["error"]
+
+
+def test_remove_of_a_non_member_is_a_note(runner):
+    view = make_view("vmm01", {"vmm01": "leader", "vmm02": "follower"})
+    plan = decide(runner, "remove", view, target="vmm05")
+    assert plan["notes"] == ["vmm05 is not a member of the zone (leader vmm01): nothing to remove"]
+    assert plan["steps"] == []
+
+
+# ------------------------------------------------------------------ repair
+
+
+def test_repair_of_a_broken_follower(runner):
+    view = make_view(
+        "vmm02",
+        {"vmm01": "follower", "vmm02": "leader", "vmm03": "error"},
+        healthy=["vmm01", "vmm02"],
+    )
+    plan = decide(runner, "repair", view, target="vmm03")
+    assert_chained(plan)
+    assert [(s[0], s[1]) for s in shape(plan)] == [
+        ("backup", "vmm02"),
+        ("restore", "vmm03"),
+        ("start", "vmm03"),
+        ("reset", "vmm02"),
+        ("healthy", "vmm02"),
+    ]
+    assert plan["steps"][0]["run"]["members"] == [
+        {"name": "vmm01", "id": 0},
+        {"name": "vmm02", "id": 1},
+        {"name": "vmm03", "id": 2},
+    ]
+
+
+def test_repair_leaves_a_healthy_follower_unless_forced(runner):
+    assert "nothing to repair" in decide(runner, "repair", CONVERGED, target="vmm03")["notes"][0]
+    forced = decide(runner, "repair", CONVERGED, target="vmm03", force=True)
+    assert [s[0] for s in shape(forced)][0] == "backup"
+
+
+@pytest.mark.parametrize(
+    ("target", "view", "expected"),
+    [
+        ("", CONVERGED, "name the server"),
+        ("vmm09", CONVERGED, "unknown server vmm09"),
+        ("vmm02", CONVERGED, "vmm02 is the current leader"),
+        ("vmm05", make_view("vmm01", {"vmm01": "leader"}), "vmm05 is not a member of the zone"),
+        ("vmm03", make_view(None, {"vmm03": "error"}, healthy=[]), "no usable leader"),
+    ],
+)
+def test_repair_refusals(runner, target, view, expected):
+    plan = decide(runner, "repair", view, target=target)
+    assert expected in plan["error"] and plan["steps"] == []
+
+
+# ------------------------------------------------------------------ rolling restart
+
+
+def test_rolling_restart_followers_first_leader_last_with_watchers(runner):
+    plan = decide(runner, "rolling_restart", CONVERGED)
+    assert_chained(plan)
+    restarts = [s for s in plan["steps"] if s["sls"].endswith(".restart")]
+    assert [s["tgt"][0] for s in restarts] == ["vmm01", "vmm03", "vmm04", "vmm05", "vmm02"]
+    assert restarts[-1]["label"] == "restarting vmm02 (5 of 5, the leader)"
+    watchers = [s["tgt"][0] for s in plan["steps"] if s["sls"].endswith(".healthy")]
+    assert watchers == ["vmm02"] * 4 + ["vmm01"]
+
+
+def test_rolling_restart_refuses_an_unhealthy_zone_unless_forced(runner):
+    view = make_view(
+        "vmm02",
+        {"vmm01": "error", "vmm02": "leader", "vmm03": "follower"},
+        healthy=["vmm02", "vmm03"],
+    )
+    plan = decide(runner, "rolling_restart", view)
+    assert plan["error"] == (
+        "onenebula_ha rolling_restart: the zone is not healthy, not restarting anything: "
+        "vmm01: Raft state error"
+    )
+    assert decide(runner, "rolling_restart", view, force=True)["error"] is None
+
+
+def test_plan_rejects_an_unknown_action(runner):
+    with pytest.raises(runner.SaltInvocationError, match="unknown action"):
+        runner.plan("explode", servers=SERVERS)
+
+
+# ------------------------------------------------------------------ VIP safety net
+
+VIP = {"address": "10.213.0.100/24", "interface": "eth0"}
+HOOK = {"command": "/hook.sh", "runas": "oneadmin"}
+
+
+def raft(state, term):
+    return {"state_name": state, "term": term}
+
+
+def test_vip_released_elsewhere_and_claimed_by_the_leader(runner):
+    decision = runner._vip_decision(
+        "vmm02",
+        5,
+        VIP,
+        HOOK,
+        {"vmm01": raft("follower", 5), "vmm02": raft("leader", 5)},
+        ["vmm01"],
+    )
+    assert decision["actions"] == [
+        {"action": "release", "minion": "vmm01", "runas": "oneadmin",
+         "command": ["/hook.sh", "follower", "eth0", "10.213.0.100/24"]},
+        {"action": "claim", "minion": "vmm02", "runas": "oneadmin",
+         "command": ["/hook.sh", "leader", "eth0", "10.213.0.100/24"]},
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("raft_status", "note"),
+    [
+        ({"vmm02": raft("follower", 6)}, "vmm02 is not the leader of term 5 any more"),
+        ({"vmm02": raft("leader", 4)}, "vmm02 is not the leader of term 5 any more"),
+        ({}, "now unreachable"),
+        ({"vmm02": raft("leader", 5), "vmm01": raft("leader", 6)}, "vmm01 leads in a newer term"),
+    ],
+    ids=["stepped-down", "older-term", "unreachable", "newer-leader"],
+)
+def test_vip_untouched_when_the_request_is_stale(runner, raft_status, note):
+    decision = runner._vip_decision("vmm02", 5, VIP, HOOK, raft_status, ["vmm01"])
+    assert decision["actions"] == []
+    assert note in decision["notes"][0]
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [None, {}, {"leader": "vmm09", "term": 5}, {"leader": "vmm02", "term": "5"},
+     {"leader": "vmm02", "term": True}],
+)  # fmt: skip
+def test_vip_request_checked_before_anyone_is_asked(runner, request_):
+    settings = {"frontends": [{"minion": "vmm02"}], "vip": VIP, "hook": HOOK}
+    *_, note = runner._vip_request(request_, settings)
+    assert note.startswith("ignored: pillar onenebula_ha_vip needs leader")
+
+
+# ------------------------------------------------------------------ reactions
+
+FRONTENDS = [{"minion": m, "id": i, "name": m} for i, m in enumerate(MINIONS)]
+REACTOR = {"move_vip": True, "repair": True, "frontends": FRONTENDS, "repair_lock_ttl": 600}
+ROLE_TAG = "salt/beacon/vmm02/onenebula_raft/role"
+ERROR_TAG = "salt/beacon/vmm01/onenebula_raft/error"
+
+
+def test_role_of_a_new_leader_starts_the_vip_safety_net(runner):
+    event = {"id": "vmm02", "state": "leader", "term": 7, "server_id": 1}
+    reactions, logged = runner._role_decision(ROLE_TAG, event, REACTOR)
+    assert reactions == [
+        {
+            "id": "onenebula_ha-reactor-remediate_vip-vmm02-term-7",
+            "mods": "onenebula_ha.orch.remediate_vip",
+            "pillar": {"onenebula_ha_vip": {"leader": "vmm02", "term": 7}},
+        }
+    ]
+    assert logged is None
+
+
+@pytest.mark.parametrize(
+    ("event", "level", "message"),
+    [
+        ({"id": "vmm02", "state": "follower", "term": 7, "server_id": 1}, None, None),
+        ({"id": "vmm09", "state": "leader", "term": 7, "server_id": 1}, "warning", "not a known front-end"),
+        ({"id": "vmm02", "state": "leader", "term": "7", "server_id": 1}, "warning", "malformed"),
+        ({"id": "vmm02", "state": "leader", "term": 7, "server_id": 3}, "warning", "reports server id 3"),
+        ("not a mapping", None, None),
+    ],
+)  # fmt: skip
+def test_role_events_that_start_nothing(runner, event, level, message):
+    reactions, logged = runner._role_decision(ROLE_TAG, event, REACTOR)
+    assert reactions == []
+    if level is None:
+        assert logged is None
+    else:
+        assert logged[0] == level and message in logged[1]
+
+
+def error_event(server_id=2, in_error=None, reporter="vmm01"):
+    return {
+        "id": reporter,
+        "server_id": server_id,
+        "name": MINIONS[server_id] if server_id < len(MINIONS) else "x",
+        "in_error": [server_id] if in_error is None else in_error,
+        "since": 1,
+    }
+
+
+def test_error_takes_the_lock_and_starts_one_repair(runner):
+    reactions, lock, logged = runner._claim_decision(ERROR_TAG, error_event(2), REACTOR, None, 1000)
+    assert reactions == [
+        {
+            "id": "onenebula_ha-reactor-repair-vmm03",
+            "mods": "onenebula_ha.orch.repair",
+            "pillar": {"target": "vmm03"},
+        }
+    ]
+    assert lock == {"target": "vmm03", "server_id": 2, "name": "vmm03", "started": 1000,
+                    "reporter": "vmm01"}  # fmt: skip
+    assert logged[0] == "warning" and "starting onenebula_ha.orch.repair for vmm03" in logged[1]
+
+
+def test_lock_holds_while_the_locked_server_is_in_error_and_young(runner):
+    held = {"target": "vmm03", "server_id": 2, "started": 1000}
+    for event, now, started in [
+        (error_event(4, in_error=[2, 4]), 1599, False),  # vmm03 still in error, lock young
+        (error_event(4, in_error=[4]), 1100, True),  # vmm03 recovered
+        (error_event(2), 1600, True),  # lock expired (ttl 600)
+    ]:
+        reactions, lock, _ = runner._claim_decision(ERROR_TAG, event, REACTOR, held, now)
+        assert bool(reactions) is started and bool(lock) is started
+
+
+@pytest.mark.parametrize(
+    ("event", "settings", "message"),
+    [
+        (error_event(2, reporter="intruder"), REACTOR, "intruder is not a known front-end"),
+        (error_event(0), REACTOR, "the leader vmm01 reports itself in error"),
+        (error_event(2, in_error=[3]), REACTOR, "malformed event data"),
+        (error_event(7), REACTOR, "no front-end is server 7"),
+        (error_event(2), dict(REACTOR, repair=False), "repair is off"),
+    ],
+)
+def test_error_events_that_take_no_lock(runner, event, settings, message):
+    reactions, lock, logged = runner._claim_decision(ERROR_TAG, event, settings, None, 1000)
+    assert reactions == [] and lock is None
+    assert message in logged[1]
