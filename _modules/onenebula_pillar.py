@@ -77,6 +77,26 @@ SCHEMA = {
     "beacon": {"enabled": None, "interval": None, "report_errors_every": None, "error_after": None},
     "reactor": {"enabled": None, "move_vip": None, "repair": None, "repair_lock_ttl": None},
     "deploy": {"wait_timeout": None, "backup_dir": None},
+    "fence": {
+        key: None
+        for key in (
+            "enabled",
+            "poll_interval",
+            "lease_fraction",
+            "timeout",
+            "margin_ms",
+            "max_lag",
+            "bind",
+            "port",
+            "log_level",
+            "service",
+            "python3",
+            "program",
+            "config",
+            "pidfile",
+            "log",
+        )
+    },
     # Platform values (defaults.yaml / osfamilymap.yaml, overridable through ``lookup``).
     "user": None,
     "group": None,
@@ -367,6 +387,81 @@ def _misc_errors(config):
     return errors
 
 
+# The fencing agent's settings: (low, high) bounds; the lease must end before the followers
+# can elect someone else (docs/fence.md): lease + poll + BROADCAST_TIMEOUT + margin below
+# ELECTION_TIMEOUT, and a lease must outlast one round (poll + timeout).
+FENCE_BOUNDS = {
+    "poll_interval": (0.05, 10),
+    "lease_fraction": (0.05, 0.95),
+    "timeout": (0.05, 30),
+    "margin_ms": (0, 60000),
+    "max_lag": (0, 10**9),
+    "port": (1, 65535),
+}
+FENCE_INTEGERS = ("margin_ms", "max_lag", "port")
+FENCE_PATHS = ("python3", "program", "config", "pidfile", "log")
+FENCE_SERVICE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}")
+FENCE_PATH_RE = re.compile(r"(/[A-Za-z0-9_.@+-]+)+")
+
+
+def _fence_errors(config):
+    """Problems in ``onenebula_ha:fence`` (the fencing agent), checked against the Raft timings."""
+    fence = config.get("fence")
+    if fence is None:
+        return []
+    if not isinstance(fence, dict):
+        return [f"{_path('fence')}: must be a mapping"]
+    errors = []
+    if not isinstance(fence.get("enabled", False), bool):
+        errors.append(f"{_path('fence', 'enabled')}: must be true or false")
+    numbers = {}
+    for key, (low, high) in FENCE_BOUNDS.items():
+        value = fence.get(key)
+        integer = key in FENCE_INTEGERS
+        if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+            kind = "a whole number" if integer else "a number"
+            errors.append(f"{_path('fence', key)}: must be {kind} between {low} and {high}")
+        elif not low <= value <= high:
+            errors.append(f"{_path('fence', key)}: {value} is not between {low} and {high}")
+        else:
+            numbers[key] = value
+    try:
+        ipaddress.ip_address(fence.get("bind"))
+    except (TypeError, ValueError):
+        errors.append(f"{_path('fence', 'bind')}: must be an IP address (0.0.0.0 for all)")
+    if fence.get("log_level") not in ("debug", "info", "warning", "error"):
+        errors.append(f"{_path('fence', 'log_level')}: one of debug, info, warning, error")
+    service = fence.get("service")
+    if not isinstance(service, str) or not FENCE_SERVICE_RE.fullmatch(service):
+        errors.append(f"{_path('fence', 'service')}: must be a service name")
+    for key in FENCE_PATHS:
+        value = fence.get(key)
+        if not isinstance(value, str) or not FENCE_PATH_RE.fullmatch(value) or "/../" in value:
+            errors.append(f"{_path('fence', key)}: must be an absolute path")
+    if fence.get("enabled") is True and set(numbers) >= {"lease_fraction", "poll_interval"}:
+        raft = config.get("raft") if isinstance(config.get("raft"), dict) else {}
+        election, broadcast = raft.get("election_timeout_ms"), raft.get("broadcast_timeout_ms")
+        if _is_int(election) and _is_int(broadcast):
+            lease = numbers["lease_fraction"] * election
+            poll = numbers["poll_interval"] * 1000
+            total = lease + poll + broadcast + numbers.get("margin_ms", 0)
+            if total >= election:
+                errors.append(
+                    f"{_path('fence', 'lease_fraction')}: lease {lease:.0f} ms + poll_interval "
+                    f"{poll:.0f} ms + broadcast_timeout_ms {broadcast} ms + margin_ms "
+                    f"{numbers.get('margin_ms', 0)} = {total:.0f} ms must stay below "
+                    f"election_timeout_ms ({election} ms), or the lease could outlive the "
+                    "followers' election timer"
+                )
+            elif "timeout" in numbers and poll + numbers["timeout"] * 1000 > lease:
+                errors.append(
+                    f"{_path('fence', 'poll_interval')}: poll_interval {poll:.0f} ms + timeout "
+                    f"{numbers['timeout'] * 1000:.0f} ms exceed the lease ({lease:.0f} ms): "
+                    "the lease would lapse between two rounds"
+                )
+    return errors
+
+
 def with_endpoints(config):
     """Return ``config`` with each server's ``endpoint`` derived from its address when unset."""
     port = (config.get("oned") or {}).get("port", 2633)
@@ -390,6 +485,7 @@ def find_errors(config):
     errors += _database_errors(config.get("database") or {}, single_node)
     errors += _raft_errors(config.get("raft") or {})
     errors += _misc_errors(config)
+    errors += _fence_errors(config)
     return errors
 
 

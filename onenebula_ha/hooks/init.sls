@@ -13,7 +13,11 @@
       /etc/sudoers.d/onenebula_ha
                           what those scripts run through `sudo -n` when oned runs them
                           as its own user (not root): the VIP's `ip address add|del`
-                          and `arping`, start/stop of the leader-only services. #}
+                          and `arping`, start/stop of the leader-only services.
+    With the fencing agent (onenebula_ha:fence:enabled) the leader action claims nothing:
+    the agent adds the VIP and starts the leader-only services once a majority confirmed
+    the leadership (docs/fence.md); the follower action (VIP removed, services stopped)
+    stays, and the hooks' sudoers rules keep only what it needs. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
 {%- from tplroot ~ "/libha.jinja" import failover_dir with context %}
@@ -46,6 +50,7 @@ onenebula_ha-hooks-file-managed-failover:
     - context:
         vip_script: {{ (onenebula_ha.paths.hooks_dir ~ '/' ~ onenebula_ha.hooks.vip_script) | json }}
         failover_dir: {{ failover_dir | json }}
+        fence: {{ onenebula_ha.fence.enabled | json }}
     - user: {{ owner.user }}
     - group: {{ owner.group }}
     - mode: '0755'
@@ -71,6 +76,7 @@ onenebula_ha-hooks-file-managed-leader_services:
     - template: jinja
     - context:
         services: {{ onenebula_ha.leader_services | json }}
+        fence: {{ onenebula_ha.fence.enabled | json }}
     - user: {{ owner.user }}
     - group: {{ owner.group }}
     - mode: '0755'
@@ -110,6 +116,7 @@ onenebula_ha-hooks-file-managed-sudoers:
         vip_ip: {{ vip_ip | json }}
         interface: {{ (onenebula_ha.vip.interface if vip_ip else '') | json }}
         services: {{ onenebula_ha.leader_services | json }}
+        fence: {{ onenebula_ha.fence.enabled | json }}
         commands:
 {%-   for command in ('ip', 'arping', 'service', 'systemctl') %}
           {{ command }}: {{ (salt['cmd.which'](command) or '') | json }}

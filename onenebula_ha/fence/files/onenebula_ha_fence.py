@@ -157,6 +157,7 @@ DEFAULTS = {
     "broadcast_timeout_ms": None,
     "commands": {},
     "log_level": "info",
+    "source_address": None,
 }
 KNOWN_KEYS = set(DEFAULTS) | {"server_id"}
 COMMANDS = ("ip", "arping", "systemctl", "service")
@@ -274,6 +275,13 @@ def check_config(raw):
     for name, path in commands.items():
         if not isinstance(path, str) or not path.startswith("/"):
             raise ConfigError(f"commands.{name}: {path!r} must be an absolute path")
+    if cfg["source_address"] is not None:
+        try:
+            ipaddress.ip_address(cfg["source_address"])
+        except (ValueError, TypeError):
+            raise ConfigError(
+                f"source_address: {cfg['source_address']!r} is not an IP address"
+            ) from None
     if cfg["log_level"] not in ("debug", "info", "warning", "error"):
         raise ConfigError("log_level: one of debug, info, warning, error")
     return cfg
@@ -426,8 +434,10 @@ def parse_raftstatus(text):
     )
 
 
-def xmlrpc_call(endpoint, method, params, timeout):
+def xmlrpc_call(endpoint, method, params, timeout, source_address=None):
     """Call ``method`` at ``endpoint`` with a per-call ``timeout``; returns OpenNebula's value.
+
+    ``source_address``: the local address to send from (default: the routing's choice).
 
     The request body carries the parameters (the session string among them); no error
     message built here ever contains them.
@@ -437,7 +447,10 @@ def xmlrpc_call(endpoint, method, params, timeout):
     connection_class = (
         http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     )
-    connection = connection_class(parts.hostname, parts.port, timeout=timeout)
+    source = (source_address, 0) if source_address else None
+    connection = connection_class(
+        parts.hostname, parts.port, timeout=timeout, source_address=source
+    )
     try:
         connection.request(
             "POST",
@@ -467,9 +480,10 @@ def xmlrpc_call(endpoint, method, params, timeout):
     return result[1]
 
 
-def query_raftstatus(endpoint, session, timeout):
+def query_raftstatus(endpoint, session, timeout, source_address=None):
     """``one.zone.raftstatus`` of the oned at ``endpoint``."""
-    return parse_raftstatus(xmlrpc_call(endpoint, "one.zone.raftstatus", (session,), timeout))
+    answer = xmlrpc_call(endpoint, "one.zone.raftstatus", (session,), timeout, source_address)
+    return parse_raftstatus(answer)
 
 
 def read_session(path):
@@ -780,6 +794,12 @@ class Fence:
     ):
         self.cfg = cfg
         self.clock = clock or default_clock()
+        if query is query_raftstatus and cfg.get("source_address"):
+            source = cfg["source_address"]
+
+            def query(endpoint, session, timeout):
+                return query_raftstatus(endpoint, session, timeout, source)
+
         self.query = query
         self.commands = commands or Commands(cfg)
         self.timings = timings or (lambda: read_raft_timeouts(cfg["oned_conf"]))

@@ -1,0 +1,68 @@
+"""Fixtures for the fencing agent's functional tests: the formula's fence states rendered
+masterless, and the agent's files rendered from the state tree."""
+
+import shutil
+
+import jinja2
+import pytest
+import salt._logging.impl
+import salt.client
+import salt.config
+import yaml
+from support.local_salt import LocalSalt
+
+
+@pytest.fixture(scope="module")
+def local_salt(tmp_path_factory, repo_root):
+    root = tmp_path_factory.mktemp("fence-salt")
+    local = LocalSalt(root, repo_root, minion_id="vmm02")
+    rc, _, output = local.call("saltutil.sync_all")
+    assert rc == 0, output
+    local.set_pillar(yaml.safe_load((repo_root / "pillar.example").read_text()))
+    yield local
+    shutil.rmtree(root / "root", ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def show_sls(local_salt):
+    """``show_sls(mods, pillar=None)`` in-process, as minion vmm02."""
+    opts = salt.config.minion_config(str(local_salt.conf_dir / "minion"))
+    caller = salt.client.Caller(mopts=opts)
+
+    def show(mods, pillar=None):
+        data = caller.cmd("state.show_sls", mods, **({"pillar": pillar} if pillar else {}))
+        assert isinstance(data, dict), data
+        return data
+
+    yield show
+    salt._logging.impl.shutdown_temp_handler()
+
+
+@pytest.fixture(scope="session")
+def render_file(repo_root):
+    """Render a file of the state tree as Salt's jinja renderer would (plain context)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(repo_root)),
+        extensions=["jinja2.ext.do"],
+        keep_trailing_newline=True,
+    )
+
+    def render(path, **context):
+        return env.get_template(path).render(**context)
+
+    return render
+
+
+@pytest.fixture(scope="session")
+def agent_module(repo_root):
+    import importlib.util
+    import sys
+
+    name = "onenebula_ha_fence"
+    if name not in sys.modules:
+        path = repo_root / "onenebula_ha" / "fence" / "files" / "onenebula_ha_fence.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]

@@ -1,0 +1,293 @@
+"""The real agent processes against a loopback zone of simulated oned (onesim), one agent per
+server, each with a fake ``ip``/``arping``/``service`` in its own directory that records what
+it does to "its" VIP. Proves the whole loop: leases, claims, drops, the endpoint, and that
+two agents never hold the VIP at once across leader faults."""
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from onesim.zone_local import LocalZone
+
+AGENT = (
+    Path(__file__).resolve().parents[3]
+    / "onenebula_ha"
+    / "fence"
+    / "files"
+    / "onenebula_ha_fence.py"
+)
+# The host's own python3, as the service runs it; the test's interpreter where there is none.
+PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+# ELECTION_TIMEOUT 2000 ms, heartbeats every 100 ms. Agents: lease 0.5 x 2000 = 1000 ms,
+# rounds every 200 ms with 500 ms per call, margin 200 ms: 1000 + 200 + 100 + 200 < 2000.
+ZONE = {"election_ms": 2000, "broadcast_ms": 100, "xmlrpc_timeout_ms": 250, "warmup_ms": 300}
+AGENT_SETTINGS = {"poll_interval": 0.2, "lease_fraction": 0.5, "timeout": 0.5, "margin_ms": 200}
+LEASE_S = 1.0
+VIP = "10.213.99.100/24"
+
+FAKE_IP = """#!/bin/sh
+# Fake ip(8): the VIP is "on" this host while $DIR/present exists; changes are logged.
+DIR=@DIR@
+log() { echo "$(date +%s.%N) $*" >> "$DIR/events"; }
+case "$*" in
+    "-o address show dev "*)
+        [ -e "$DIR/present" ] && echo "7: $5    inet $(cat "$DIR/present") scope global $5"
+        exit 0 ;;
+    "address add "*)
+        if [ -e "$DIR/present" ]; then echo "RTNETLINK answers: File exists" >&2; exit 2; fi
+        echo "$3" > "$DIR/present"; log add; exit 0 ;;
+    "address del "*)
+        if [ ! -e "$DIR/present" ]; then
+            echo "RTNETLINK answers: Cannot assign requested address" >&2; exit 2
+        fi
+        rm -f "$DIR/present"; log del; exit 0 ;;
+esac
+echo "fake ip: unexpected arguments: $*" >&2
+exit 1
+"""
+FAKE_RECORDER = """#!/bin/sh
+echo "$(date +%s.%N) @NAME@ $*" >> @DIR@/events
+"""
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Agent:
+    """One agent process with its fake commands in ``directory``."""
+
+    def __init__(self, zone, index, directory):
+        self.index = index
+        self.dir = directory
+        self.dir.mkdir(parents=True)
+        commands = {}
+        for name, text in (("ip", FAKE_IP), ("arping", FAKE_RECORDER), ("service", FAKE_RECORDER)):
+            path = self.dir / name
+            path.write_text(text.replace("@DIR@", str(self.dir)).replace("@NAME@", name))
+            path.chmod(0o755)
+            commands[name] = str(path)
+        self.port = _free_port()
+        server = zone.servers[index]
+        config = {
+            "server_id": server.id,
+            "servers": [{"id": s.id, "name": s.name, "endpoint": s.endpoint} for s in zone.servers],
+            "vip": {"address": VIP, "interface": "fence0"},
+            "leader_services": ["opennebula-flow"],
+            "bind": "127.0.0.1",
+            "port": self.port,
+            "oned_conf": str(Path(server.location) / "etc" / "oned.conf"),
+            "one_auth": str(zone.directory / ".one" / "one_auth"),
+            "source_address": server.address,  # the same path as this server's Raft traffic
+            "commands": commands,
+            "log_level": "debug",
+            **AGENT_SETTINGS,
+        }
+        self.config = self.dir / "fence.json"
+        self.config.write_text(json.dumps(config))
+        self.log = self.dir / "agent.log"
+        self.process = None
+
+    def start(self):
+        pidfile = self.dir / "pid"
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [PYTHON, str(AGENT), "--config", str(self.config), "--pidfile", str(pidfile)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        _wait(lambda: pidfile.exists() or self.process.poll() is not None, 15, "agent start")
+        assert self.process.poll() is None, self.log.read_text()
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    @property
+    def holds(self):
+        return (self.dir / "present").exists()
+
+    def events(self):
+        path = self.dir / "events"
+        if not path.exists():
+            return []
+        return [
+            (float(t), rest)
+            for t, rest in (line.split(" ", 1) for line in path.read_text().splitlines())
+        ]
+
+    def get(self, path):
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            return response.status, response.read().decode()
+        finally:
+            connection.close()
+
+
+def _wait(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def holding_intervals(agent, until):
+    """``[(start, end)]`` wall-clock intervals during which ``agent`` held the VIP."""
+    intervals, start = [], None
+    for stamp, what in agent.events():
+        if what == "add":
+            start = stamp
+        elif what == "del" and start is not None:
+            intervals.append((start, stamp))
+            start = None
+    if start is not None:
+        intervals.append((start, until))
+    return intervals
+
+
+def assert_never_two_holders(agents):
+    now = time.time()
+    spans = sorted(
+        (start, end, agent.index)
+        for agent in agents
+        for start, end in holding_intervals(agent, now)
+    )
+    for (_s1, e1, a1), (s2, _e2, a2) in zip(spans, spans[1:], strict=False):
+        assert s2 >= e1, f"agents {a1} and {a2} held the VIP together for {e1 - s2:.3f}s"
+
+
+@pytest.fixture(scope="module")
+def fenced(tmp_path_factory):
+    """A 3-server zone with one agent per server; everything stopped at the end."""
+    base = tmp_path_factory.mktemp("fenced")
+    zone = LocalZone(3, base / "zone", **ZONE)
+    agents = []
+    try:
+        zone.up()
+        agents = [Agent(zone, i, base / f"agent-{i}") for i in range(3)]
+        for agent in agents:
+            agent.start()
+        yield zone, agents
+    finally:
+        for agent in agents:
+            agent.stop()
+        zone.heal()
+        zone.down()
+        if os.environ.get("KEEP_FENCE_LOGS"):
+            shutil.copytree(base, Path(os.environ["KEEP_FENCE_LOGS"]), dirs_exist_ok=True)
+
+
+def _single_holder(agents, index):
+    return [a.index for a in agents if a.holds] == [index]
+
+
+def test_only_the_leader_holds_the_vip_and_serves_leader(fenced):
+    zone, agents = fenced
+    leader = zone.wait_leader(timeout=30)
+    _wait(lambda: _single_holder(agents, leader), 10, f"the VIP on server {leader} only")
+    for agent in agents:
+        status, body = agent.get("/leader")
+        assert status == (200 if agent.index == leader else 503), body
+    followers = [a for a in agents if a.index != leader]
+    _wait(lambda: all(a.get("/follower")[0] == 200 for a in followers), 10, "/follower 200")
+    health = json.loads(agents[leader].get("/health")[1])
+    assert health["state"] == "leader" and health["lease"]["held"] is True
+    assert health["confirmations"] >= 2 and health["vip"]["held"] is True
+    assert 0 < health["lease"]["remaining_s"] <= LEASE_S
+    services = [what for _t, what in agents[leader].events() if what.startswith("service")]
+    assert services[-1] == "service opennebula-flow start"
+    assert zone.session.split(":")[1] not in json.dumps(health)
+    assert_never_two_holders(agents)
+
+
+def test_sigkill_of_the_leaders_oned_moves_the_vip_without_overlap(fenced):
+    zone, agents = fenced
+    old = zone.wait_leader(timeout=30)
+    _wait(lambda: _single_holder(agents, old), 10, "the VIP on the leader")
+    killed_at = time.time()
+    zone.kill(old)
+    _wait(lambda: not agents[old].holds, 5, "the VIP dropped by the killed leader's host")
+    dropped = agents[old].events()[-1][0] - killed_at
+    others = [i for i in range(3) if i != old]
+    new = zone.wait_leader(timeout=30, among=others)
+    leader_seen = time.time()
+    _wait(lambda: _single_holder(agents, new), 5, f"the VIP on the new leader {new}")
+    claimed = agents[new].events()
+    claim_at = [t for t, what in claimed if what == "add"][-1]
+    print(f"SIGKILL: dropped {dropped:.3f}s after the kill; claimed {claim_at - leader_seen:+.3f}s")
+    # Local oned silent: dropped within a round (poll + timeout), not at lease expiry.
+    assert dropped < AGENT_SETTINGS["poll_interval"] + AGENT_SETTINGS["timeout"] + 0.5
+    assert claim_at - leader_seen < 1.5
+    assert_never_two_holders(agents)
+    zone.start(old)
+    _wait(lambda: zone._state(old) == 2, 30, "the old leader back as a follower")
+
+
+def test_a_frozen_agent_drops_its_expired_lease_first_thing_on_waking(fenced):
+    zone, agents = fenced
+    leader = zone.wait_leader(timeout=30)
+    _wait(lambda: _single_holder(agents, leader), 10, "the VIP on the leader")
+    agent = agents[leader]
+    before = len(agent.events())
+    agent.process.send_signal(signal.SIGSTOP)
+    time.sleep(2 * LEASE_S)
+    thawed_at = time.time()
+    agent.process.send_signal(signal.SIGCONT)
+    _wait(lambda: any(w == "del" for _t, w in agent.events()[before:]), 5, "the drop after thaw")
+    dropped_at = next(t for t, w in agent.events()[before:] if w == "del")
+    print(f"whole-agent freeze: dropped {dropped_at - thawed_at:.3f}s after the thaw")
+    assert dropped_at - thawed_at < 0.5
+    # oned still leads and the majority still confirms: the lease and the VIP come back.
+    _wait(lambda: _single_holder(agents, leader), 5, "the VIP back on the leader")
+    assert_never_two_holders(agents)
+
+
+def test_a_leader_cut_from_its_peers_lets_go_before_the_new_leader_claims(fenced):
+    if shutil.which("nft") is None or os.geteuid() != 0:
+        pytest.skip("needs nftables and root for the partition")
+    zone, agents = fenced
+    old = zone.wait_leader(timeout=30)
+    _wait(lambda: _single_holder(agents, old), 10, "the VIP on the leader")
+    cut_at = time.time()
+    zone.partition(old)
+    try:
+        others = [i for i in range(3) if i != old]
+        new = zone.wait_leader(timeout=30, among=others)
+        _wait(lambda: _single_holder(agents, new), 10, f"the VIP on the new leader {new}")
+        dropped = [t for t, w in agents[old].events() if w == "del" and t >= cut_at]
+        claimed = [t for t, w in agents[new].events() if w == "add" and t >= cut_at]
+        print(
+            f"partition: old leader dropped {dropped[0] - cut_at:.3f}s after the cut, "
+            f"new leader claimed {claimed[0] - cut_at:.3f}s after it"
+        )
+        # The old oned still says leader: only the lease's expiry can have dropped it.
+        assert zone._state(old) == 3
+        assert dropped[0] - cut_at <= LEASE_S + AGENT_SETTINGS["poll_interval"] + 0.3
+        assert_never_two_holders(agents)
+    finally:
+        zone.heal()
+    _wait(lambda: zone._state(old) == 2, 30, "the old leader stepping down after the heal")
+    _wait(lambda: sum(a.holds for a in agents) == 1, 10, "a single holder after the heal")
+    assert_never_two_holders(agents)

@@ -1,0 +1,96 @@
+"""The ``onenebula_ha:fence`` pillar key: typed, bounded, and the lease must end before the
+followers' election timer (the formula's validation in _modules/onenebula_pillar.py)."""
+
+import copy
+import importlib.util
+
+import pytest
+import yaml
+
+
+@pytest.fixture(scope="module")
+def pillar_module(repo_root):
+    spec = importlib.util.spec_from_file_location(
+        "onenebula_pillar_for_fence", repo_root / "_modules" / "onenebula_pillar.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _merge(base, over):
+    result = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = _merge(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+@pytest.fixture
+def settings(repo_root):
+    defaults = yaml.safe_load((repo_root / "onenebula_ha" / "defaults.yaml").read_text())
+    example = yaml.safe_load((repo_root / "pillar.example").read_text())
+    merged = _merge(defaults["onenebula_ha"], example["onenebula_ha"])
+    return lambda **fence: _merge(merged, {"fence": fence})
+
+
+def fence_errors(module, config):
+    return [e for e in module.find_errors(config) if e.startswith("onenebula_ha:fence")]
+
+
+def test_defaults_and_the_example_are_valid_enabled_or_not(pillar_module, settings):
+    assert pillar_module.find_errors(settings()) == []
+    assert pillar_module.find_errors(settings(enabled=True)) == []
+
+
+def test_a_lease_that_could_outlive_the_election_timer_names_lease_fraction(
+    pillar_module, settings
+):
+    # 0.8 x 5000 + 500 + 500 + 250 = 5250 ms >= 5000 ms
+    errors = fence_errors(pillar_module, settings(enabled=True, lease_fraction=0.8))
+    assert len(errors) == 1
+    assert errors[0].startswith("onenebula_ha:fence:lease_fraction: lease 4000 ms")
+    assert "must stay below election_timeout_ms (5000 ms)" in errors[0]
+
+
+def test_shorter_raft_timings_are_taken_into_account(pillar_module, settings):
+    config = settings(enabled=True)
+    config["raft"]["election_timeout_ms"] = 2000  # 1000 + 500 + 500 + 250 >= 2000
+    assert fence_errors(pillar_module, config)[0].startswith("onenebula_ha:fence:lease_fraction")
+    # A disabled agent is not held to it.
+    config["fence"]["enabled"] = False
+    assert fence_errors(pillar_module, config) == []
+
+
+def test_rounds_slower_than_the_lease_name_poll_interval(pillar_module, settings):
+    errors = fence_errors(
+        pillar_module, settings(enabled=True, lease_fraction=0.3, poll_interval=0.5, timeout=1.2)
+    )
+    assert errors and errors[0].startswith("onenebula_ha:fence:poll_interval")
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"enabled": "yes"}, "enabled"),
+        ({"poll_interval": "1"}, "poll_interval"),
+        ({"poll_interval": 0}, "poll_interval"),
+        ({"lease_fraction": 1.0}, "lease_fraction"),
+        ({"timeout": True}, "timeout"),
+        ({"margin_ms": 1.5}, "margin_ms"),
+        ({"max_lag": -1}, "max_lag"),
+        ({"port": 0}, "port"),
+        ({"bind": "all"}, "bind"),
+        ({"log_level": "verbose"}, "log_level"),
+        ({"service": "fence; reboot"}, "service"),
+        ({"program": "relative/agent"}, "program"),
+        ({"config": "/etc/../etc/shadow x"}, "config"),
+        ({"lease": 0.5}, "lease"),
+    ],
+)
+def test_bad_values_name_their_key(pillar_module, settings, change, key):
+    errors = fence_errors(pillar_module, settings(**change))
+    assert errors, change
+    assert errors[0].startswith(f"onenebula_ha:fence:{key}:"), errors
