@@ -1122,3 +1122,67 @@ def repair_claim(tag, event, settings=None):
         update(REPAIR_LOCK, new_lock)
     _log(logged)
     return reactions
+
+
+# ------------------------------------------------------------------ fencing agents
+
+
+def fence_summary(answers):
+    """Each agent's view and what is wrong, from ``onenebula_fence.health`` answers.
+
+    ``answers`` is ``{minion: {"ok", "ret" | "error"}}`` (as :func:`_call` returns). Plain
+    function: the second line's reading of the agents (docs/fence.md).
+    """
+    agents, problems, lease_holders = {}, [], []
+    for minion, answer in sorted(answers.items()):
+        row = {"agent": "?", "state": None, "term": None, "lease_s": None, "vip": None}
+        row.update({"leader_endpoint": None, "follower_endpoint": None, "last_transition": None})
+        ret = answer.get("ret") if answer.get("ok") else None
+        if not isinstance(ret, dict):
+            row["agent"] = f"unknown ({answer.get('error', 'no answer')})"
+        elif not ret.get("reachable"):
+            row["agent"] = "down"
+            problems.append(f"{minion}: fencing agent not answering ({ret.get('error')})")
+        else:
+            health = ret.get("health") or {}
+            lease = health.get("lease") or {}
+            row.update(
+                agent="up",
+                state=health.get("state"),
+                term=health.get("term"),
+                lease_s=lease.get("remaining_s") if lease.get("held") else None,
+                vip=(health.get("vip") or {}).get("held"),
+                leader_endpoint=bool(ret.get("leader")),
+                follower_endpoint=bool(health.get("follower_ok")),
+                last_transition=health.get("last_transition"),
+            )
+            if lease.get("held"):
+                lease_holders.append(minion)
+            if row["vip"] and not lease.get("held"):
+                problems.append(f"{minion}: holds the VIP without a lease")
+            if lease.get("error"):
+                problems.append(f"{minion}: no lease possible: {lease['error']}")
+        agents[minion] = row
+    if len(lease_holders) > 1:
+        problems.append(f"several agents hold a lease: {', '.join(lease_holders)}")
+    return {"agents": agents, "lease_holders": lease_holders, "problems": problems}
+
+
+def fence(servers=None, timeout=10):
+    """
+    Each front-end's fencing agent as it sees itself: Raft state and term, lease left, VIP
+    held, whether ``/leader`` and ``/follower`` answer 200, its last transition and why;
+    plus what is wrong (an agent down, a VIP held without a lease, several lease holders).
+
+    The agents are asked through their minions (``onenebula_fence.health``), each for its
+    local endpoint.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run onenebula_ha.fence
+    """
+    servers, _settings_data = _settings(servers)
+    minions = [server["minion"] for server in servers]
+    return fence_summary(_call(minions, "onenebula_fence.health", timeout=timeout))

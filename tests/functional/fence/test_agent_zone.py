@@ -291,3 +291,24 @@ def test_a_leader_cut_from_its_peers_lets_go_before_the_new_leader_claims(fenced
     _wait(lambda: zone._state(old) == 2, 30, "the old leader stepping down after the heal")
     _wait(lambda: sum(a.holds for a in agents) == 1, 10, "a single holder after the heal")
     assert_never_two_holders(agents)
+
+
+def test_the_minion_module_reads_each_agents_view(fenced, repo_root):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "onenebula_fence_module", repo_root / "_modules" / "onenebula_fence.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.__salt__ = {"pillar.get": lambda key, default=None: {}}  # no pillar: arguments
+    zone, agents = fenced
+    leader = zone.wait_leader(timeout=30)
+    _wait(lambda: _single_holder(agents, leader), 10, "the VIP on the leader")
+    views = {a.index: module.health(bind="127.0.0.1", port=a.port) for a in agents}
+    assert all(view["reachable"] for view in views.values())
+    assert [i for i, view in views.items() if view["leader"]] == [leader]
+    assert views[leader]["health"]["lease"]["held"] is True
+    closed = _free_port()
+    down = module.health(bind="127.0.0.1", port=closed, timeout=1)
+    assert down["reachable"] is False and "Connection" in down["error"]

@@ -1,0 +1,90 @@
+"""The LSB init script the formula installs where there is no systemd (as in the lab), run
+for real around the real agent."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+AGENT = (
+    Path(__file__).resolve().parents[3]
+    / "onenebula_ha"
+    / "fence"
+    / "files"
+    / "onenebula_ha_fence.py"
+)
+PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _script(tmp_path, render_file, config):
+    config_path = tmp_path / "fence.json"
+    config_path.write_text(json.dumps(config))
+    script = tmp_path / "onenebula-ha-fence"
+    script.write_text(
+        render_file(
+            "onenebula_ha/fence/files/onenebula-ha-fence.init.jinja",
+            name="onenebula-ha-fence",
+            python3=PYTHON,
+            agent=str(AGENT),
+            config=str(config_path),
+            pidfile=str(tmp_path / "run" / "fence.pid"),
+            logfile=str(tmp_path / "log" / "fence.log"),
+        )
+    )
+    script.chmod(0o755)
+    return script
+
+
+def _run(script, action):
+    return subprocess.run([str(script), action], capture_output=True, text=True, timeout=60)
+
+
+def test_start_status_stop(tmp_path, render_file):
+    fake_ip = tmp_path / "ip"
+    fake_ip.write_text("#!/bin/sh\nexit 0\n")  # no VIP here, nothing to change
+    fake_ip.chmod(0o755)
+    port = _free_port()
+    config = {
+        "server_id": 0,
+        # Nothing listens there: the agent runs fail-safe (no lease) and keeps serving.
+        "servers": [{"id": 0, "name": "a", "endpoint": f"http://127.0.0.1:{_free_port()}/RPC2"}],
+        "vip": {"address": "10.213.98.100/24", "interface": "fence0"},
+        "bind": "127.0.0.1",
+        "port": port,
+        "oned_conf": str(tmp_path / "missing-oned.conf"),
+        "one_auth": str(tmp_path / "missing-one_auth"),
+        "commands": {"ip": str(fake_ip)},
+    }
+    script = _script(tmp_path, render_file, config)
+    try:
+        started = _run(script, "start")
+        assert started.returncode == 0 and "Starting onenebula-ha-fence" in started.stdout
+        assert _run(script, "status").returncode == 0
+        assert _run(script, "start").stdout.strip() == "onenebula-ha-fence is already running"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+            health = json.load(response)
+        assert health["lease"]["held"] is False
+    finally:
+        stopped = _run(script, "stop")
+    assert stopped.returncode == 0
+    status = _run(script, "status")
+    assert status.returncode == 3 and "not running" in status.stdout
+    log = (tmp_path / "log" / "fence.log").read_text()
+    assert "fence agent" in log and "cannot read the credentials file" in log
+
+
+def test_a_refused_configuration_fails_the_start(tmp_path, render_file):
+    script = _script(tmp_path, render_file, {"server_id": 0, "servers": []})
+    started = _run(script, "start")
+    assert started.returncode == 1 and "failed to start" in started.stderr
+    assert "configuration error: servers: required" in (tmp_path / "log" / "fence.log").read_text()
+    assert _run(script, "status").returncode == 3
