@@ -1,4 +1,8 @@
-"""YAML text as Ruby's Psych prints ``hash.to_yaml(:indent => 4)``.
+"""YAML text as Ruby's Psych prints ``hash.to_yaml``.
+
+The OpenNebula CLIs call ``to_yaml(:indent => 4)``, but Psych's emitter only reads the
+``:indentation`` option, so what they print is Psych's default: 2-space indentation with
+``- `` sequence items at the level of their key.
 
 Psych and PyYAML drive the same emitter design (libyaml and its Python port): block
 layout, indentless sequences inside mappings, 80-column folding. They differ in which
@@ -108,8 +112,8 @@ def _events(node, out: list) -> None:
         out.append(ScalarEvent(None, None, (True, True), value, style=_style_for(value)))
 
 
-def dump(data, indent: int = 4) -> str:
-    """``data.to_yaml(:indent => indent)`` for dicts/lists of strings (ends with a newline)."""
+def dump(data, indent: int = 2) -> str:
+    """``data.to_yaml(:indentation => indent)`` for dicts/lists of strings (ends with a newline)."""
     events: list = [StreamStartEvent(), DocumentStartEvent(explicit=True)]
     _events(data, events)
     events += [DocumentEndEvent(explicit=False), StreamEndEvent()]

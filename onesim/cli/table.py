@@ -9,7 +9,6 @@ are bold (and underlined for the column-header line) and an ``on``/``error``-lik
 
 from __future__ import annotations
 
-import csv
 import fcntl
 import os
 import struct
@@ -19,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
-__all__ = ["Column", "Table", "color_state", "print_header", "terminal_width"]
+__all__ = ["Column", "Table", "color_state", "csv_line", "print_header", "terminal_width"]
 
 BOLD = "\033[1m"
 UNDERLINE = "\033[4m"
@@ -81,6 +80,27 @@ def color_state(text: str, out: TextIO | None = None) -> str:
     if state in _REGULAR_STATES:
         return YELLOW + text + RESET
     return text
+
+
+def csv_line(fields: Sequence[object], delimiter: str = ",") -> str:
+    """``CSV.generate_line(fields, col_sep: delimiter)`` of Ruby's csv (3.x), newline included.
+
+    ``None`` is an empty unquoted cell; an empty string is ``""``; a field holding a quote,
+    CR, LF or **any character** of the delimiter (Ruby builds a character class from it, so a
+    multi-character delimiter quotes on each of its characters) is quoted, quotes doubled.
+    """
+    special = set("\r\n\"") | set(delimiter)
+    cells = []
+    for field in fields:
+        if field is None:
+            cells.append("")
+            continue
+        text = str(field)
+        if text == "" or special.intersection(text):
+            cells.append('"' + text.replace('"', '""') + '"')
+        else:
+            cells.append(text)
+    return delimiter.join(cells) + "\n"
 
 
 def _winsize_columns(fd: int) -> int | None:
@@ -215,10 +235,10 @@ class Table:
         out = sys.stdout if out is None else out
         rows = self.rows(records)
         if csv_delimiter is not None:  # --csv: raw values, no widths, no colours
-            writer = csv.writer(out, delimiter=csv_delimiter, lineterminator="\n")
             if not no_header:
-                writer.writerow([c.name for c in self.columns])
-            writer.writerows(rows)
+                out.write(csv_line([c.name for c in self.columns], csv_delimiter))
+            for row in rows:
+                out.write(csv_line(row, csv_delimiter))
             return
         self._fit(rows, expand_to, no_expand)
         if not no_header:

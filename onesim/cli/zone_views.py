@@ -182,10 +182,11 @@ def render_json(data: dict) -> str:
 
 
 def render_yaml(data: dict) -> str:
-    """``to_yaml(:indent => 4)``."""
+    """``to_yaml(:indent => 4)`` as Psych prints it: Psych ignores the ``:indent`` option
+    (Ruby's ``Psych.dump`` reads ``:indentation``), so the output is indented by 2."""
     from . import psych_yaml  # PyYAML is only needed for -y
 
-    return psych_yaml.dump(data, indent=4)
+    return psych_yaml.dump(data, indent=2)
 
 
 def pool_table(

@@ -191,6 +191,30 @@ def test_list_column_selection_and_csv(stubs, raft_server, onezone):
 
     assert selected.stdout == "NAME            STAT FED_INDEX \nOpenNebula      on   7\n"
     assert as_csv.stdout == (
-        f"CURRENT;ID;NAME;ENDPOINT;FED_INDEX;STAT\n;0;OpenNebula;{zone_front.endpoint};7;on\n"
+        f'CURRENT;ID;NAME;ENDPOINT;FED_INDEX;STAT\n"";0;OpenNebula;{zone_front.endpoint};7;on\n'
     )
     assert (unknown.returncode, unknown.stderr) == (255, "Column BOGUS not defined.\n")
+
+
+def test_list_csv_quotes_like_ruby_csv(stubs, onezone):
+    """Ruby's CSV: an empty cell is ``""``; a cell holding a quote or any character of the
+    delimiter is quoted (quotes doubled); a multi-character delimiter works."""
+    down = closed_port_endpoint()
+    zones = zone_xml([], endpoint=down) + zone_xml(
+        [], zone_id=101, name='a,b "c"', state=1, endpoint="http://x:1/RPC2"
+    )
+    main = stubs({"one.zonepool.info": success_string(f"<ZONE_POOL>{zones}</ZONE_POOL>")})
+
+    plain = onezone("list", "--csv", endpoint=main.endpoint)
+    multi = onezone("list", "--csv", "--csv-del", "::", "--no-header", endpoint=main.endpoint)
+
+    assert (plain.returncode, plain.stderr) == (0, "")
+    assert plain.stdout == (
+        "CURRENT,ID,NAME,ENDPOINT,FED_INDEX,STAT\n"
+        f'"",0,OpenNebula,{down},-,on\n'
+        '"",101,"a,b ""c""",http://x:1/RPC2,-,off\n'
+    )
+    assert multi.stdout == (
+        f'""::0::OpenNebula::"{down}"::-::on\n'
+        '""::101::"a,b ""c"""::"http://x:1/RPC2"::-::off\n'
+    )

@@ -151,8 +151,8 @@ def test_onezone_show_xml_unreachable_server_gets_plain_dashes(stubs, onezone):
 
 
 def test_onezone_show_yaml_psych_style(stubs, raft_server, onezone):
-    """Psych with indent 4: numbers-as-strings single-quoted, ``-1``/``-`` double-quoted,
-    the SERVER list indentless under its key."""
+    """Psych ignores the CLI's ``:indent => 4``: 2-space indentation, ``- `` items at the
+    level of their key, numbers-as-strings single-quoted, ``-1``/``-`` double-quoted."""
     leader = raft_server(raft_xml(0, 3, term=1, votedfor=0, commit=3, log_index=3))
     down = closed_port_endpoint()
     main = stubs(
@@ -168,31 +168,65 @@ def test_onezone_show_yaml_psych_style(stubs, raft_server, onezone):
     expected = (
         "---\n"
         "ZONE:\n"
-        "    ID: '0'\n"
-        "    NAME: OpenNebula\n"
-        "    STATE: '0'\n"
-        "    TEMPLATE:\n"
-        "        ENDPOINT: http://localhost:2633/RPC2\n"
-        "    SERVER_POOL:\n"
-        "        SERVER:\n"
-        f"        -   ENDPOINT: {leader.endpoint}\n"
-        "            ID: '0'\n"
-        "            NAME: server-0\n"
-        "            STATE: '3'\n"
-        "            TERM: '1'\n"
-        "            VOTEDFOR: '0'\n"
-        "            COMMIT: '3'\n"
-        "            LOG_INDEX: '3'\n"
-        '            FEDLOG_INDEX: "-1"\n'
-        f"        -   ENDPOINT: {down}\n"
-        "            ID: '1'\n"
-        "            NAME: server-1\n"
-        '            STATE: "-"\n'
-        '            TERM: "-"\n'
-        '            VOTEDFOR: "-"\n'
-        '            COMMIT: "-"\n'
-        '            LOG_INDEX: "-"\n'
-        '            FEDLOG_INDEX: "-"\n'
+        "  ID: '0'\n"
+        "  NAME: OpenNebula\n"
+        "  STATE: '0'\n"
+        "  TEMPLATE:\n"
+        "    ENDPOINT: http://localhost:2633/RPC2\n"
+        "  SERVER_POOL:\n"
+        "    SERVER:\n"
+        f"    - ENDPOINT: {leader.endpoint}\n"
+        "      ID: '0'\n"
+        "      NAME: server-0\n"
+        "      STATE: '3'\n"
+        "      TERM: '1'\n"
+        "      VOTEDFOR: '0'\n"
+        "      COMMIT: '3'\n"
+        "      LOG_INDEX: '3'\n"
+        '      FEDLOG_INDEX: "-1"\n'
+        f"    - ENDPOINT: {down}\n"
+        "      ID: '1'\n"
+        "      NAME: server-1\n"
+        '      STATE: "-"\n'
+        '      TERM: "-"\n'
+        '      VOTEDFOR: "-"\n'
+        '      COMMIT: "-"\n'
+        '      LOG_INDEX: "-"\n'
+        '      FEDLOG_INDEX: "-"\n'
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == expected
+
+
+def test_onezone_show_yaml_one_server_and_empty_pool(stubs, raft_server, onezone):
+    """One server: SERVER is a mapping (no ``- ``); an empty pool is ``{}``."""
+    main, endpoint = one_server_zone(stubs, raft_server)
+    empty = stubs({"one.zone.info": success_string(zone_xml([]))})
+
+    one = onezone("show", "0", "-y", endpoint=main.endpoint)
+    none = onezone("show", "0", "-y", endpoint=empty.endpoint)
+
+    assert one.returncode == 0, one.stderr
+    assert (
+        "  SERVER_POOL:\n"
+        "    SERVER:\n"
+        f"      ENDPOINT: {endpoint}\n"
+        "      ID: '0'\n"
+    ) in one.stdout
+    assert none.stdout == (
+        "---\nZONE:\n  ID: '0'\n  NAME: OpenNebula\n  STATE: '0'\n  TEMPLATE:\n"
+        "    ENDPOINT: http://localhost:2633/RPC2\n  SERVER_POOL: {}\n"
+    )
+
+
+def test_onezone_list_yaml_zone_list(stubs, onezone):
+    zone = zone_xml([], endpoint="http://10.0.0.9:2633/RPC2")
+    main = stubs({"one.zonepool.info": success_string(f"<ZONE_POOL>{zone}</ZONE_POOL>")})
+
+    result = onezone("list", "-y", endpoint=main.endpoint)
+
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == (
+        "---\nZONE_POOL:\n  ZONE:\n  - ID: '0'\n    NAME: OpenNebula\n    STATE: '0'\n"
+        "    TEMPLATE:\n      ENDPOINT: http://10.0.0.9:2633/RPC2\n    SERVER_POOL: {}\n"
+    )
