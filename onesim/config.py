@@ -275,3 +275,102 @@ def dump_effective(config: OnedConfig) -> str:
         lines.append(f"{name}={body}")
     lines.append(rule)
     return "\n".join(lines) + "\n"
+
+
+#: Attributes oned adds when oned.conf lacks them (``OpenNebulaTemplate::set_conf_default``,
+#: 7.0), whole attributes only: a present vector is never completed. ``{var}`` is oned's
+#: var location with its trailing slash. Defaults of the VM-operation, hook-log and
+#: scheduler sections are not modelled.
+CONF_DEFAULTS: tuple[tuple[str, str | dict[str, str]], ...] = (
+    ("MANAGER_TIMER", "15"),
+    ("MONITORING_INTERVAL_MARKET", "600"),
+    ("MONITORING_INTERVAL_DATASTORE", "300"),
+    ("DS_MONITOR_VM_DISK", "10"),
+    ("VM_MONITORING_EXPIRATION_TIME", "14400"),
+    ("PORT", "2633"),
+    ("LISTEN_ADDRESS", "0.0.0.0"),
+    ("SCRIPTS_REMOTE_DIR", "/var/tmp/one"),
+    ("VM_SUBMIT_ON_HOLD", "NO"),
+    ("API_LIST_ORDER", "DESC"),
+    ("SHOWBACK_ONLY_RUNNING", "NO"),
+    ("CONTEXT_RESTRICTED_DIRS", "/etc"),
+    ("CONTEXT_SAFE_DIRS", ""),
+    ("CONTEXT_ALLOW_ETH_UPDATES", "NO"),
+    ("DB", {"BACKEND": "sqlite", "TIMEOUT": "2500"}),
+    ("LOG", {"SYSTEM": "file", "DEBUG_LEVEL": "3", "USE_VMS_LOCATION": "NO"}),
+    ("VNC_PORTS", {"RESERVED": "", "START": "5900"}),
+    ("MAX_BACKUPS", "5"),
+    ("MAX_BACKUPS_HOST", "2"),
+    ("FEDERATION", {"MODE": "STANDALONE", "ZONE_ID": "0", "SERVER_ID": "-1", "MASTER_ONED": ""}),
+    ("RAFT", {key: str(value) for key, value in RAFT_BUILTIN_DEFAULTS.items()}),
+    ("DEFAULT_COST", {"CPU_COST": "0", "MEMORY_COST": "0", "DISK_COST": "0"}),
+    ("MAX_CONN", "15"),
+    ("MAX_CONN_BACKLOG", "15"),
+    ("KEEPALIVE_TIMEOUT", "15"),
+    ("KEEPALIVE_MAX_CONN", "30"),
+    ("TIMEOUT", "15"),
+    ("RPC_LOG", "NO"),
+    ("MESSAGE_SIZE", "1073741824"),
+    ("LOG_CALL_FORMAT", "Req:%i UID:%u IP:%A %m invoked %l"),
+    ("MAC_PREFIX", "02:00"),
+    ("NETWORK_SIZE", "254"),
+    ("VLAN_IDS", {"RESERVED": "0, 1, 4095", "START": "2"}),
+    ("VXLAN_IDS", {"START": "2"}),
+    ("PCI_PASSTHROUGH_BUS", "0x01"),
+    ("DATASTORE_LOCATION", "{var}/datastores"),
+    ("DATASTORE_CAPACITY_CHECK", "YES"),
+    ("DEFAULT_IMAGE_TYPE", "OS"),
+    ("DEFAULT_IMAGE_PERSISTENT", ""),
+    ("DEFAULT_IMAGE_PERSISTENT_NEW", ""),
+    ("DEFAULT_DEVICE_PREFIX", "hd"),
+    ("DEFAULT_CDROM_DEVICE_PREFIX", "hd"),
+    ("VM_SNAPSHOT_FACTOR", "0"),
+    ("DEFAULT_AUTH", "default"),
+    ("SESSION_EXPIRATION_TIME", "0"),
+    ("ENABLE_OTHER_PERMISSIONS", "YES"),
+    ("DEFAULT_UMASK", "177"),
+)
+
+#: What ``one.system.config`` shows as ``***`` to users outside the oneadmin group.
+HIDDEN_ATTRIBUTES = {"DB": ("BACKEND", "SERVER", "PORT", "USER", "PASSWD", "DB_NAME")}
+
+
+def effective_attributes(template: Template, var_location: str) -> list[tuple[str, str | Vector]]:
+    """oned.conf's attributes plus the defaults of the absent ones, ordered as oned keeps
+    them (a multimap: by name, repeated names in file order)."""
+    present = {name for name, _ in template.attributes}
+    attributes: list[tuple[str, str | Vector]] = list(template.attributes)
+    for name, default in CONF_DEFAULTS:
+        if name in present:
+            continue
+        if isinstance(default, dict):
+            attributes.append((name, Vector(dict(default))))
+        else:
+            attributes.append((name, default.replace("{var}", var_location)))
+    return sorted(attributes, key=lambda item: item[0])
+
+
+def configuration_xml(template: Template, admin: bool, var_location: str = "/var/lib/one/") -> str:
+    """``one.system.config``: ``<OPENNEBULA_CONFIGURATION>`` with every value in CDATA (oned
+    wraps it as is, without splitting a ``]]>``), vector keys in alphabetical order. Callers
+    outside the oneadmin group get the DB connection values as ``***``."""
+
+    def value_xml(name: str, key: str | None, value: str) -> str:
+        hidden = HIDDEN_ATTRIBUTES.get(name)
+        if not admin and hidden is not None and (key is None or key in hidden):
+            return "***"
+        return f"<![CDATA[{value}]]>"
+
+    parts = ["<OPENNEBULA_CONFIGURATION>"]
+    for name, value in effective_attributes(template, var_location):
+        if isinstance(value, Vector):
+            inner = "".join(
+                f"<{key}>{value_xml(name, key, value.values[key])}</{key}>"
+                for key in sorted(value.values)
+                if key
+            )
+            parts.append(f"<{name}>{inner}</{name}>")
+        else:
+            parts.append(f"<{name}>{value_xml(name, None, value)}</{name}>")
+    parts.append("</OPENNEBULA_CONFIGURATION>")
+    return "".join(parts)

@@ -89,13 +89,13 @@ def csv_line(fields: Sequence[object], delimiter: str = ",") -> str:
     CR, LF or **any character** of the delimiter (Ruby builds a character class from it, so a
     multi-character delimiter quotes on each of its characters) is quoted, quotes doubled.
     """
-    special = set("\r\n\"") | set(delimiter)
+    special = set('\r\n"') | set(delimiter)
     cells = []
-    for field in fields:
-        if field is None:
+    for value in fields:
+        if value is None:
             cells.append("")
             continue
-        text = str(field)
+        text = str(value)
         if text == "" or special.intersection(text):
             cells.append('"' + text.replace('"', '""') + '"')
         else:

@@ -1,13 +1,21 @@
 """The XML-RPC request layer (oned's RequestManager) for the HA surface.
 
 Each call goes through the same steps as ``Request::execute``: parameter types (faults), then
-for leader-only methods the Raft role (a follower forwards verbatim to its leader, a candidate
-or a reconciling leader refuses), then authentication, then the zone-disabled check, then the
-method itself. Replies follow :mod:`onesim.rpc`.
+authentication (also on a follower, before any forward), then for leader-only methods the Raft
+role (a follower forwards verbatim to its leader, a candidate or a reconciling leader refuses),
+then the zone-disabled check, then the method itself. Replies follow :mod:`onesim.rpc`.
+
+Calls are logged as ``Request.cc`` logs them: an ``invoked`` line at DEBUG built from
+``LOG_CALL_FORMAT`` (default ``Req:%i UID:%u IP:%A %m invoked %l``) right after
+authentication, and a ``result`` line once the reply is known: ``SUCCESS`` and the reply
+values at DEBUG, ``FAILURE <message>`` at ERROR, with ``UID:-`` when authentication failed.
+Parameters and values are ``, <int>``, ``, true``/``, false`` and ``, "<string>"`` with a
+string cut to 20 characters (``%l<n>``: n) followed by ``...``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
 import threading
@@ -18,16 +26,29 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 from onesim import rpc, schema
+from onesim.config import configuration_xml
 from onesim.db import Database, DatabaseError, quote
 from onesim.oned.log import OnedLog
 from onesim.oned.raft import CANDIDATE, FOLLOWER, LEADER, RaftManager, WriteFailed
-from onesim.template import TemplateSyntaxError, parse_str_or_xml
+from onesim.template import Template, TemplateSyntaxError, parse_str_or_xml
 from onesim.zone import DISABLED, ENABLED, Server, load_zone, load_zones, zone_pool_xml
 
-__all__ = ["FORWARD_TIMEOUT_S", "Method", "RequestManager"]
+__all__ = [
+    "DEFAULT_LOG_CALL_FORMAT",
+    "FORWARD_TIMEOUT_S",
+    "Method",
+    "RequestManager",
+    "format_call_line",
+    "log_value",
+]
 
 #: Request::xmlrpc_timeout, for requests a follower forwards to its leader.
 FORWARD_TIMEOUT_S = 10.0
+
+#: oned's built-in LOG_CALL_FORMAT (the shipped oned.conf comments out the same with ``%l20``).
+DEFAULT_LOG_CALL_FORMAT = "Req:%i UID:%u IP:%A %m invoked %l"
+#: ``Request::DEFAULT_LOG_LIMIT``: characters of a string parameter or result shown.
+DEFAULT_LOG_LIMIT = 20
 
 _TYPE_NAMES = {"i": "integer", "I": "64-bit integer", "b": "boolean", "s": "a string"}
 
@@ -38,6 +59,97 @@ def _type_ok(kind: str, value) -> bool:
     if kind == "b":
         return type(value) is bool
     return isinstance(value, str)
+
+
+def log_value(value, limit: int = DEFAULT_LOG_LIMIT, i8: bool = False) -> str:
+    """One ``, <value>`` item of a call or result line (``Request::log_xmlrpc_value``)."""
+    if isinstance(value, bool):
+        return ", true" if value else ", false"
+    if isinstance(value, int):
+        if i8 or isinstance(value, rpc.I8):
+            return f", {value % (1 << 64)}"  # printed as uint64_t
+        return f", {value}"
+    if isinstance(value, str):
+        cut = "..." if len(value) > limit else ""
+        return f', "{value[:limit]}{cut}"'
+    if isinstance(value, float):
+        return f", {value:g}"
+    return ", unknown param type"
+
+
+@dataclass(frozen=True)
+class _Caller:
+    """What ``RequestAttributes`` holds about the caller once authentication ran."""
+
+    uid: int = -1
+    gid: int = -1
+    uname: str = ""
+    gname: str = ""
+    password: str = ""
+
+
+def format_call_line(
+    fmt: str,
+    *,
+    request_id: int,
+    caller: _Caller,
+    session: str,
+    method: str,
+    params: tuple,
+    i8_params: frozenset[int],
+    ip: str,
+    port: str,
+) -> str:
+    """``Request::log_method_invoked``: expand ``%i %u %U %g %G %p %a %m %l[n] %A %P %%``.
+
+    As in oned the loop stops before the format's last character, so a format that does not
+    end in a ``%`` sequence loses its last character, and an unknown ``%x`` is copied.
+    """
+    out: list[str] = []
+    j = 0
+    while j < len(fmt) - 1:
+        char = fmt[j]
+        if char != "%":
+            out.append(char)
+            j += 1
+            continue
+        mod = fmt[j + 1]
+        if mod == "%":
+            out.append("%")
+        elif mod == "i":
+            out.append(str(request_id))
+        elif mod == "u":
+            out.append(str(caller.uid))
+        elif mod == "U":
+            out.append(caller.uname)
+        elif mod == "g":
+            out.append(str(caller.gid))
+        elif mod == "G":
+            out.append(caller.gname)
+        elif mod == "p":
+            out.append(caller.password)
+        elif mod == "a":
+            out.append(session)
+        elif mod == "m":
+            out.append(method)
+        elif mod == "l":
+            digits = ""
+            while j + 2 < len(fmt) and fmt[j + 2].isdigit():
+                digits += fmt[j + 2]
+                j += 1
+            limit = int(digits) if digits else DEFAULT_LOG_LIMIT
+            out.extend(
+                log_value(value, limit, index in i8_params)
+                for index, value in enumerate(params[1:], start=1)
+            )
+        elif mod == "A":
+            out.append(ip)
+        elif mod == "P":
+            out.append(port)
+        else:
+            out.append(char + mod)
+        j += 2
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -64,6 +176,8 @@ class RequestManager:
         credentials: tuple[str, str],
         zone_id: int,
         listen_address: str,
+        configuration: Template | None = None,
+        var_location: str = "/var/lib/one/",
     ):
         self.raft = raft
         self.db = db
@@ -71,6 +185,11 @@ class RequestManager:
         self._user, self._password = credentials
         self.zone_id = zone_id
         self._listen_address = listen_address
+        self._configuration = configuration if configuration is not None else Template()
+        self._var_location = var_location
+        self.log_call_format = str(
+            self._configuration.get("LOG_CALL_FORMAT") or DEFAULT_LOG_CALL_FORMAT
+        )
         self._request_ids = itertools.count(1)
         self._zone_lock = threading.Lock()
         self._vm_lock = threading.Lock()
@@ -88,38 +207,72 @@ class RequestManager:
             Method("one.zone.voterequest", "iiIi", self.zone_voterequest, logged=False),
             Method("one.zone.replicate", "iIiIiIiIs", self.zone_replicate, logged=False),
             Method("one.system.version", "", self.system_version),
+            Method("one.system.config", "", self.system_config),
             Method("one.vm.allocate", "sb", self.vm_allocate, True, False, optional=1),
             Method("one.vm.info", "ib", self.vm_info, optional=1),
             Method("one.vmpool.info", "iiiis", self.vmpool_info, optional=5),
         ]
 
     # ------------------------------------------------------------------ dispatch
-    def dispatch(self, name: str, params: tuple, client_ip: str):
+    def dispatch(self, name: str, params: tuple, client_ip: str, client_port: int = 0):
         method = self.methods.get(name)
         if method is None:
             raise xmlrpc.client.Fault(rpc.FAULT_NO_SUCH_METHOD, f"Method '{name}' not defined")
         self._check_types(method, params)
-        request_id = next(self._request_ids)
+        # Request ids are (this * random) % 10000 in oned; a counter keeps the same range.
+        request_id = next(self._request_ids) % 10000
         args = params[1 : 1 + len(method.signature)]
+        caller = self._authenticate(params[0])
         if method.logged:
-            shown = "".join(f", {arg}" for arg in args)
+            i8_params = frozenset(
+                index for index, kind in enumerate(method.signature, start=1) if kind == "I"
+            )
             self.log.debug(
-                "ReM", f"Req:{request_id} UID:0 IP:{client_ip} {name} invoked {shown}".rstrip()
+                "ReM",
+                format_call_line(
+                    self.log_call_format,
+                    request_id=request_id,
+                    caller=caller,
+                    session=params[0],
+                    method=name,
+                    params=params,
+                    i8_params=i8_params,
+                    ip=client_ip,
+                    port=str(client_port),
+                ),
             )
         try:
-            result = self._execute(method, params, args)
+            result = self._execute(method, params, args, caller)
         except DatabaseError as exc:
             # oned turns a failed DB access into an error reply, never into a fault.
             self.log.error("ReM", f"Req:{request_id} {name}: database error: {exc}")
             result = self._database_failure(name, args)
         if method.logged:
-            if result[0]:
-                self.log.debug(
-                    "ReM", f'Req:{request_id} UID:0 {name} result SUCCESS, "{result[1]}"'
-                )
-            else:
-                self.log.debug("ReM", f"Req:{request_id} UID:0 {name} result FAILURE {result[1]}")
+            self._log_result(request_id, caller, name, result)
         return result
+
+    def _authenticate(self, session) -> _Caller:
+        """The core driver's check of ``user:password`` (only oneadmin exists here)."""
+        if session != f"{self._user}:{self._password}":
+            return _Caller()
+        return _Caller(
+            uid=0,
+            gid=0,
+            uname=self._user,
+            gname="oneadmin",
+            password=hashlib.sha256(self._password.encode()).hexdigest(),
+        )
+
+    def _log_result(self, request_id: int, caller: _Caller, name: str, result) -> None:
+        """``Request::log_result``."""
+        uid = str(caller.uid) if caller.uid != -1 else "-"
+        head = f"Req:{request_id} UID:{uid} {name} result "
+        if result and result[0] is True:
+            values = "".join(log_value(value) for value in result[1:-1])
+            self.log.debug("ReM", f"{head}SUCCESS{values}")
+        else:
+            message = result[1] if len(result) > 1 else ""
+            self.log.error("ReM", f"{head}FAILURE {message}")
 
     @staticmethod
     def _check_types(method: Method, params: tuple) -> None:
@@ -137,8 +290,11 @@ class RequestManager:
                     rpc.FAULT_TYPE, f"Parameter that is supposed to be {_TYPE_NAMES[kind]} is not"
                 )
 
-    def _execute(self, method: Method, params: tuple, args: tuple):
+    def _execute(self, method: Method, params: tuple, args: tuple, caller: _Caller):
         name = method.name
+        # oned authenticates every call locally first, forwarded ones included.
+        if caller.uid == -1:
+            return rpc.authentication_failure(name)
         if method.leader_only:
             state = self.raft.state
             if state == FOLLOWER:
@@ -151,8 +307,6 @@ class RequestManager:
                 return rpc.failure(
                     name, rpc.INTERNAL, "Cannot process request, oned cluster is replicating log"
                 )
-        if params[0] != f"{self._user}:{self._password}":
-            return rpc.authentication_failure(name)
         if not method.zone_disabled and self._zone_disabled():
             return rpc.failure(name, rpc.INTERNAL, "Cannot process request, zone disabled")
         return method.handler(name, *args)
@@ -316,6 +470,13 @@ class RequestManager:
     # ------------------------------------------------------------------ system and VMs
     def system_version(self, name: str):
         return rpc.success(schema.SHARED_VERSION)
+
+    def system_config(self, name: str):
+        """oned.conf as XML; the DB connection is masked unless the caller is in oneadmin's
+        group (always, as oneadmin is the only user here)."""
+        return rpc.success(
+            configuration_xml(self._configuration, admin=True, var_location=self._var_location)
+        )
 
     def vm_allocate(self, name: str, text: str, hold: bool = False):
         try:

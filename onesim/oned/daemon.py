@@ -129,7 +129,14 @@ class Oned:
             federated=federation.is_federated,
         )
         manager = RequestManager(
-            raft, db, log, credentials, federation.zone_id, config.listen_address
+            raft,
+            db,
+            log,
+            credentials,
+            federation.zone_id,
+            config.listen_address,
+            configuration=config.template,
+            var_location=f"{self.paths.var}/",
         )
         try:
             server = RpcServer((config.listen_address, config.port), manager)

@@ -15,7 +15,8 @@ class _Handler(SimpleXMLRPCRequestHandler):
 
     def _dispatch(self, method, params):
         # Defined on the handler so the request manager learns the client address.
-        return self.server.request_manager.dispatch(method, params, self.client_address[0])
+        host, port = self.client_address[:2]
+        return self.server.request_manager.dispatch(method, params, host, port)
 
     def log_message(self, format, *args):  # noqa: A002 - signature from BaseHTTPRequestHandler
         """Requests are logged by the request manager, not on stderr."""

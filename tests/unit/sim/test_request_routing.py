@@ -89,12 +89,25 @@ def test_follower_forwards_verbatim_and_returns_the_leader_reply(manager, monkey
 
     monkeypatch.setattr(api.rpc, "call", fake_call)
     raft = StubRaft(FOLLOWER, leader="http://10.0.0.1:2633/RPC2")
-    # Even a bad session is forwarded as is: the leader authenticates.
-    params = ("oneadmin:whatever", 'NAME="x"', False)
+    params = (SESSION, 'NAME="x"', False)
     reply = manager(raft).dispatch("one.vm.allocate", params, "127.0.0.1")
     assert reply == [False, "[one.vm.allocate] from the leader", 0x800, 7, -1]
     assert calls == [("http://10.0.0.1:2633/RPC2", "one.vm.allocate", params, 10.0)]
     assert raft.writes == []
+
+
+def test_follower_authenticates_before_forwarding(manager, monkeypatch):
+    """Request::execute authenticates first: a bad session never reaches the leader."""
+    calls = []
+    monkeypatch.setattr(api.rpc, "call", lambda *args, **kw: calls.append(args))
+    raft = StubRaft(FOLLOWER, leader="http://10.0.0.1:2633/RPC2")
+    reply = manager(raft).dispatch("one.vm.allocate", ("oneadmin:whatever", "NAME=x", False), "::1")
+    assert reply[:3] == [
+        False,
+        "[one.vm.allocate] User couldn't be authenticated, aborting call.",
+        rpc.AUTHENTICATION,
+    ]
+    assert calls == []
 
 
 def test_forwarding_transport_error_is_internal(manager, monkeypatch):
@@ -108,7 +121,7 @@ def test_forwarding_transport_error_is_internal(manager, monkeypatch):
     assert reply[1].startswith("[one.vm.allocate] ")
 
 
-def test_authentication_is_checked_after_role_and_before_the_call(manager):
+def test_authentication_is_checked_before_the_call(manager):
     raft = StubRaft(LEADER)
     reply = manager(raft).dispatch("one.vm.allocate", ("oneadmin:bad", "NAME=x", False), "::1")
     assert reply[2] == rpc.AUTHENTICATION and raft.writes == []
@@ -123,3 +136,25 @@ def test_fault_for_unknown_method_and_missing_parameters(manager):
         rm.dispatch("one.zone.addserver", (SESSION, 0), "127.0.0.1")
     with pytest.raises(xmlrpc.client.Fault):
         rm.dispatch("one.zone.enable", (SESSION, 0, 1), "127.0.0.1")  # int is not a boolean
+
+
+def test_call_line_format_like_log_method_invoked():
+    caller = api._Caller(uid=0, gid=0, uname="oneadmin", gname="oneadmin", password="h")
+    common = dict(
+        request_id=42, caller=caller, session="oneadmin:pw", method="one.zone.replicate",
+        params=("oneadmin:pw", 3, -1, True, "x" * 25), i8_params=frozenset({2}),
+        ip="10.0.0.2", port="40000",
+    )  # fmt: skip
+    line = api.format_call_line(api.DEFAULT_LOG_CALL_FORMAT, **common)
+    assert line == (
+        "Req:42 UID:0 IP:10.0.0.2 one.zone.replicate invoked , 3, 18446744073709551615, "
+        'true, "xxxxxxxxxxxxxxxxxxxx..."'
+    )
+    custom = api.format_call_line("%U/%G %g %a %A:%P %% %q %l3 end", **common)
+    # %l3 cuts strings at 3; like oned the loop drops the format's last character.
+    assert custom == (
+        "oneadmin/oneadmin 0 oneadmin:pw 10.0.0.2:40000 % %q , 3, 18446744073709551615, "
+        'true, "xxx..." en'
+    )
+    failed = api.format_call_line("Req:%i UID:%u %m", **dict(common, caller=api._Caller()))
+    assert failed == "Req:42 UID:-1 one.zone.replicate"

@@ -215,6 +215,5 @@ def test_list_csv_quotes_like_ruby_csv(stubs, onezone):
         '"",101,"a,b ""c""",http://x:1/RPC2,-,off\n'
     )
     assert multi.stdout == (
-        f'""::0::OpenNebula::"{down}"::-::on\n'
-        '""::101::"a,b ""c"""::"http://x:1/RPC2"::-::off\n'
+        f'""::0::OpenNebula::"{down}"::-::on\n""::101::"a,b ""c"""::"http://x:1/RPC2"::-::off\n'
     )

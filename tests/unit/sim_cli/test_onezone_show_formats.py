@@ -208,10 +208,7 @@ def test_onezone_show_yaml_one_server_and_empty_pool(stubs, raft_server, onezone
 
     assert one.returncode == 0, one.stderr
     assert (
-        "  SERVER_POOL:\n"
-        "    SERVER:\n"
-        f"      ENDPOINT: {endpoint}\n"
-        "      ID: '0'\n"
+        f"  SERVER_POOL:\n    SERVER:\n      ENDPOINT: {endpoint}\n      ID: '0'\n"
     ) in one.stdout
     assert none.stdout == (
         "---\nZONE:\n  ID: '0'\n  NAME: OpenNebula\n  STATE: '0'\n  TEMPLATE:\n"
