@@ -16,7 +16,9 @@
                               round, about one poll_interval)
 
     With onenebula_ha:fence:enabled false the service is stopped and disabled (the Raft
-    hooks then move the VIP alone). Runs as root: `ip address add|del` needs
+    hooks then move the VIP alone; stopping the agent drops the VIP, which the leader hook
+    only puts back at the next leader change: run the leader action once by hand, or
+    onenebula_ha.orch.remediate_vip). Runs as root: `ip address add|del` needs
     CAP_NET_ADMIN, arping CAP_NET_RAW, the credentials file is oneadmin's, and the
     leader-only services are started and stopped through the init system. #}
 {%- set tplroot = tpldir.split('/')[0] %}
@@ -26,6 +28,11 @@
 {%- set paths = onenebula_ha.paths %}
 {%- set service = fence.service %}
 {%- set systemd = salt['file.directory_exists']('/run/systemd/system') %}
+
+include:
+  {#- The hooks follow the fence flag (with it on, the leader hook claims nothing): applying
+      this SLS alone must never leave a hook that claims the VIP beside the agent. #}
+  - {{ tplroot }}.hooks
 
 {%- if fence.enabled and this_server is not none %}
 {%-   set config = {
@@ -125,6 +132,7 @@ onenebula_ha-fence-service-running:
     - enable: true
     - require:
       - cmd: onenebula_ha-fence-cmd-run-check
+      - sls: {{ tplroot }}.hooks
     - watch:
       - file: onenebula_ha-fence-file-managed-agent
       - file: onenebula_ha-fence-file-serialize-config

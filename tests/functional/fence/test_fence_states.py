@@ -10,9 +10,11 @@ import pytest
 ENABLED = {"onenebula_ha": {"fence": {"enabled": True}}}
 
 
-def _states(data):
+def _states(data, sls=None):
     states = {}
     for state_id, body in data.items():
+        if sls and body.get("__sls__") != sls:
+            continue
         for module, args in body.items():
             if module.startswith("__"):
                 continue
@@ -48,6 +50,7 @@ def test_enabled_fence_installs_configures_and_starts_the_agent(show_sls):
     assert script["name"] == "/etc/init.d/onenebula-ha-fence"
     running = states["onenebula_ha-fence-service-running"][2]
     assert running["name"] == "onenebula-ha-fence" and running["enable"] is True
+    assert {"sls": "onenebula_ha.hooks"} in running["require"]
     watched = [next(iter(w.values())) for w in running["watch"]]
     assert watched == [
         "onenebula_ha-fence-file-managed-agent",
@@ -65,8 +68,13 @@ def test_rendered_config_is_accepted_by_the_agent(show_sls, agent_module):
 
 
 def test_disabled_fence_stops_an_installed_agent(show_sls):
-    states = _states(show_sls("onenebula_ha.fence"))
+    data = show_sls("onenebula_ha.fence")
+    states = _states(data, sls="onenebula_ha.fence")
     assert list(states) == ["onenebula_ha-fence-service-dead"]
+    # The hooks come with it, and without the fence their leader action claims again.
+    hooks = _states(data, sls="onenebula_ha.hooks")
+    contexts = [a["context"] for m, f, a in hooks.values() if "context" in a]
+    assert contexts and all(context.get("fence") is False for context in contexts)
     module, function, args = states["onenebula_ha-fence-service-dead"]
     assert (module, function, args["enable"]) == ("service", "dead", False)
 
