@@ -3,9 +3,11 @@ for real around the real agent."""
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -44,6 +46,15 @@ def _script(tmp_path, render_file, config):
     return script
 
 
+def _alive(pid):
+    """Running, not a zombie waiting for a parent that is not this test."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
 def _run(script, action):
     return subprocess.run([str(script), action], capture_output=True, text=True, timeout=60)
 
@@ -73,13 +84,30 @@ def test_start_status_stop(tmp_path, render_file):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
             health = json.load(response)
         assert health["lease"]["held"] is False
+        # An agent that dies is started again by the supervisor, as systemd would.
+        pidfile = tmp_path / "run" / "fence.pid"
+        first = int(pidfile.read_text())
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            text = pidfile.read_text().strip() if pidfile.exists() else ""
+            if text and int(text) != first and _run(script, "status").returncode == 0:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the agent was not restarted")
+        second = int(pidfile.read_text())
     finally:
         stopped = _run(script, "stop")
     assert stopped.returncode == 0
+    assert not _alive(second)
+    supervisor = tmp_path / "run" / "fence.pid.supervisor"
+    assert not supervisor.exists()
     status = _run(script, "status")
     assert status.returncode == 3 and "not running" in status.stdout
     log = (tmp_path / "log" / "fence.log").read_text()
     assert "fence agent" in log and "cannot read the credentials file" in log
+    assert "supervisor: agent exited with -9, restarting in 2s" in log or "exited with 137" in log
 
 
 def test_a_refused_configuration_fails_the_start(tmp_path, render_file):
