@@ -4,12 +4,13 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 PYTEST := scripts/pytest.sh
 
-.PHONY: help setup setup-system setup-venv test check lint demo bench lab-down clean
+.PHONY: help setup setup-system setup-venv test check compat lint demo bench lab-down clean
 
 help:
 	@echo "make demo   - set up, bring up the 5-front-end lab, deploy, fail over, tear down"
 	@echo "make test   - set up and run the full suite (unit, functional, integration, e2e)"
 	@echo "make check  - the quick subset (unit + functional)"
+	@echo "make compat - unit, functional and integration tests on Salt 3006 and 3007"
 	@echo "make bench  - the benchmarks (bench/)"
 	@echo "make lint   - ruff, yamllint, salt-lint"
 
@@ -27,6 +28,10 @@ test: setup
 check: setup
 	$(PYTEST) -m "unit or functional" tests
 
+# One venv per older Salt release (.venv-compat/<version>, pins in requirements/compat-*.txt).
+compat: setup-system
+	scripts/compat.sh
+
 lint: setup-venv
 	$(PYTEST) tests/unit/test_lint.py
 
@@ -40,4 +45,4 @@ lab-down: setup-venv
 	$(PY) -m onelab.cli down
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) .venv-compat build *.egg-info
