@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from onelab.saltconfig import build_state_tree
+
 SALT_CALL = str(Path(sys.executable).with_name("salt-call"))
 
 
@@ -25,7 +27,9 @@ class LocalSalt:
             "id": minion_id,
             "file_client": "local",
             "root_dir": str(root / "root"),
-            "file_roots": {"base": [str(repo_root)]},
+            # Links to the formula's trees, not the checkout: a file server walking the
+            # venvs (.venv, .venv-compat) takes seconds per listing on a loaded machine.
+            "file_roots": {"base": [str(build_state_tree(repo_root, root / "tree"))]},
             "pillar_roots": {"base": [str(self.pillar_dir)]},
             "log_level_logfile": "quiet",
         }

@@ -30,6 +30,8 @@ import pytest
 import salt._logging.impl
 import yaml
 
+from onelab.saltconfig import build_state_tree
+
 VENV_BIN = str(Path(sys.executable).parent)
 SALT_CALL = str(Path(sys.executable).with_name("salt-call"))
 FRONTEND_MINIONS = ("ohr-fe1", "ohr-fe2", "ohr-fe3")
@@ -142,7 +144,7 @@ def master_config_from_state(tmp_path_factory, repo_root, test_pillar):
                 "id": "ohr-saltmaster",
                 "file_client": "local",
                 "root_dir": str(root / "root"),
-                "file_roots": {"base": [str(repo_root)]},
+                "file_roots": {"base": [str(build_state_tree(repo_root, root / "tree"))]},
                 "pillar_roots": {"base": [str(root / "pillar")]},
                 "log_level_logfile": "quiet",
             }

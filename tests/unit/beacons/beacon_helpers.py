@@ -9,6 +9,8 @@ from pathlib import Path
 
 from salt.exceptions import CommandExecutionError
 
+from onelab.saltconfig import build_state_tree
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 STATE_NAMES = {0: "solo", 1: "candidate", 2: "follower", 3: "leader"}
 
@@ -196,7 +198,8 @@ def _render_opts(tmp_dir):
             {
                 "id": "master_master",
                 "file_client": "local",
-                "file_roots": {"base": [str(REPO_ROOT)]},
+                # Links to the formula's trees: walking the checkout's venvs is slow.
+                "file_roots": {"base": [str(build_state_tree(REPO_ROOT, Path(tmp_dir) / "tree"))]},
                 "cachedir": str(tmp_dir),
             }
         )
