@@ -53,7 +53,8 @@ STATE 3 without a majority.
 3. While our oned leads, it heartbeats every follower every BROADCAST_TIMEOUT, over the
    same path (source host, destination host and port) our query just used successfully.
    So F's last heartbeat is no older than ``s - BROADCAST_TIMEOUT``, and F's timer cannot
-   fire before ``s - BROADCAST_TIMEOUT + ELECTION_TIMEOUT``.
+   fire before ``s - BROADCAST_TIMEOUT + ELECTION_TIMEOUT``. (Assumed: a leading oned's
+   heartbeat threads run, and agents and oned share their network path.)
 4. The lease ends at ``s + L`` on our clock. A clock running fast or slow by at most
    ``rho`` (crystal drift, far below 1 %) ends it, in real time, by
    ``s + L * (1 + rho)``; the watchdog notices expiry within its tick and ``ip address del``
