@@ -676,7 +676,8 @@ class Commands:
         vip = cfg.get("vip")
         self.vip = vip["address"] if vip else None
         self.iface = vip["interface"] if vip else None
-        self.vip_ip = vip["address"].split("/")[0] if vip else None
+        # Canonical text, as `ip address show` prints it (IPv6 compressed, lower case).
+        self.vip_ip = str(ipaddress.ip_interface(vip["address"]).ip) if vip else None
 
     def _run(self, name, *args, timeout=5.0):
         path = self.paths.get(name)
@@ -689,7 +690,7 @@ class Commands:
         rc, out = self._run("ip", "-o", "address", "show", "dev", self.iface)
         if rc != 0:
             return None
-        return f" {self.vip_ip}/".lower() in out.lower()
+        return any(f" {self.vip_ip}/" in line.lower() for line in out.splitlines())
 
     def vip_add(self):
         return self._run("ip", "address", "add", self.vip, "dev", self.iface)

@@ -175,3 +175,49 @@ def test_default_clock_is_boottime_where_available():
     assert clock is agent.boottime_clock
     first = clock()
     assert clock() >= first
+
+
+def _commands(vip, output):
+    calls = []
+
+    def runner(argv, timeout):
+        calls.append(argv)
+        return 0, output
+
+    cfg = agent.check_config(
+        {
+            "server_id": 0,
+            "servers": [{"id": 0, "endpoint": "http://10.0.0.1:2633/RPC2"}],
+            "vip": {"address": vip, "interface": "eth0"},
+            "commands": {"ip": "/sbin/ip", "arping": "/usr/bin/arping"},
+        }
+    )
+    return agent.Commands(cfg, runner=runner), calls
+
+
+def test_vip_presence_reads_ip_address_show():
+    line = "2: eth0    inet 10.0.0.100/24 scope global secondary eth0\\       valid_lft forever"
+    commands, calls = _commands("10.0.0.100/24", line)
+    assert commands.vip_present() is True
+    assert calls == [["/sbin/ip", "-o", "address", "show", "dev", "eth0"]]
+    commands, _ = _commands("10.0.0.10/24", line)  # a prefix of another address: no
+    assert commands.vip_present() is False
+
+
+def test_ipv6_vip_is_compared_in_canonical_form():
+    line = "2: eth0    inet6 2001:db8::100/64 scope global \\       valid_lft forever"
+    commands, _ = _commands("2001:DB8:0:0::100/64", line)
+    assert commands.vip_present() is True
+
+
+def test_vip_actions_are_vip_sh_commands():
+    commands, calls = _commands("10.0.0.100/24", "")
+    commands.vip_add()
+    commands.announce()
+    commands.vip_del()
+    assert calls == [
+        ["/sbin/ip", "address", "add", "10.0.0.100/24", "dev", "eth0"],
+        ["/usr/bin/arping", "-c", "1", "-U", "-I", "eth0", "10.0.0.100"],
+        ["/usr/bin/arping", "-c", "1", "-A", "-I", "eth0", "10.0.0.100"],
+        ["/sbin/ip", "address", "del", "10.0.0.100/24", "dev", "eth0"],
+    ]
