@@ -116,3 +116,27 @@ def test_a_refused_configuration_fails_the_start(tmp_path, render_file):
     assert started.returncode == 1 and "failed to start" in started.stderr
     assert "configuration error: servers: required" in (tmp_path / "log" / "fence.log").read_text()
     assert _run(script, "status").returncode == 3
+
+
+def test_systemd_unit_verifies(tmp_path, render_file):
+    import shutil
+
+    import pytest
+
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    unit = tmp_path / "onenebula-ha-fence.service"
+    unit.write_text(
+        render_file(
+            "onenebula_ha/fence/files/onenebula-ha-fence.service.jinja",
+            python3=PYTHON,
+            agent=str(AGENT),
+            config="/etc/onenebula-ha/fence.json",
+        )
+    )
+    proc = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "onenebula-ha-fence.service" not in proc.stderr, proc.stderr
+    assert f"ExecStart={PYTHON} {AGENT} --config /etc/onenebula-ha/fence.json" in unit.read_text()
+    assert "RestartPreventExitStatus=78" in unit.read_text()
