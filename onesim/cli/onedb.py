@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from .cmdparser import ArgFormat, CmdParser, Command, Invocation, Option
-from .one_client import Client, NoOneAuth, OneError
+from .one_client import Client, EndpointError, NoOneAuth, OneError
 from .oned_conf import OnedConfError, db_section, oned_conf_path
 from .onedb_backends import MySQLBackend, OneDBError, SQLiteBackend
 from .versions import compare_versions, required_local_version, required_shared_version
@@ -201,7 +201,7 @@ class OneDB:
                 raise OneDBError(f"First stop OpenNebula. Lock file found: {lock_file}")
         try:
             client = Client(env=self.env)
-        except NoOneAuth as exc:
+        except (NoOneAuth, EndpointError) as exc:
             raise OneDBError(str(exc)) from None
         try:
             client.get_version()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from . import xmldoc, zone_views
 from .cmdparser import ArgFormat, CliError, CmdParser, Command, Invocation, Option, puts
-from .one_client import Client, NoOneAuth, OneError
+from .one_client import Client, EndpointError, NoOneAuth, OneError
 from .table import terminal_width
 from .versions import version_banner
 
@@ -161,14 +161,14 @@ class ZoneCli:
             secret = f"{user}:{password}"
         try:
             self.client = Client(secret, options.get("endpoint"), env=self.env)
-        except NoOneAuth as exc:
+        except (NoOneAuth, EndpointError) as exc:
             raise CliError(str(exc)) from None
 
     def server_client(self, endpoint: str) -> Client:
         """A client for one server endpoint: ONE_AUTH credentials and a 5 s timeout."""
         try:
             return Client(None, endpoint, timeout=RAFTSTATUS_TIMEOUT, env=self.env)
-        except NoOneAuth as exc:
+        except (NoOneAuth, EndpointError) as exc:  # the command fails as a whole
             raise CliError(str(exc)) from None
 
     # -- data ---------------------------------------------------------------------------

@@ -110,19 +110,6 @@ def test_endpoint_resolution_order(stubs, onezone, home):
     assert [len(s.calls) for s in (by_option, by_env, by_file)] == [1, 1, 1]
 
 
-def test_connection_refused_message(onezone):
-    down = closed_port_endpoint()
-    port = down.split(":")[2].split("/")[0]
-
-    result = onezone("show", "0", endpoint=down)
-
-    assert result.returncode == 255
-    assert result.stderr == (
-        f"Failed to open TCP connection to 127.0.0.1:{port} "
-        f'(Connection refused - connect(2) for "127.0.0.1" port {port})\n'
-    )
-
-
 @pytest.mark.parametrize(
     ("args", "message"),
     [
