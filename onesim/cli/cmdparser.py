@@ -8,6 +8,11 @@ What callers (people and the Salt modules) can observe is kept:
   abbreviated, ``--opt=value`` and ``-nVALUE`` work; errors are ``invalid option: -z``,
   ``missing argument: --name``, ``ambiguous option: --e``, ``needless argument: --xml=1``
   on stderr with exit 255; ``-h`` and ``-V`` act where they appear;
+* option values go through Ruby OptionParser's acceptors (optparse 0.2, Ruby 3.1): a
+  ``String`` value must not be empty, an ``Integer`` must look like one (``invalid argument:
+  --user `` -- the option and the refused value joined by a space), an ``Array`` is split on
+  commas; an option whose argument is written ``[...]`` (``--expand [x=prop,y=prop]``) takes
+  the next word only when it does not start with ``-``;
 * after the options the *before* hook runs (the CLIs build their XML-RPC client there);
 * then the argument count is checked (``Command show requires one parameter to run`` +
   the command help, or ``Wrong number of arguments``) and every argument is converted by
@@ -19,11 +24,15 @@ What callers (people and the Salt modules) can observe is kept:
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
+    "ARRAY",
+    "INTEGER",
+    "STRING",
     "ArgFormat",
     "CliError",
     "CmdParser",
@@ -50,9 +59,27 @@ class _Exit(Exception):
         self.code = code
 
 
+#: Value acceptors of Ruby's OptionParser used by the OpenNebula CLIs.
+STRING, INTEGER, ARRAY = "String", "Integer", "Array"
+_RUBY_INTEGER = re.compile(
+    r"\A[-+]?(?:0(?:[0-7]+(?:_[0-7]+)*|b[01]+(?:_[01]+)*|x[\da-f]+(?:_[\da-f]+)*)?"
+    r"|\d+(?:_\d+)*)\Z",
+    re.IGNORECASE,
+)
+
+
+def ruby_split_commas(value: str) -> list[str | None]:
+    """``value.split(',').collect {|s| s unless s.empty?}`` (trailing empty fields dropped)."""
+    parts = value.split(",")
+    while parts and parts[-1] == "":
+        parts.pop()
+    return [part if part else None for part in parts]
+
+
 @dataclass(frozen=True)
 class Option:
-    """One option. ``metavar`` set means it takes an argument (``--user name``)."""
+    """One option. ``metavar`` set means it takes an argument (``--user name``) accepted by
+    ``format``; a metavar written ``[...]`` makes the argument optional."""
 
     name: str
     long: str
@@ -62,6 +89,13 @@ class Option:
     #: Whether the help shows the metavar after the long form (Ruby's ``:large`` text);
     #: ``None``: only when there is no short form.
     long_metavar: bool | None = None
+    #: The OptionParser acceptor of the value: STRING, INTEGER or ARRAY.
+    format: str = STRING
+
+    @property
+    def optional_value(self) -> bool:
+        """``--expand [x=prop,y=prop]``: Ruby's PlacedArgument style."""
+        return bool(self.metavar) and self.metavar.startswith("[")
 
     @property
     def label(self) -> str:
@@ -242,12 +276,21 @@ class CmdParser:
             if arg.startswith("--"):
                 name, eq, value = arg[2:].partition("=")
                 option = self._complete_long(name, options, arg)
-                if option.metavar:
+                if option.optional_value:
+                    if not eq:
+                        if i < len(args) and not args[i].startswith("-"):
+                            value = args[i]
+                            i += 1
+                        else:
+                            value = None  # given without a value
+                    value = self._accept(option, value, arg if eq else f"{arg} {value}")
+                elif option.metavar:
                     if not eq:
                         if i >= len(args):
                             raise CliError(f"missing argument: {arg}")
                         value = args[i]
                         i += 1
+                    value = self._accept(option, value, arg if eq else f"{arg} {value}")
                 elif eq:
                     raise CliError(f"needless argument: {arg}")
                 else:
@@ -260,19 +303,46 @@ class CmdParser:
                     if option is None:
                         raise CliError(f"invalid option: {arg if j == 1 else '-' + arg[j:]}")
                     if option.metavar:
+                        token = arg if j == 1 else "-" + arg[j:]
                         value = arg[j + 1 :]
+                        shown = token
                         if not value:
+                            if option.optional_value and (
+                                i >= len(args) or args[i].startswith("-")
+                            ):
+                                self._apply(option, None, invocation)
+                                break
                             if i >= len(args):
                                 raise CliError(f"missing argument: -{arg[j]}")
                             value = args[i]
                             i += 1
-                        self._apply(option, value, invocation)
+                            shown = f"{token} {value}"
+                        self._apply(option, self._accept(option, value, shown), invocation)
                         break
                     self._apply(option, True, invocation)
                     j += 1
             else:
                 positionals.append(arg)
         return positionals
+
+    @staticmethod
+    def _accept(option: Option, value: str | None, shown: str):
+        """Ruby's acceptor for the option's format; ``shown`` is what the error names."""
+        if value is None:
+            return None
+        if option.format == ARRAY:
+            return ruby_split_commas(value)
+        if option.format == INTEGER:
+            if not _RUBY_INTEGER.search(value):
+                raise CliError(f"invalid argument: {shown}")
+            return (
+                int(value.replace("_", ""), 0)
+                if not re.fullmatch(r"[-+]?0\d+", value)
+                else (int(value.replace("_", ""), 8))
+            )
+        if value == "":  # String: /.+/m
+            raise CliError(f"invalid argument: {shown}")
+        return value
 
     def _apply(self, option: Option, value, invocation: Invocation) -> None:
         if option.name == "help":

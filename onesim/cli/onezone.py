@@ -21,9 +21,19 @@ import termios
 from pathlib import Path
 
 from . import xmldoc, zone_views
-from .cmdparser import ArgFormat, CliError, CmdParser, Command, Invocation, Option, puts
+from .cmdparser import (
+    ARRAY,
+    INTEGER,
+    ArgFormat,
+    CliError,
+    CmdParser,
+    Command,
+    Invocation,
+    Option,
+    puts,
+)
 from .one_client import Client, EndpointError, NoOneAuth, OneError
-from .table import terminal_width
+from .table import EXPAND_ALL, ListOptions, terminal_width
 from .versions import version_banner
 
 __all__ = ["RAFTSTATUS_TIMEOUT", "build_parser", "main", "server_template"]
@@ -57,18 +67,30 @@ FORMAT = (XML, JSON, YAML)
 
 NUMERIC = Option("numeric", "--numeric", "-n", description="Do not translate user and group IDs")
 DESCRIBE = Option("describe", "--describe", description="Describe list columns")
+#: ``CLIHelper::FILTER``'s description (its newline and padding vanish in the word wrap).
+FILTER_DESCRIPTION = (
+    "Filter data. An array is specified with\n"
+    + " " * 31
+    + "column=value pairs."
+    + " " * 31
+    + "Valid operators =,!=,<,<=,>,>=,~"
+    + " " * 31
+    + "e.g. NAME=test (match name with test)"
+    + " " * 31
+    + "NAME~test (match every NAME containing"
+    + " " * 31
+    + "the substring 'test')"
+)
 LIST_OPTIONS = (
-    Option("list", "--list", "-l", "x,y,z", "Selects columns to display with list command", True),
-    Option("listconf", "--listconf", "-c", "conf", "Selects a predefined column list", True),
-    Option("delay", "--delay", "-d", "x", "Sets the delay in seconds for top command", True),
     Option(
-        "filter",
-        "--filter",
-        "-f",
-        "x,y,z",
-        "Filter data. An array is specified with column=value pairs.",
-        True,
+        "list", "--list", "-l", "x,y,z", "Selects columns to display with list command", True,
+        ARRAY,
     ),
+    Option("listconf", "--listconf", "-c", "conf", "Selects a predefined column list", True),
+    Option(
+        "delay", "--delay", "-d", "x", "Sets the delay in seconds for top command", True, INTEGER
+    ),
+    Option("filter", "--filter", "-f", "x,y,z", FILTER_DESCRIPTION, True, ARRAY),
     Option(
         "operator",
         "--operator",
@@ -80,32 +102,47 @@ LIST_OPTIONS = (
     Option("csv_del", "--csv-del", None, "del", "Set delimiter for csv output"),
     Option("no_pager", "--no-pager", description="Disable pagination"),
     Option("no_header", "--no-header", description="Hides the header of the table"),
-    Option("adjust", "--adjust", None, "x,y,z", "Adjust size to not truncate selected columns"),
-    Option("size", "--size", "-s", "x=size,y=size", "Change the size of selected columns.", True),
+    Option(
+        "adjust", "--adjust", None, "x,y,z", "Adjust size to not truncate selected columns",
+        format=ARRAY,
+    ),
+    Option(
+        "size",
+        "--size",
+        "-s",
+        "x=size,y=size",
+        "Change the size of selected columns. For example: "
+        '$ onevm list --size "name=20" will make column name size 20.',
+        True,
+        ARRAY,
+    ),
     Option(
         "expand",
         "--expand",
         None,
         "[x=prop,y=prop]",
-        "Expands the columns size to fill the terminal.",
+        "Expands the columns size to fill the terminal. For example: "
+        "$onevm list --expand name=0.4,group=0.6 will expand name 40% and group 60%. "
+        "$onevm list --expand name,group will expand name and group based on its size."
+        "$onevm list --expand will expand all columns.",
+        format=ARRAY,
     ),
     Option("no_expand", "--no-expand", description="Disable expand"),
     *FORMAT,
     NUMERIC,
     DESCRIBE,
-)
+)  # fmt: skip
 
 SERVER_NAME = Option("server_name", "--name", "-n", "server_name", "Zone server name")
 SERVER_ENDPOINT = Option("server_rpc", "--rpc", "-r", "rpc endpoint", "Zone server RPC endpoint")
 APPEND = Option(
     "append", "--append", "-a", description="Append new attributes to the current template"
 )
-KEEP = Option(
+KEEP = Option(  # Ruby declares it with a String format but no argument: a plain flag
     "keep",
     "--keep",
     "-k",
-    "keep",
-    "Don't overwrite endpoint file located in home folder, use it as a temporary zone.",
+    description="Don't overwrite endpoint file located in home folder, use it as a temporary zone.",
 )
 DATABASE = Option("db", "--db", description="Also sync database")
 
@@ -332,16 +369,26 @@ class ZoneCli:
         elif options.get("yaml"):
             puts(zone_views.render_yaml(zone_views.pool_hash(pool)), self.out)
         else:
+            expand = options.get("expand") if "expand" in options else None
+            if "expand" in options and expand is None:
+                expand = EXPAND_ALL
             zone_views.pool_table(
                 pool,
                 current_endpoint=self.client.endpoint,
                 fed_index=self.fed_index,
                 out=self.out,
-                no_header="no_header" in options,
+                options=ListOptions(
+                    columns=options.get("list"),
+                    filter=options.get("filter"),
+                    operator=options.get("operator"),
+                    adjust=options.get("adjust"),
+                    size=options.get("size"),
+                    expand=expand,
+                    no_expand="no_expand" in options,
+                    no_header="no_header" in options,
+                    csv_delimiter=(options.get("csv_del") or ",") if options.get("csv") else None,
+                ),
                 expand_to=terminal_width(self.out),
-                no_expand="no_expand" in options,
-                columns=options["list"].split(",") if options.get("list") else None,
-                csv_delimiter=(options.get("csv_del") or ",") if options.get("csv") else None,
             )
         return 0
 
@@ -402,14 +449,8 @@ class ZoneCli:
         )
 
     def create(self, invocation: Invocation):
-        path = invocation.args[0] if invocation.args else None
-        if path is not None:
-            template = Path(path).read_text()
-        else:
-            template = "" if self.stdin.isatty() else self.stdin.read()
-            if not template:
-                self.err.write("No zone template provided\n")
-                return -1
+        # 7.0 declares the file as required, so the stdin branch of its action is unreachable.
+        template = Path(invocation.args[0]).read_text()
         try:
             zone_id = self.client.call("zone.allocate", template)
         except OneError as exc:
@@ -509,7 +550,7 @@ def build_parser(cli: ZoneCli) -> CmdParser:
         ArgFormat("serverid", "Server name or id", cli.server_id),
     ]
     commands = [
-        Command("create", "Creates a new Zone", (("file", None),), (), cli.create),
+        Command("create", "Creates a new Zone", (("file",),), (), cli.create),
         Command("rename", "Renames the Zone", (("zoneid",), ("name",)), (), cli.rename),
         Command(
             "server-add",

@@ -10,15 +10,29 @@ are bold (and underlined for the column-header line) and an ``on``/``error``-lik
 from __future__ import annotations
 
 import fcntl
+import math
 import os
+import re
 import struct
 import sys
 import termios
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TextIO
 
-__all__ = ["Column", "Table", "color_state", "csv_line", "print_header", "terminal_width"]
+from .cmdparser import CliError
+
+__all__ = [
+    "EXPAND_ALL",
+    "Column",
+    "ListOptions",
+    "Listing",
+    "Table",
+    "color_state",
+    "csv_line",
+    "print_header",
+    "terminal_width",
+]
 
 BOLD = "\033[1m"
 UNDERLINE = "\033[4m"
@@ -154,100 +168,257 @@ class Column:
 
 @dataclass
 class Table:
-    """A ``CLIHelper::ShowTable``: columns, then :meth:`show` of a list of records."""
+    """A ``CLIHelper::ShowTable``: its columns; :class:`Listing` shows records with them."""
 
     columns: list[Column]
     stat_column: str = "STAT"
-    #: For a ``--list`` selection: the full table and the chosen column indexes. Ruby still
-    #: evaluates every default column (and makes their calls) before picking the shown ones.
-    source: tuple[Table, list[int]] | None = None
-    _by_name: dict[str, Column] = field(init=False)
-
-    def __post_init__(self):
-        self._by_name = {c.name: c for c in self.columns}
 
     def describe(self, out: TextIO | None = None) -> None:
         out = sys.stdout if out is None else out
         for column in self.columns:
             out.write(f"{column.name:<20}: {column.description:<20}\n")
 
-    def rows(self, records: Sequence[object]) -> list[list[str]]:
-        """Evaluate every column for every record (all values first, as Ruby does)."""
-        if self.source is not None:
-            full, indexes = self.source
-            return [[row[i] for i in indexes] for row in full.rows(records)]
-        return [
-            ["" if (v := c.value(r)) is None else str(v) for c in self.columns] for r in records
-        ]
+    def show(self, records: Sequence[object], out: TextIO | None = None) -> None:
+        """``show(data, {})``: no list options, no terminal expansion."""
+        out = sys.stdout if out is None else out
+        Listing(self, ListOptions(), out, None).show(records, self.stat_column)
 
-    def _fit(self, rows: list[list[str]], expand_to: int | None, no_expand: bool) -> None:
-        for index, column in enumerate(self.columns):
-            if column.adjust and rows:
-                widest = max(len(row[index]) for row in rows)
-                if widest > column.size:
-                    column.size = widest
-        expanding = [c for c in self.columns if c.expand]
-        if no_expand or not expanding or expand_to is None:
+
+def _ruby_to_i(text: str) -> int:
+    """``String#to_i``: the leading integer, 0 if none."""
+    match = re.match(r"\s*([-+]?\d+)", text or "")
+    return int(match.group(1)) if match else 0
+
+
+def _ruby_to_f(text: str) -> float:
+    """``String#to_f``: the leading decimal number, 0.0 if none."""
+    match = re.match(r"\s*([-+]?(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?)", text or "")
+    return float(match.group(1)) if match else 0.0
+
+
+def _ruby_round(value: float) -> int:
+    """``Float#round``: halves away from zero."""
+    return int(math.copysign(math.floor(abs(value) + 0.5), value))
+
+
+#: ``CLIHelper::FILTER_OPS``; tried in this order, so ``<=``/``>=`` never match (``<``/``>``
+#: win, leaving ``=`` in the value), as in Ruby.
+FILTER_OPS = ("=", "!=", "<", "<=", ">", ">=", "~")
+_FILTER_RE = re.compile(r"^(.*?)(" + "|".join(re.escape(op) for op in FILTER_OPS) + r")(.*?)$")
+
+#: ``options[:expand]`` given without a value (``--expand``): expand every shown column.
+EXPAND_ALL = "all"
+
+
+@dataclass
+class ListOptions:
+    """The ``CLIHelper::OPTIONS`` of a ``list`` command, as the parser leaves them."""
+
+    columns: list | None = None  # --list
+    filter: list | None = None  # --filter
+    operator: str | None = None  # --operator
+    adjust: list | None = None  # --adjust
+    size: list | None = None  # --size
+    expand: object = None  # --expand: None (not given), EXPAND_ALL or a list
+    no_expand: bool = False
+    no_header: bool = False
+    csv_delimiter: str | None = None  # --csv (with --csv-del)
+
+
+def _upper(name) -> str:
+    if name is None:  # Array options turn "a,,b" into ["a", nil, "b"]
+        raise CliError("undefined method `upcase' for nil:NilClass")
+    return str(name).upper()
+
+
+class Listing:
+    """``CLIHelper::ShowTable#show`` of a list of records, step by step as Ruby does it.
+
+    All values are computed first (every default column, in default order, even the ones
+    ``--list`` hides), then ``--filter`` drops rows, then sizes are settled (``adjust``, then
+    ``--size``, then expansion), then the header and the rows are printed.
+    """
+
+    def __init__(self, table: Table, options: ListOptions, out: TextIO, expand_to: int | None):
+        self.columns = {c.name: c for c in table.columns}
+        self.default = [c.name for c in table.columns]
+        self.options = options
+        self.out = out
+        self.expand_to = expand_to
+        self.cli = (
+            [_upper(c) for c in options.columns]
+            if options.columns is not None
+            else list(self.default)
+        )
+
+    # -- data ---------------------------------------------------------------------------
+    def _data(self, records) -> list[list]:
+        for index, name in enumerate(self.cli):  # unknown --list names join the data row
+            if name not in self.default:
+                self.default.insert(index + 1, name)
+        rows = []
+        for record in records:
+            row = []
+            for name in self.default:
+                column = self.columns.get(name)
+                if column is None:
+                    row.append(None)
+                    continue
+                value = column.value(record)
+                row.append("" if value is None else str(value))
+            rows.append(row)
+        if self.options.filter:
+            rows = self._filter(rows)
+        return rows
+
+    def _filter(self, rows: list[list]) -> list[list]:
+        operator = (self.options.operator or "AND").upper()
+        stems = []
+        for expression in self.options.filter:
+            if expression is None:  # "a,,b" gives a nil element
+                raise CliError("undefined method `match' for nil:NilClass")
+            match = _FILTER_RE.match(expression)
+            if match is None:
+                raise CliError(f"Expression '{expression}' incorrect")
+            left, op, right = match.groups()
+            if left.upper() not in self.default:
+                raise CliError(f"Column '{left}' not found")
+            stems.append((self.default.index(left.upper()), op, right))
+
+        def test(value, op, right) -> bool:
+            if value is None:  # a --list name that is no column: nil only knows == and !=
+                if op in ("=", "!="):
+                    return op == "!="
+                method = "include?" if op == "~" else op
+                raise CliError(f"undefined method `{method}' for nil:NilClass")
+            return {
+                "=": value == right,
+                "!=": value != right,
+                "<": value < right,
+                "<=": value <= right,
+                ">": value > right,
+                ">=": value >= right,
+                "~": right in value,
+            }[op]
+
+        kept = []
+        for row in rows:
+            passed = True
+            for index, op, right in stems:
+                if test(row[index], op, right):
+                    if operator == "OR":
+                        passed = True
+                        break
+                else:
+                    passed = False
+                    if operator == "AND":
+                        break
+            if passed:
+                kept.append(row)
+        return kept
+
+    # -- sizes --------------------------------------------------------------------------
+    def _column(self, name: str) -> Column:
+        column = self.columns.get(name)
+        if column is None:
+            raise CliError("undefined method `[]' for nil:NilClass")
+        return column
+
+    def _sizes(self, rows: list[list]) -> None:
+        options = self.options
+        # config_adjust_data/config_expand_data read every shown column's settings: a name
+        # --list added that is no column fails here, before anything is printed.
+        adjust = list(options.adjust or []) + [
+            n.lower() for n in self.cli if self._column(n).adjust
+        ]
+        expand_all = options.expand == EXPAND_ALL
+        expand_data: list[str] = []
+        if expand_all:
+            expand_data = list(self.cli)
+        elif options.expand is not None:
+            expand_data = list(options.expand)
+        expand_data += [n.lower() for n in self.cli if self._column(n).expand]
+        if not expand_all:
+            for name in adjust:
+                name = _upper(name)
+                # Ruby looks the width up at the column's place in the --list order, in rows
+                # kept in default order (they coincide without --list).
+                index = self.cli.index(name) if name in self.cli else None
+                if index is None and rows:
+                    raise CliError("no implicit conversion from nil to integer")
+                widths = [len(row[index] or "") for row in rows] if rows else []
+                widest = max(widths) if widths else None
+                if widest is not None and widest > self._column(name).size:
+                    self._column(name).adjust = True
+                    self._column(name).size = widest
+        for item in options.size or []:
+            name, _, size = str(item).partition("=")
+            column = self.columns.get(_upper(name))
+            if column is None:
+                raise CliError("undefined method `[]=' for nil:NilClass")
+            column.adjust = False
+            column.size = _ruby_to_i(size)
+        if not options.no_expand:
+            self._expand(expand_data)
+
+    def _expand(self, expand_data: list[str]) -> None:
+        if not expand_data or self.expand_to is None:
             return
-        total = sum(c.size for c in self.columns)
-        available = expand_to - (len(self.columns) - 1)
+        shown = [self._column(n) for n in self.cli]
+        wanted = []
+        for item in expand_data:
+            name, eq, prop = str(item).partition("=")
+            wanted.append((_upper(name), prop if eq else None))
+        total = sum(c.size for c in shown)
+        columns_size = sum(self._column(name).size for name, _ in wanted)
+        available = self.expand_to - (len(self.cli) - 1)
         left = available - total
+        remaining = left
         if left <= 0:
             return
-        expand_total = sum(c.size for c in expanding)
-        remaining = left
-        for column in expanding:
-            grow = int(left * (column.size / expand_total) + 0.5)  # Ruby rounds half up
+        for name, prop in wanted:
+            column = self.columns.get(name)
+            if column is None:
+                raise CliError(f"Unknown column {name}")
+            share = _ruby_to_f(prop) if prop is not None else column.size / columns_size
+            grow = _ruby_round(left * share)
             column.adjust = False
             column.size += grow
             remaining -= grow
         if remaining > 0:
-            expanding[-1].size += remaining
-        overflow = sum(c.size for c in self.columns) - available
+            self.columns[wanted[-1][0]].size += remaining
+        overflow = sum(c.size for c in shown) - available
         if overflow:
-            expanding[-1].size -= overflow
+            self.columns[wanted[-1][0]].size -= overflow
 
-    def select(self, names: Sequence[str]) -> Table:
-        """The table with only the columns named (``--list``), in that order."""
-        indexes = []
-        for name in names:
-            column = self._by_name.get(name.upper())
-            if column is None:
-                from .cmdparser import CliError
+    # -- printing -----------------------------------------------------------------------
+    def _cell(self, name: str, value) -> str:
+        column = self.columns.get(name)
+        if column is None:
+            raise CliError(f"Column {name} not defined.")
+        return column.format(value)
 
-                raise CliError(f"Column {name.upper()} not defined.")
-            indexes.append(self.columns.index(column))
-        return Table([self.columns[i] for i in indexes], self.stat_column, (self, indexes))
-
-    def header(self) -> str:
-        return " ".join(c.format(c.name) for c in self.columns)
-
-    def show(
-        self,
-        records: Sequence[object],
-        out: TextIO | None = None,
-        *,
-        no_header: bool = False,
-        expand_to: int | None = None,
-        no_expand: bool = False,
-        csv_delimiter: str | None = None,
-    ) -> None:
-        out = sys.stdout if out is None else out
-        rows = self.rows(records)
-        if csv_delimiter is not None:  # --csv: raw values, no widths, no colours
-            if not no_header:
-                out.write(csv_line([c.name for c in self.columns], csv_delimiter))
+    def show(self, records, stat_column: str = "STAT") -> None:
+        rows = self._data(records)
+        self._sizes(rows)
+        options, out = self.options, self.out
+        if options.csv_delimiter is not None:
+            if not options.no_header:
+                out.write(csv_line(self.cli, options.csv_delimiter))
             for row in rows:
-                out.write(csv_line(row, csv_delimiter))
+                out.write(
+                    csv_line([row[self.default.index(n)] for n in self.cli], options.csv_delimiter)
+                )
             return
-        self._fit(rows, expand_to, no_expand)
-        if not no_header:
-            print_header(self.header(), out=out)
+        if not options.no_header:
+            print_header(" ".join(self._cell(n, n) for n in self.cli), out=out)
         for row in rows:
             cells = []
-            for column, value in zip(self.columns, row, strict=True):
-                cell = column.format(value)
-                if column.name == self.stat_column:
+            for name in self.cli:
+                if name not in self.default:
+                    continue
+                cell = self._cell(name, row[self.default.index(name)])
+                if name == stat_column:
                     cell = color_state(cell, out)
                 cells.append(cell)
             out.write(" ".join(cells).rstrip() + "\n")

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from . import xmldoc
-from .table import Column, Table, print_header
+from .table import Column, Listing, ListOptions, Table, print_header
 
 __all__ = [
     "RAFT_FIELDS",
@@ -195,13 +195,11 @@ def pool_table(
     current_endpoint: str,
     fed_index: Callable[[str], str],
     out: TextIO,
-    no_header: bool = False,
+    options: ListOptions | None = None,
     expand_to: int | None = None,
-    no_expand: bool = False,
-    columns: list[str] | None = None,
-    csv_delimiter: str | None = None,
 ) -> None:
-    """``onezone list`` as a table (columns and widths of ``onezone.yaml`` over the helper)."""
+    """``onezone list`` as a table (columns and widths of ``onezone.yaml`` over the helper),
+    with the list options (``--list``, ``--filter``, ``--size``, ``--expand``, ``--csv``...)."""
     from .cmdparser import CliError
 
     def endpoint_of(d) -> str:
@@ -256,16 +254,7 @@ def pool_table(
     body = xmldoc.to_hash(pool).get(pool.name)
     zones = body.get("ZONE") if isinstance(body, dict) else None
     records = [] if zones is None else (zones if isinstance(zones, list) else [zones])
-    if columns:
-        table = table.select(columns)
-    table.show(
-        records,
-        out,
-        no_header=no_header,
-        expand_to=expand_to,
-        no_expand=no_expand,
-        csv_delimiter=csv_delimiter,
-    )
+    Listing(table, options or ListOptions(), out, expand_to).show(records)
 
 
 def pool_describe(out: TextIO) -> None:
