@@ -27,16 +27,28 @@ def salt_factories_config():
 @pytest.fixture(scope="package")
 def module_tree(tmp_path_factory, repo_root):
     tree = tmp_path_factory.mktemp("file-roots")
-    for directory in ("_modules", "_states"):
+    # onenebula_ha/: the formula's defaults.yaml and osfamilymap.yaml (onenebula_pillar.check)
+    for directory in ("_modules", "_states", "onenebula_ha"):
         (tree / directory).symlink_to(repo_root / directory)
     return tree
 
 
 @pytest.fixture(scope="package")
-def master(salt_factories, module_tree):
+def pillar_tree(tmp_path_factory, repo_root):
+    """The master's pillar: pillar.example for every minion (tests may rewrite
+    onenebula_ha.sls and refresh the pillar; they put it back)."""
+    tree = tmp_path_factory.mktemp("pillar-roots")
+    (tree / "top.sls").write_text("base:\n  '*':\n    - onenebula_ha\n")
+    (tree / "onenebula_ha.sls").write_text((repo_root / "pillar.example").read_text())
+    return tree
+
+
+@pytest.fixture(scope="package")
+def master(salt_factories, module_tree, pillar_tree):
     # file_recv + minionfs: how followers fetch the leader's pushed DB dump (salt://<id>/...)
     overrides = {
         "file_roots": {"base": [str(module_tree)]},
+        "pillar_roots": {"base": [str(pillar_tree)]},
         "file_recv": True,
         "fileserver_backend": ["roots", "minionfs"],
     }
