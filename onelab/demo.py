@@ -200,9 +200,21 @@ class PlainSaltCLI:
 
 
 class Demo:
-    def __init__(self, size: int, out: Callable[[str], None] = print):
+    """The demo's steps; ``pillar`` and ``warmup_ms`` let other drivers (fault trials,
+    benchmarks) deploy the same way with other settings."""
+
+    def __init__(
+        self,
+        size: int,
+        out: Callable[[str], None] = print,
+        *,
+        pillar: dict | None = None,
+        warmup_ms: int | None = None,
+    ):
         self.size = size
         self.out = out
+        self.pillar = pillar
+        self.warmup_ms = warmup_ms
         self.started = time.monotonic()
         self.checks: list[tuple[str, bool]] = []
         self.lab: Lab | None = None
@@ -275,10 +287,10 @@ class Demo:
         mark = self.header(
             1, f"bringing up a lab of {self.size} front-ends, a Salt master, a client"
         )
-        pillar = lab_pillar(self.size, topology.state_dir() / "shared")
+        pillar = self.pillar or lab_pillar(self.size, topology.state_dir() / "shared")
         master_extra = reactor_master_config(pillar)
         salt = PlainSalt(master_extra=master_extra)
-        self.lab = Lab(self.size, salt=salt, warmup_ms=None)
+        self.lab = Lab(self.size, salt=salt, warmup_ms=self.warmup_ms)
         timings = self.lab.up(wait=LAB_WAIT)
         self.out("  lab up: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
         self.cli = PlainSaltCLI(salt)

@@ -201,28 +201,21 @@ class RaftSampler(_Sampler):
         t = time.monotonic()
         if session is None:
             return RaftSample(t, name, None), True
-        proxy = xmlrpc.client.ServerProxy(url, transport=_TimeoutTransport(self.timeout))
-        try:
-            reply = proxy.one.zone.raftstatus(session)
-            latency = time.monotonic() - t
-            if not reply[0]:
-                return RaftSample(t, name, None, latency=latency), True
-            fields = {child.tag: child.text for child in ET.fromstring(reply[1])}
-            return (
-                RaftSample(
-                    t,
-                    name,
-                    RAFT_STATES.get(int(fields["STATE"]), "unknown"),
-                    int(fields["TERM"]),
-                    int(fields.get("COMMIT") or -1),
-                    latency,
-                ),
-                False,
-            )
-        except (OSError, xmlrpc.client.Error, ET.ParseError, KeyError, ValueError, TypeError):
-            return RaftSample(t, name, None, latency=time.monotonic() - t), False
-        finally:
-            proxy("close")()
+        fields, refused = raftstatus(url, session, self.timeout)
+        latency = time.monotonic() - t
+        if fields is None:
+            return RaftSample(t, name, None, latency=latency), refused
+        return (
+            RaftSample(
+                t,
+                name,
+                RAFT_STATES.get(fields["STATE"], "unknown"),
+                fields["TERM"],
+                fields.get("COMMIT"),
+                latency,
+            ),
+            False,
+        )
 
     def snapshot(self) -> list[RaftSample]:
         with self._lock:
@@ -234,6 +227,101 @@ class RaftSampler(_Sampler):
         for sample in self.snapshot():
             found[sample.host] = sample
         return found
+
+
+def raftstatus(url: str, session: str, timeout: float) -> tuple[dict[str, int] | None, bool]:
+    """``one.zone.raftstatus`` at ``url``: ``(fields as ints, refused)``.
+
+    ``(None, True)`` when oned answered with an error (e.g. a refused session), ``(None,
+    False)`` when it did not answer in ``timeout`` seconds or not with XML-RPC.
+    """
+    proxy = xmlrpc.client.ServerProxy(url, transport=_TimeoutTransport(timeout))
+    try:
+        reply = proxy.one.zone.raftstatus(session)
+        if not reply[0]:
+            return None, True
+        return {child.tag: int(child.text) for child in ET.fromstring(reply[1])}, False
+    except (OSError, xmlrpc.client.Error, ET.ParseError, ValueError, TypeError, IndexError):
+        return None, False
+    finally:
+        proxy("close")()
+
+
+@dataclass(frozen=True)
+class ProbeSample:
+    t: float
+    #: SERVER_ID and Raft state of the oned that answered; None when nothing answered.
+    server_id: int | None
+    state: str | None
+    latency: float = 0.0
+
+
+class RpcProbe(_Sampler):
+    """A client on a lab host calling ``one.zone.raftstatus`` at ``url`` every ``interval``.
+
+    Through the VIP or a load balancer this shows which front-end answers a client (the
+    call is answered by the oned that receives it, never forwarded). Runs in the network
+    namespace ``netns`` (the client host's by default), so its traffic stays in the lab.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        auth: Path,
+        *,
+        netns: str = topology.CLIENT_HOST.netns,
+        interval: float = DEFAULT_INTERVAL,
+        timeout: float = 1.0,
+    ):
+        super().__init__(interval)
+        self.url = url
+        self.auth = auth
+        self.netns = netns
+        self.timeout = timeout
+        self.samples: list[ProbeSample] = []
+
+    def start(self) -> None:
+        self._spawn(self._run, name="rpc-probe")
+
+    def _run(self) -> None:
+        try:
+            netns.enter(self.netns)
+        except OSError as exc:
+            self.errors.append(str(exc))
+            return
+        session = None
+        for _ in self._ticks():
+            session = session or _read_session(self.auth)
+            t = time.monotonic()
+            fields, refused = raftstatus(self.url, session or "", self.timeout)
+            if refused:
+                session = None
+            sample = ProbeSample(
+                t,
+                None if fields is None else fields["SERVER_ID"],
+                None if fields is None else RAFT_STATES.get(fields["STATE"], "unknown"),
+                time.monotonic() - t,
+            )
+            with self._lock:
+                self.samples.append(sample)
+
+    def snapshot(self) -> list[ProbeSample]:
+        with self._lock:
+            return list(self.samples)
+
+
+def first_steady(samples: Sequence[ProbeSample], start: float, server_id: int) -> float | None:
+    """The time of the first sample after ``start`` from which every sample that answered
+    came from ``server_id`` as leader (None if the probe never settled there)."""
+    found = None
+    for sample in samples:
+        if sample.t < start:
+            continue
+        if sample.server_id == server_id and sample.state == "leader":
+            found = sample.t if found is None else found
+        elif sample.server_id is not None:
+            found = None
+    return found
 
 
 class _TimeoutTransport(xmlrpc.client.Transport):
@@ -274,7 +362,12 @@ class Timeline:
     ...     figures = failover_figures(timeline, start=start, old_leader="vmm01")
     """
 
-    def __init__(self, lab, *, interval: float = DEFAULT_INTERVAL, port: int = 2633):
+    def __init__(
+        self, lab, *, interval: float = DEFAULT_INTERVAL, port: int = 2633, vip: bool = True
+    ):
+        #: Whether a healthy zone has the VIP on its leader (False: the no-VIP mode, where
+        #: nobody may hold it).
+        self.expect_vip = vip
         specs = [host.spec for host in lab.frontends]
         auth = {host.name: host.tree.path(ONE_AUTH) for host in lab.frontends}
         self.vip = VipSampler(specs, interval=interval)
@@ -314,7 +407,8 @@ class Timeline:
 
     def healthy(self, within: float = 1.0) -> str | None:
         """The leader if, in the last ``within`` seconds, every front-end answered, exactly
-        one is leader, the others follow in its term, and the VIP is on it only."""
+        one is leader, the others follow in its term, and the VIP is on it only (on nobody
+        when the timeline does not expect a VIP)."""
         now = time.monotonic()
         latest = self.raft.latest()
         if len(latest) < len(self.raft.specs):
@@ -330,7 +424,8 @@ class Timeline:
         ):
             return None
         vip = self.vip.snapshot()
-        if not vip or now - vip[-1].t > within or vip[-1].holders != (leaders[0].host,):
+        expected = (leaders[0].host,) if self.expect_vip else ()
+        if not vip or now - vip[-1].t > within or vip[-1].holders != expected:
             return None
         return leaders[0].host
 

@@ -8,6 +8,7 @@ packages=(
   insserv                         # Salt's debian_service.enable runs insserv (lab hosts have no systemd)
   sudo                            # OpenNebula's vip.sh runs ip/arping through sudo -n as oneadmin
   python3-venv build-essential    # venv + timelib build for Salt
+  haproxy                         # the client host's load balancer in the no-VIP mode e2e test
 )
 missing=()
 for p in "${packages[@]}"; do
