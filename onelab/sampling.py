@@ -20,6 +20,7 @@ timeline: ...``) before the lab goes down: their sockets and threads keep namesp
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import threading
 import time
@@ -35,6 +36,8 @@ from onelab.network import link_up
 RAFT_STATES = {0: "solo", 1: "candidate", 2: "follower", 3: "leader"}
 ONE_AUTH = "/var/lib/one/.one/one_auth"
 DEFAULT_INTERVAL = 0.1
+#: Longer than any sampler call may take: samples are appended in time order up to this.
+LATE_MARGIN = 5.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class _Sampler:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self.samples: list = []
         self.errors: list[str] = []
 
     def _spawn(self, target, *args, name: str) -> None:
@@ -81,6 +85,22 @@ class _Sampler:
             if next_tick < now:  # fell behind: keep the grid, drop the missed ticks
                 next_tick += ((now - next_tick) // self.interval + 1) * self.interval
             self._stop.wait(next_tick - now)
+
+    def snapshot(self) -> list:
+        with self._lock:
+            return list(self.samples)
+
+    def last(self):
+        with self._lock:
+            return self.samples[-1] if self.samples else None
+
+    def since(self, t: float) -> list:
+        """Samples taken at ``t`` or later (the list is in time order but for threads that
+        finished a call late; those lag by less than a call's timeout)."""
+        with self._lock:
+            samples = self.samples
+            low = bisect.bisect_left(samples, t - LATE_MARGIN, key=lambda sample: sample.t)
+            return [sample for sample in samples[low:] if sample.t >= t]
 
     def stop(self) -> None:
         self._stop.set()
@@ -148,10 +168,6 @@ class VipSampler(_Sampler):
             reader.close()
         self._readers.clear()
 
-    def snapshot(self) -> list[VipSample]:
-        with self._lock:
-            return list(self.samples)
-
 
 class RaftSampler(_Sampler):
     """Records :class:`RaftSample` of every front-end's oned every ``interval``.
@@ -175,6 +191,7 @@ class RaftSampler(_Sampler):
         self.port = port
         self.timeout = timeout
         self.samples: list[RaftSample] = []
+        self._latest: dict[str, RaftSample] = {}
 
     def start(self) -> None:
         for spec in self.specs:
@@ -196,6 +213,7 @@ class RaftSampler(_Sampler):
                 session = None
             with self._lock:
                 self.samples.append(sample)
+                self._latest[spec.name] = sample
 
     def _ask(self, name: str, url: str, session: str | None) -> tuple[RaftSample, bool]:
         t = time.monotonic()
@@ -217,16 +235,10 @@ class RaftSampler(_Sampler):
             False,
         )
 
-    def snapshot(self) -> list[RaftSample]:
-        with self._lock:
-            return list(self.samples)
-
     def latest(self) -> dict[str, RaftSample]:
         """The most recent sample of each host."""
-        found: dict[str, RaftSample] = {}
-        for sample in self.snapshot():
-            found[sample.host] = sample
-        return found
+        with self._lock:
+            return dict(self._latest)
 
 
 def raftstatus(url: str, session: str, timeout: float) -> tuple[dict[str, int] | None, bool]:
@@ -304,10 +316,6 @@ class RpcProbe(_Sampler):
             )
             with self._lock:
                 self.samples.append(sample)
-
-    def snapshot(self) -> list[ProbeSample]:
-        with self._lock:
-            return list(self.samples)
 
 
 def first_steady(samples: Sequence[ProbeSample], start: float, server_id: int) -> float | None:
@@ -423,9 +431,9 @@ class Timeline:
             s.state != "follower" or s.term != term for s in latest.values() if s not in leaders
         ):
             return None
-        vip = self.vip.snapshot()
+        vip = self.vip.last()
         expected = (leaders[0].host,) if self.expect_vip else ()
-        if not vip or now - vip[-1].t > within or vip[-1].holders != expected:
+        if vip is None or now - vip.t > within or vip.holders != expected:
             return None
         return leaders[0].host
 
@@ -454,8 +462,8 @@ class Timeline:
         """The latest view in one line, for error messages."""
         latest = self.raft.latest()
         raft = ", ".join(f"{host}={s.state}/{s.term}" for host, s in sorted(latest.items()))
-        vip = self.vip.snapshot()
-        holders = ",".join(vip[-1].holders) if vip else "?"
+        vip = self.vip.last()
+        holders = ",".join(vip.holders) if vip else "?"
         return f"raft: {raft or 'no samples'}; VIP on: {holders or 'nobody'}"
 
     def to_dict(self, start: float | None = None, end: float | None = None) -> dict:
@@ -560,6 +568,6 @@ def failover_figures(
 def figures_of(timeline: Timeline, *, start: float, old_leader: str, end: float | None = None):
     """:func:`failover_figures` over a :class:`Timeline`."""
     return failover_figures(
-        timeline.vip.snapshot(), timeline.raft.snapshot(), start=start, end=end,
+        timeline.vip.since(start), timeline.raft.since(start), start=start, end=end,
         old_leader=old_leader,
     )  # fmt: skip

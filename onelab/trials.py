@@ -163,8 +163,8 @@ def run_trial(
             stable_since = None
             continue
         figures = figures_of(timeline, start=start, old_leader=leader)
-        samples = timeline.vip.snapshot()
-        if figures.new_leader and samples and samples[-1].holders == (figures.new_leader,):
+        last = timeline.vip.last()
+        if figures.new_leader and last is not None and last.holders == (figures.new_leader,):
             stable_since = stable_since or now
         else:
             stable_since = None

@@ -84,7 +84,7 @@ def test_haproxy_reaches_the_new_leader_after_a_sigkill(
         proc.wait_until(
             lambda: (
                 time.monotonic() - start > bound + 1
-                and first_steady(probe.snapshot(), start, ids[elected.host])
+                and first_steady(probe.since(start), start, ids[elected.host])
             ),
             timeout=bound + 30,
             what=f"requests through HAProxy to reach the new leader {elected.host}",

@@ -8,7 +8,14 @@ import struct
 import pytest
 
 from onelab.netns import parse_addresses
-from onelab.sampling import RaftSample, VipSample, failover_figures
+from onelab.sampling import (
+    ProbeSample,
+    RaftSample,
+    VipSample,
+    VipSampler,
+    failover_figures,
+    first_steady,
+)
 
 
 def _vip(start: float, holders_per_sample: list[tuple[str, ...]], step: float = 0.1):
@@ -101,3 +108,28 @@ def test_netlink_address_dump_is_decoded_per_sequence():
 def test_netlink_error_is_raised():
     with pytest.raises(OSError, match="netlink"):
         parse_addresses(_nlmsg(2, 3, struct.pack("=i", -1) + b"\0" * 16), 3)
+
+
+def test_first_steady_is_where_every_answer_comes_from_the_leader():
+    samples = [
+        ProbeSample(1.0, 0, "leader"),  # before the fault
+        ProbeSample(2.0, None, None),
+        ProbeSample(2.1, 1, "leader"),
+        ProbeSample(2.2, 0, "leader"),  # the old one answered again: not settled yet
+        ProbeSample(2.3, None, None),
+        ProbeSample(2.4, 1, "leader"),
+        ProbeSample(2.5, None, None),  # a failed call does not unsettle
+        ProbeSample(2.6, 1, "leader"),
+    ]
+    assert first_steady(samples, 1.5, 1) == 2.4
+    assert first_steady(samples, 1.5, 2) is None
+    assert first_steady(samples[:4], 1.5, 1) is None
+    assert first_steady([ProbeSample(3.0, 1, "follower")], 0, 1) is None
+
+
+def test_since_finds_samples_even_from_a_thread_that_finished_late():
+    sampler = VipSampler([])
+    sampler.samples = [VipSample(t, ()) for t in (1.0, 2.0, 3.0, 2.9, 4.0)]
+    assert [s.t for s in sampler.since(2.95)] == [3.0, 4.0]
+    assert [s.t for s in sampler.since(2.5)] == [3.0, 2.9, 4.0]
+    assert sampler.last().t == 4.0
