@@ -269,6 +269,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--observe", type=float, default=30.0)
     parser.add_argument("--election-timeout-ms", type=int, default=None)
     parser.add_argument("--json", type=Path, help="write rows and timelines here")
+    parser.add_argument(
+        "--attach",
+        action="store_true",
+        help="use the deployed lab already up (plain Salt, deployed with the same pillar) "
+        "and leave it up",
+    )
     args = parser.parse_args(argv)
     kinds = [FAULT_KINDS[name] for name in args.kinds.split(",")]
     pillar = lab_pillar(5, topology.state_dir() / "shared")
@@ -276,26 +282,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         pillar["onenebula_ha"]["raft"]["election_timeout_ms"] = args.election_timeout_ms
     election = election_timeout_s(pillar)
     rows, timelines = [], []
-    with (
-        deployed_lab(5, pillar=pillar, out=lambda line: print(line, flush=True)) as demo,
-        Timeline(demo.lab) as timeline,
-    ):
-        for kind in kinds:
-            for _ in range(args.trials):
-                rows.append(
-                    run_trial(
-                        demo.lab,
-                        timeline,
-                        kind,
-                        election_timeout=election,
-                        observe=args.observe,
-                        log=lambda line: print(line, flush=True),
+    with contextlib.ExitStack() as stack:
+        if args.attach:
+            from onelab.demo import reactor_master_config
+            from onelab.salt_plain import PlainSalt
+
+            lab = Lab.attach(PlainSalt(master_extra=reactor_master_config(pillar)))
+        else:
+            demo = stack.enter_context(
+                deployed_lab(5, pillar=pillar, out=lambda line: print(line, flush=True))
+            )
+            lab = demo.lab
+        timeline = stack.enter_context(Timeline(lab))
+        try:
+            for kind in kinds:
+                for _ in range(args.trials):
+                    rows.append(
+                        run_trial(
+                            lab,
+                            timeline,
+                            kind,
+                            election_timeout=election,
+                            observe=args.observe,
+                            log=lambda line: print(line, flush=True),
+                        )
                     )
-                )
-        timelines.append(timeline.to_dict())
-    print(table(rows))
-    if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "timelines": timelines}, indent=1))
+        finally:
+            timelines.append(timeline.to_dict())
+            print(table(rows))
+            if args.json:
+                args.json.write_text(json.dumps({"rows": rows, "timelines": timelines}, indent=1))
     return 0
 
 
