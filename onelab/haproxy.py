@@ -6,7 +6,8 @@ majority lease) and sends every request to the one server whose check passes::
 
     frontend oned            bind <listen>:2633 in the client host's namespace
     backend  oned_leader     option httpchk GET /leader
-                             server vmm01 10.213.0.10:2633 check port <agent port> inter .. fall .. rise ..
+                             server vmm01 10.213.0.10:2633 check port <agent port>
+                                 inter 500ms fall 2 rise 2 on-marked-down shutdown-sessions
 
 HAProxy runs in the foreground (``-db``) inside the client's network namespace and is
 stopped with the lab's test; nothing listens outside the lab.
@@ -32,11 +33,11 @@ def config_text(
     listen: str = "127.0.0.1",
     port: int = 2633,
     check_port: int = 2634,
-    inter_ms: int = 1000,
+    inter_ms: int = 500,
     fall: int = 2,
-    rise: int = 1,
+    rise: int = 2,
 ) -> str:
-    """The HAProxy configuration of the oned backend (what ``docs/`` shows an operator)."""
+    """The HAProxy configuration of the oned backend, as ``docs/fence.md`` shows it."""
     lines = [
         "global",
         "    maxconn 256",
@@ -56,7 +57,7 @@ def config_text(
     for spec in servers:
         lines.append(
             f"    server {spec.name} {spec.ip}:{port} check port {check_port}"
-            f" inter {inter_ms} fall {fall} rise {rise}"
+            f" inter {inter_ms}ms fall {fall} rise {rise} on-marked-down shutdown-sessions"
         )
     return "\n".join(lines) + "\n"
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from onelab import network, topology
+from onelab import network, proc, topology
 from onelab.lab import Lab
 from onelab.sampling import Timeline, figures_of
 
@@ -130,6 +130,17 @@ def restore(lab: Lab) -> None:
     stopped = [host for host in lab.frontends if not lab.salt.minion_running(host)]
     if stopped:
         lab.salt.start_minions(stopped)
+    # Minions of a restarted master reconnect on their own schedule: the next trial's
+    # reactor needs every one of them (the beacon's events, the VIP remediation).
+    responding = getattr(lab.salt, "responding", None)
+    if responding is not None:
+        names = [host.name for host in lab.frontends]
+        proc.wait_until(
+            lambda: responding(names) == set(names),
+            timeout=HEALTHY_TIMEOUT,
+            interval=1,
+            what="every minion to answer the master",
+        )
 
 
 def run_trial(
