@@ -153,18 +153,34 @@ class Client:
         endpoint: str | None = None,
         timeout: float | None = None,
         env: Mapping[str, str] | None = None,
+        sync: bool = False,
     ):
         env = os.environ if env is None else env
         self.secret = secret.rstrip() if secret is not None else resolve_secret(env)
         self.endpoint = resolve_endpoint(endpoint, env)
         self.timeout = _resolve_timeout(timeout, env)
         self.target = parse_endpoint(self.endpoint)  # raises EndpointError like new2
+        # Only the CLIs' own client is built with :sync; the per-server raftstatus clients and
+        # onedb's are "async", and Ruby refuses the SSL settings for those.
+        self.sync = sync
+        self.cert_dir = env.get("ONE_CERT_DIR")
+        if "ONE_CERT_DIR" in env and not sync:
+            raise EndpointError("SSL options don't work in async mode")
         self.ssl_verify = "ONE_DISABLE_SSL_VERIFY" not in env
+        if not self.ssl_verify and not sync:
+            raise EndpointError("SSL options don't work in async mode")
 
     def call(self, action: str, *args):
         """Call ``one.<action>(session, *args)``; return the value or raise :class:`OneError`."""
         body = xmlrpc.client.dumps((self.secret, *args), "one." + action, allow_none=False)
-        response = _post(self.target, body.encode("utf-8"), self.timeout, self.ssl_verify)
+        response = _post(
+            self.target,
+            body.encode("utf-8"),
+            self.timeout,
+            self.ssl_verify,
+            cert_dir=self.cert_dir,
+            keep_alive=self.sync,
+        )
         try:
             (result,), _ = xmlrpc.client.loads(response, use_builtin_types=False)
         except xmlrpc.client.Fault as fault:
@@ -332,10 +348,16 @@ def _ssl_reason(exc) -> str:
     return f"{head} ({detail})" if sep else reason
 
 
-def _tls_wrap(sock: socket.socket, endpoint: Endpoint, timeout: float, verify: bool):
+def _tls_wrap(
+    sock: socket.socket, endpoint: Endpoint, timeout: float, verify: bool, cert_dir: str | None
+):
     import ssl  # only for https endpoints
 
     context = ssl.create_default_context()
+    if cert_dir is not None:  # ONE_CERT_DIR: the default store plus every file in the dir
+        for path in sorted(Path(cert_dir).glob("*")):
+            if path.is_file():
+                context.load_verify_locations(cafile=str(path))
     if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -363,11 +385,19 @@ class _Connection(http.client.HTTPConnection):
         self.sock = sock
 
 
-def _post(endpoint: Endpoint, body: bytes, timeout: float, verify: bool = True) -> bytes:
+def _post(
+    endpoint: Endpoint,
+    body: bytes,
+    timeout: float,
+    verify: bool = True,
+    *,
+    cert_dir: str | None = None,
+    keep_alive: bool = True,
+) -> bytes:
     """POST an XML-RPC request; failures become the texts Ruby 3.1's Net::HTTP/XMLRPC give."""
     sock = _tcp_connect(endpoint, timeout)
     if endpoint.use_ssl:
-        sock = _tls_wrap(sock, endpoint, timeout, verify)
+        sock = _tls_wrap(sock, endpoint, timeout, verify, cert_dir)
     else:
         sock.settimeout(timeout)
     conn = _Connection(sock, endpoint, timeout)
@@ -383,7 +413,8 @@ def _post(endpoint: Endpoint, body: bytes, timeout: float, verify: bool = True) 
                     "Accept": "*/*",
                     "accept-encoding": "identity",
                     "User-Agent": f"XMLRPC::Client (Ruby {RUBY_VERSION})",
-                    "Connection": "keep-alive",
+                    # call (sync, one kept connection) or call_async (one per call)
+                    "Connection": "keep-alive" if keep_alive else "close",
                 },
             )
             response = conn.getresponse()

@@ -197,7 +197,7 @@ class ZoneCli:
             password = options.get("password") or self._prompt_password()
             secret = f"{user}:{password}"
         try:
-            self.client = Client(secret, options.get("endpoint"), env=self.env)
+            self.client = Client(secret, options.get("endpoint"), env=self.env, sync=True)
         except (NoOneAuth, EndpointError) as exc:
             raise CliError(str(exc)) from None
 

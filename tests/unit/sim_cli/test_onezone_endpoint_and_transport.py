@@ -7,7 +7,7 @@ import contextlib
 import socket
 
 import pytest
-from sim_cli_support import zone_xml
+from sim_cli_support import raft_xml, zone_xml
 from stub_oned import closed_port_endpoint, success_string
 
 from onesim.cli import one_client
@@ -167,3 +167,29 @@ def test_parse_endpoint_keeps_what_new2_keeps(endpoint, expected):
     target = one_client.parse_endpoint(endpoint)
 
     assert (target.host, target.port, target.path, target.use_ssl) == expected
+
+
+@pytest.mark.parametrize("variable", ["ONE_DISABLE_SSL_VERIFY", "ONE_CERT_DIR"])
+def test_ssl_settings_refused_for_the_per_server_clients(stubs, raft_server, onezone, variable):
+    """OpenNebula::Client raises for SSL settings unless built with :sync, which only the CLI's
+    own client is: show (one client per SERVER) and list (one per zone) fail as a whole."""
+    leader = raft_server(raft_xml(0, 3))
+    zone = zone_xml([("0", "fe1", leader.endpoint)], endpoint=leader.endpoint)
+    main = stubs(
+        {
+            "one.zone.info": success_string(zone),
+            "one.zonepool.info": success_string(f"<ZONE_POOL>{zone}</ZONE_POOL>"),
+        }
+    )
+    empty = stubs({"one.zone.info": success_string(zone_xml([]))})
+    env = {variable: "/nonexistent"}
+
+    show = onezone("show", "0", endpoint=main.endpoint, env_extra=env)
+    listing = onezone("list", endpoint=main.endpoint, env_extra=env)
+    no_servers = onezone("show", "0", endpoint=empty.endpoint, env_extra=env)
+
+    for result in (show, listing):
+        assert (result.returncode, result.stdout) == (255, "")
+        assert result.stderr == "SSL options don't work in async mode\n"
+    assert leader.calls == []
+    assert (no_servers.returncode, no_servers.stderr) == (0, "")
