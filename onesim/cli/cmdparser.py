@@ -8,6 +8,8 @@ What callers (people and the Salt modules) can observe is kept:
   abbreviated, ``--opt=value`` and ``-nVALUE`` work; errors are ``invalid option: -z``,
   ``missing argument: --name``, ``ambiguous option: --e``, ``needless argument: --xml=1``
   on stderr with exit 255; ``-h`` and ``-V`` act where they appear;
+* a short option letter that is no short option completes to the only long option starting
+  with it (``-e URL`` is ``--endpoint URL``; ``ambiguous option: -e`` when several do);
 * option values go through Ruby OptionParser's acceptors (optparse 0.2, Ruby 3.1): a
   ``String`` value must not be empty, an ``Integer`` must look like one (``invalid argument:
   --user `` -- the option and the refused value joined by a space), an ``Array`` is split on
@@ -301,7 +303,15 @@ class CmdParser:
                 while j < len(arg):
                     option = shorts.get("-" + arg[j])
                     if option is None:
-                        raise CliError(f"invalid option: {arg if j == 1 else '-' + arg[j:]}")
+                        # optparse then completes the letter against the long options:
+                        # "-e URL" is --endpoint where that is the only one starting with e.
+                        shown = arg if j == 1 else "-" + arg[j:]
+                        matches = [o for o in options if o.long.startswith("--" + arg[j])]
+                        if len(matches) > 1:
+                            raise CliError(f"ambiguous option: {shown}")
+                        if not matches:
+                            raise CliError(f"invalid option: {shown}")
+                        option = matches[0]
                     if option.metavar:
                         token = arg if j == 1 else "-" + arg[j:]
                         value = arg[j + 1 :]

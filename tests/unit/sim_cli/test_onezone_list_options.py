@@ -233,3 +233,16 @@ def test_create_requires_its_file(stubs, onezone, tmp_path):
     assert nonexistent.stderr == "command create: argument 0 must be one of file\n"
     assert "   * create <file>\n        Creates a new Zone\n\n" in help_text.stdout
     assert main.calls == []
+
+
+def test_short_letter_completes_to_the_only_long_option(stubs, onezone):
+    main = stubs({"one.zone.info": success_string(zone_xml([]))})
+
+    show = onezone("show", "0", "-e", main.endpoint, endpoint="http://127.0.0.1:1/RPC2")
+    ambiguous = onezone("list", "-e", main.endpoint)
+    missing = onezone("show", "0", "-e")
+
+    assert (show.returncode, show.stderr) == (0, "")
+    assert main.methods() == ["one.zone.info"]
+    assert (ambiguous.returncode, ambiguous.stderr) == (255, "ambiguous option: -e\n")
+    assert (missing.returncode, missing.stderr) == (255, "missing argument: -e\n")
