@@ -5,7 +5,8 @@ What callers (people and the Salt modules) can observe is kept:
 * the first arguments that do not start with ``-`` name the command; an unknown command
   prints the help and exits 0;
 * options may appear anywhere (Ruby ``OptionParser#parse!`` permutes), long options may be
-  abbreviated, ``--opt=value`` and ``-nVALUE`` work; errors are ``invalid option: -z``,
+  abbreviated word by word and in any case (``--cs-d``, ``--ENDPOINT``; ``_`` reads as
+  ``-``), ``--opt=value`` and ``-nVALUE`` work; errors are ``invalid option: -z``,
   ``missing argument: --name``, ``ambiguous option: --e``, ``needless argument: --xml=1``
   on stderr with exit 255; ``-h`` and ``-V`` act where they appear;
 * a short option letter that is no short option completes to the only long option starting
@@ -251,11 +252,36 @@ class CmdParser:
     def _all_options(self, command: Command) -> list[Option]:
         return [*self.options, *command.options]
 
+    @staticmethod
+    def _completions(key: str, options: list[Option], icase: bool) -> list[Option]:
+        """``OptionParser::Completion#complete``: each word of ``key`` may be abbreviated
+        (``--cs-d`` is ``--csv-del``); when several names match, a name that is a prefix of
+        all the others wins (``--cs`` is ``--csv``), otherwise it is ambiguous (several)."""
+        pattern = re.compile(
+            r"\A" + re.sub(r"\w+\b", lambda m: m.group(0) + r"\w*", re.escape(key), flags=re.A),
+            (re.IGNORECASE if icase else 0) | re.ASCII,
+        )
+        matches = sorted(
+            (o for o in options if pattern.match(o.long[2:])), key=lambda o: len(o.long)
+        )
+        if len(matches) <= 1:
+            return matches
+        chosen = matches[0]
+        for other in matches[1:]:
+            if other is chosen:
+                continue
+            if chosen.long.startswith(other.long):
+                chosen = other
+            elif not other.long.startswith(chosen.long):
+                return matches  # ambiguous
+        return [chosen]
+
     def _complete_long(self, name: str, options: list[Option], shown: str) -> Option:
+        name = name.replace("_", "-")  # optparse: opt.tr!('_', '-')
         exact = [o for o in options if o.long == f"--{name}"]
         if exact:
             return exact[0]
-        candidates = [o for o in options if o.long.startswith(f"--{name}")] if name else []
+        candidates = self._completions(name, options, icase=True)
         if len(candidates) == 1:
             return candidates[0]
         if candidates:
@@ -306,7 +332,7 @@ class CmdParser:
                         # optparse then completes the letter against the long options:
                         # "-e URL" is --endpoint where that is the only one starting with e.
                         shown = arg if j == 1 else "-" + arg[j:]
-                        matches = [o for o in options if o.long.startswith("--" + arg[j])]
+                        matches = self._completions(arg[j], options, icase=False)
                         if len(matches) > 1:
                             raise CliError(f"ambiguous option: {shown}")
                         if not matches:

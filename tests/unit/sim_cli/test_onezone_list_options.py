@@ -246,3 +246,20 @@ def test_short_letter_completes_to_the_only_long_option(stubs, onezone):
     assert main.methods() == ["one.zone.info"]
     assert (ambiguous.returncode, ambiguous.stderr) == (255, "ambiguous option: -e\n")
     assert (missing.returncode, missing.stderr) == (255, "missing argument: -e\n")
+
+
+def test_long_option_completion_like_optparse(three_zones, onezone):
+    """Word-wise abbreviations, any case, ``_`` for ``-``; a name prefixing all the other
+    candidates wins (``--cs``: csv over csv-del); otherwise ambiguous."""
+    main, down = three_zones
+    expected = 'CURRENT;ID;NAME;ENDPOINT;FED_INDEX;STAT\n""' + f";0;OpenNebula;{down};-;on\n"
+
+    for args in (
+        ["--cs", "--cs-d", ";"],
+        ["--CSV", "--csv_del", ";"],
+        ["--csv", "--csv-d=;"],
+    ):
+        result = onezone("list", *args, "-f", "id=0", "--ENDP", main.endpoint)
+        assert (result.returncode, result.stderr, result.stdout) == (0, "", expected), args
+    ambiguous = onezone("list", "--no", endpoint=main.endpoint)
+    assert (ambiguous.returncode, ambiguous.stderr) == (255, "ambiguous option: --no\n")
