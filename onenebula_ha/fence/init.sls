@@ -80,7 +80,8 @@ onenebula_ha-fence-file-serialize-config:
 
 onenebula_ha-fence-cmd-run-check:
   cmd.run:
-    - name: {{ fence.python3 }} {{ fence.program }} --config {{ fence.config }} --check
+    - name: {{ (fence.python3 | quote ~ ' ' ~ fence.program | quote ~ ' --config '
+                ~ fence.config | quote ~ ' --check') | json }}
     - onchanges:
       - file: onenebula_ha-fence-file-managed-agent
       - file: onenebula_ha-fence-file-serialize-config
@@ -149,5 +150,6 @@ onenebula_ha-fence-service-dead:
     - name: {{ service }}
     - enable: false
     - onlyif:
-      - test -e /etc/init.d/{{ service }} -o -e /etc/systemd/system/{{ service }}.service
+      - {{ ('test -e ' ~ ('/etc/init.d/' ~ service) | quote ~ ' -o -e '
+            ~ ('/etc/systemd/system/' ~ service ~ '.service') | quote) | json }}
 {%- endif %}

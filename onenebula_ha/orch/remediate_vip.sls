@@ -32,6 +32,7 @@ onenebula_ha-orch-remediate_vip-salt-function-{{ action.action }}-{{ action.mini
   salt.function:
     - name: cmd.run
     - tgt: {{ action.minion | json }}
+    - tgt_type: list
     - arg:
       - {{ action.command | json }}
     - kwarg:

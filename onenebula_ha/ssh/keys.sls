@@ -23,9 +23,9 @@
           {'mine_function': 'ssh.host_keys'}, {'private': false}, {'certs': false}],
       } %}
 {%-   set local_pubkey = salt['file.read'](key ~ '.pub') if salt['file.file_exists'](key ~ '.pub') else '' %}
-{%-   set mined_pubkey = salt['mine.get'](opts.id, 'onenebula_ha_ssh_pubkey').get(opts.id, '') %}
+{%-   set mined_pubkey = salt['mine.get'](opts.id, 'onenebula_ha_ssh_pubkey', tgt_type='list').get(opts.id, '') %}
 {%-   set local_hostkeys = salt['ssh.host_keys'](private=false, certs=false) %}
-{%-   set mined_hostkeys = salt['mine.get'](opts.id, 'onenebula_ha_ssh_hostkeys').get(opts.id, {}) %}
+{%-   set mined_hostkeys = salt['mine.get'](opts.id, 'onenebula_ha_ssh_hostkeys', tgt_type='list').get(opts.id, {}) %}
 
 include:
   - {{ tplroot }}.package
@@ -41,8 +41,10 @@ onenebula_ha-ssh-keys-file-directory:
 
 onenebula_ha-ssh-keys-cmd-run:
   cmd.run:
-    - name: ssh-keygen -q -t ed25519 -N '' -C {{ ssh.user }}@{{ opts.id }} -f {{ key }}
-    - creates: {{ key }}
+    {#- each value one shell word (quoted), the whole line one YAML string #}
+    - name: {{ ("ssh-keygen -q -t ed25519 -N '' -C " ~ (ssh.user ~ '@' ~ opts.id) | quote
+                ~ ' -f ' ~ key | quote) | json }}
+    - creates: {{ key | json }}
     - require:
       - file: onenebula_ha-ssh-keys-file-directory
 

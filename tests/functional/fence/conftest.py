@@ -3,7 +3,6 @@ masterless, and the agent's files rendered from the state tree."""
 
 import shutil
 
-import jinja2
 import pytest
 import salt._logging.impl
 import salt.client
@@ -40,15 +39,27 @@ def show_sls(local_salt):
 
 @pytest.fixture(scope="session")
 def render_file(repo_root):
-    """Render a file of the state tree as Salt's jinja renderer would (plain context)."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(repo_root)),
-        extensions=["jinja2.ext.do"],
-        keep_trailing_newline=True,
-    )
+    """Render a file of the state tree with Salt's own jinja renderer (its filters, tests
+    and ``raise``, as file.managed does), with a plain context."""
+    import salt.utils.templates
+
+    opts = salt.config.minion_config(None)
+    opts.update(file_client="local", file_roots={"base": [str(repo_root)]})
 
     def render(path, **context):
-        return env.get_template(path).render(**context)
+        result = salt.utils.templates.JINJA(
+            (repo_root / path).read_text(),
+            from_str=True,
+            to_str=True,
+            opts=opts,
+            saltenv="base",
+            grains={},
+            pillar={},
+            salt={},
+            context=context,
+        )
+        assert result["result"], result["data"]
+        return result["data"]
 
     return render
 

@@ -45,8 +45,16 @@ def test_mapdata_applies_and_redacts(local_salt, example_pillar_data, no_dump):
             lambda p: p["onenebula_ha"]["database"].pop("password"),
             "onenebula_ha:database:password: required",
         ),
+        (
+            # issue 10: this interface gave oneadmin full root through the sudoers file
+            lambda p: p["onenebula_ha"]["vip"].update(
+                interface="eth0\noneadmin ALL=(ALL) NOPASSWD: ALL\n#"
+            ),
+            "onenebula_ha:vip:interface: 'eth0\\noneadmin ALL=(ALL) NOPASSWD: ALL\\n#' is not "
+            "an interface name",
+        ),
     ],
-    ids=["even-count", "vip-on-server", "no-db-password"],
+    ids=["even-count", "vip-on-server", "no-db-password", "sudoers-injection"],
 )
 def test_bad_pillar_stops_the_render_and_changes_nothing(
     local_salt, example_pillar_data, no_dump, mutate, message

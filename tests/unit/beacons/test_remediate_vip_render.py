@@ -47,6 +47,7 @@ def hook_step(action, minion):
         "salt": [
             {"name": "cmd.run"},
             {"tgt": minion},
+            {"tgt_type": "list"},
             {"arg": [[HOOK, action, "eth0", "10.213.0.100/24"]]},
             {"kwarg": {"runas": "oneadmin", "python_shell": False}},
             "function",
