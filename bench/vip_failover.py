@@ -33,28 +33,18 @@ from bench._support import percentile
 from onelab import topology
 from onelab.demo import lab_pillar, write_pillar
 from onelab.sampling import ONE_AUTH, RpcProbe, Timeline, figures_of, first_steady
-from onelab.trials import FAULT_KINDS, deployed_lab, election_timeout_s, restore
+from onelab.trials import FAULT_KINDS, deployed_lab, election_timeout_s, fence_missing, restore
 
 TRIALS = 20
 #: A trial gives up on the client reaching the new leader after this long (it is reported).
 OBSERVE_S = 45
 HEALTHY_TIMEOUT_S = 180
 RESULTS = Path(__file__).resolve().parent / "results" / "vip_failover.json"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def fence_available() -> bool:
-    """Whether the formula can deploy the fencing agent (issue 9)."""
-    import yaml
-
-    defaults = yaml.safe_load((REPO_ROOT / "onenebula_ha" / "defaults.yaml").read_text())
-    settings = defaults.get("onenebula_ha") or defaults
-    return "fence" in settings and (REPO_ROOT / "onenebula_ha" / "fence" / "init.sls").exists()
 
 
 def _pillar(*, fence: bool, election_ms: int | None = None) -> dict:
     pillar = lab_pillar(5, topology.state_dir() / "shared")
-    if fence_available():
+    if fence_missing() is None:
         pillar["onenebula_ha"].setdefault("fence", {})["enabled"] = fence
     if election_ms:
         pillar["onenebula_ha"]["raft"]["election_timeout_ms"] = election_ms
@@ -158,7 +148,7 @@ def run(trials: int = TRIALS, tuned: bool | None = None) -> dict:
 
     started = time.monotonic()
     load_before = os.getloadavg()
-    fence = fence_available()
+    fence = fence_missing() is None
     pillar = _pillar(fence=False)
     variants = [("hooks_reactor", False)] + ([("fence", True)] if fence else [])
     with deployed_lab(5, pillar=pillar, warmup_ms=2000, out=log) as demo:

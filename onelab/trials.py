@@ -25,10 +25,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from onelab import network, proc, topology
 from onelab.lab import Lab
 from onelab.sampling import Timeline, figures_of
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 #: How long a zone may take to be healthy again after a heal (a restarted oned rejoins).
 HEALTHY_TIMEOUT = 180
 
@@ -263,6 +266,16 @@ def deployed_lab(
     finally:
         if demo.lab is not None:
             demo.lab.down(force=True)
+
+
+def fence_missing(repo_root: Path = REPO_ROOT) -> str | None:
+    """Why the formula at ``repo_root`` cannot deploy the fencing agent (None: it can)."""
+    defaults = yaml.safe_load((repo_root / "onenebula_ha" / "defaults.yaml").read_text())
+    if "fence" not in (defaults.get("onenebula_ha") or defaults):
+        return "the formula has no fencing agent (no onenebula_ha:fence in defaults.yaml)"
+    if not (repo_root / "onenebula_ha" / "fence" / "init.sls").exists():
+        return "the formula has no fencing agent (no onenebula_ha/fence/init.sls)"
+    return None
 
 
 def election_timeout_s(pillar: dict) -> float:

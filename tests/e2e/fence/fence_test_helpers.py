@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-
-
-def fence_in_formula() -> str | None:
-    """Why the formula cannot deploy the fencing agent yet (None when it can)."""
-    defaults = yaml.safe_load((REPO_ROOT / "onenebula_ha" / "defaults.yaml").read_text())
-    if "fence" not in (defaults.get("onenebula_ha") or defaults):
-        return (
-            "the formula has no fencing agent yet (issue 9: no onenebula_ha:fence in defaults.yaml)"
-        )
-    if not (REPO_ROOT / "onenebula_ha" / "fence" / "init.sls").exists():
-        return "the formula has no fencing agent yet (issue 9: no onenebula_ha/fence/init.sls)"
-    return None
+from onelab.trials import REPO_ROOT
 
 
 def fence_setting(pillar: dict, key: str):
