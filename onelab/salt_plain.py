@@ -151,14 +151,18 @@ class PlainSalt:
 
     def responding(self, names: list[str]) -> set[str]:
         """Which of ``names`` answer ``test.ping`` through the master right now."""
-        done = proc.run(
-            [
-                sys.executable, salt_script("salt"), "-c", str(self.master_config_dir()),
-                "-L", ",".join(names), "test.ping", "--out=json", "--static", "--timeout=3",
-            ],
-            check=False,
-            timeout=60,
-        )  # fmt: skip
+        try:
+            done = proc.run(
+                [
+                    sys.executable, salt_script("salt"), "-c", str(self.master_config_dir()),
+                    "-L", ",".join(names), "test.ping", "--out=json", "--static", "--timeout=3",
+                ],
+                check=False,
+                timeout=60,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            # A master still busy after a restart: nobody answered in time.
+            return set()
         try:
             answers = json.loads(done.stdout or "{}")
         except json.JSONDecodeError:
