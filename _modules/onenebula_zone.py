@@ -21,10 +21,13 @@ and the XML-RPC calls talk to the same oned. The session string is never logged.
 membership drop the cache, and ``refresh=True`` forces a new read.
 """
 
+import contextlib
 import copy
 import http.client
+import ipaddress
 import logging
 import os
+import re
 import time
 import xml.etree.ElementTree as ET
 import xmlrpc.client
@@ -521,26 +524,110 @@ def server_id(name, zone=0, refresh=False):
     return ids[0] if ids else None
 
 
-def _resolve(server, zone):
-    """A numeric server ID for ``server`` (an ID or a unique name).
+# Arguments are checked before anything changes: what server_add hands to ``onezone``
+# must be a plain name (never read as an option) and an XML-RPC endpoint of the form
+# OpenNebula documents, the same grammar as the pillar's (onenebula_pillar).
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+ENDPOINT_RE = re.compile(
+    r"(?P<scheme>https?)://(?P<host>\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,253})"
+    r"(?::(?P<port>[1-9][0-9]{0,4}))?/RPC2"
+)
+MAX_ADD_TIMEOUT = 3600
+
+
+def _check_name(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise CommandExecutionError(
+            f"refusing server name {name!r}: letters, digits, _ . - only, not starting with - or ."
+        )
+
+
+def _endpoint_key(endpoint):
+    """``(scheme, host, port)`` of an endpoint, normalised so spellings of one endpoint
+    (host case, default or zero-padded port, trailing slash) compare equal."""
+    match = re.match(
+        r"\s*([A-Za-z][A-Za-z0-9+.-]*)://(?:[^/@]*@)?(\[[^\]]*\]|[^:/?#]*)(?::([0-9]*))?([^?#]*)",
+        str(endpoint or ""),
+    )
+    if not match:
+        return None
+    scheme, host, port, path = match.groups()
+    scheme = scheme.lower()
+    host = host.strip("[]").lower()
+    with contextlib.suppress(ValueError):
+        host = str(ipaddress.ip_address(host))
+    port = int(port) if port else {"http": 80, "https": 443}.get(scheme)
+    return (scheme, host, port, path.rstrip("/") or "/")
+
+
+def _check_endpoint(endpoint):
+    match = ENDPOINT_RE.fullmatch(endpoint) if isinstance(endpoint, str) else None
+    if match is None or (match["port"] and int(match["port"]) > 65535):
+        shown = "<with user-info>" if "@" in str(endpoint) else repr(endpoint)
+        raise CommandExecutionError(
+            f"refusing endpoint {shown}: expected http(s)://<host>[:<port>]/RPC2 "
+            "(port 1-65535 without leading zeros, no user-info)"
+        )
+
+
+def _check_timeout(timeout):
+    try:
+        if isinstance(timeout, bool):
+            raise ValueError(timeout)
+        value = float(timeout)
+    except (TypeError, ValueError):
+        raise CommandExecutionError(f"refusing timeout {timeout!r}: a number of seconds") from None
+    if not 0 < value <= MAX_ADD_TIMEOUT:
+        raise CommandExecutionError(
+            f"refusing timeout {timeout!r}: between 0 and {MAX_ADD_TIMEOUT} seconds"
+        )
+    return value
+
+
+def _check_zone(zone):
+    text = str(zone).strip()
+    if isinstance(zone, bool) or not text.isdigit():
+        raise CommandExecutionError(f"refusing zone {zone!r}: a zone ID (0 unless federated)")
+    return int(text)
+
+
+def _target(server, zone):
+    """The zone's server row for ``server`` (an ID or a unique name), read fresh; raises
+    when there is none (or the name is shared).
 
     Names are resolved here rather than by the CLI: OpenNebula 6.10 and older turn any
     name into server 0.
     """
+    servers = show(zone, refresh=True)["servers"]
     if isinstance(server, int) and not isinstance(server, bool):
-        return server
-    text = str(server).strip()
-    if text.lstrip("-").isdigit():
-        return int(text)
-    found = server_id(text, zone=zone, refresh=True)
-    if found is None:
-        raise CommandExecutionError(f"{text} not found or duplicated")
-    return found
+        matches = [s for s in servers if s["id"] == server]
+    else:
+        text = str(server).strip()
+        if text.lstrip("-").isdigit():
+            matches = [s for s in servers if s["id"] == int(text)]
+        else:
+            matches = [s for s in servers if s["name"] == text]
+            if len(matches) > 1:
+                raise CommandExecutionError(
+                    f"{text} not found or duplicated (IDs {sorted(s['id'] for s in matches)})"
+                )
+    if not matches:
+        raise CommandExecutionError(
+            f"{server} not found or duplicated: no such server in zone {zone}"
+        )
+    return matches[0], servers
 
 
-def server_add(name, endpoint, zone=0, timeout=30):
+def server_add(name, endpoint, zone=0, timeout=30, max_lag=None):
     """
     Add a server to the zone (``onezone server-add``) and return its new ID.
+
+    Refuses, before changing anything, as the ``onenebula_zone.server_present`` state
+    does: a name that is not a plain server name (letters, digits, ``_ . -``, never
+    starting with ``-``), an endpoint that is not ``http(s)://<host>[:<port>]/RPC2``, a
+    ``timeout`` that is not a number of seconds, a name or endpoint the zone already has
+    (endpoints compared after normalisation), and a zone that is not healthy (an empty
+    zone, the bootstrap of a solo oned adding itself, is allowed).
 
     The CLI does not print the ID (oned returns the zone ID), so it is read back by name
     from ``onezone show``; a follower's copy of the zone may lag, hence the short wait
@@ -552,13 +639,34 @@ def server_add(name, endpoint, zone=0, timeout=30):
 
         salt vmm01 onenebula_zone.server_add vmm02 http://10.213.0.20:2633/RPC2
     """
-    try:
-        known = {s["id"] for s in show(zone)["servers"] if s["name"] == name}
-    except CommandExecutionError:
-        known = set()
+    _check_name(name)
+    _check_endpoint(endpoint)
+    wait = _check_timeout(timeout)
+    zone = _check_zone(zone)
+    servers = show(zone, refresh=True)["servers"]
+    key = _endpoint_key(endpoint)
+    for server in servers:
+        if server["name"] == name:
+            raise CommandExecutionError(
+                f"refusing to add {name}: zone {zone} already has a server {name} "
+                f"(ID {server['id']})"
+            )
+        if _endpoint_key(server["endpoint"]) == key:
+            raise CommandExecutionError(
+                f"refusing to add {name}: server {server['id']} ({server['name']}) already "
+                f"has the endpoint {server['endpoint']}"
+            )
+    if servers:
+        report = health(zone, max_lag=max_lag, refresh=False)
+        if not report["healthy"]:
+            raise CommandExecutionError(
+                f"refusing to add {name}: zone {zone} is not healthy: "
+                + "; ".join(report["problems"])
+            )
+    known = {s["id"] for s in servers}
     _run(["onezone", "server-add", str(zone), "--name", name, "--rpc", endpoint])
     _forget(zone)
-    deadline = time.monotonic() + float(timeout)
+    deadline = time.monotonic() + wait
     while True:
         servers = show(zone, refresh=True)["servers"]
         new = [s["id"] for s in servers if s["name"] == name and s["id"] not in known]
@@ -572,11 +680,16 @@ def server_add(name, endpoint, zone=0, timeout=30):
         time.sleep(min(0.5, remaining))
 
 
-def server_del(server, zone=0):
+def server_del(server, zone=0, max_lag=None, require_stopped=True):
     """
     Remove a server (ID or unique name) from the zone (``onezone server-del``); return
-    the ID removed. Stop OpenNebula on that host first: a removed oned that keeps
-    running disrupts the zone with its elections.
+    the ID removed.
+
+    Refuses, as the ``onenebula_zone.server_absent`` state does: a server the zone does
+    not have, the last member, the current leader, a zone that is not healthy apart from
+    that server, and (``require_stopped``, default True) a server whose oned still
+    answers: stop OpenNebula on that host first, a removed oned that keeps running
+    disrupts the zone with its elections.
 
     CLI Example:
 
@@ -584,7 +697,28 @@ def server_del(server, zone=0):
 
         salt vmm01 onenebula_zone.server_del vmm05
     """
-    return _server_command("server-del", server, zone)
+    zone = _check_zone(zone)
+    target, servers = _target(server, zone)
+    label = _label(target)
+    if len(servers) == 1:
+        raise CommandExecutionError(f"refusing to remove {label}: the last member of zone {zone}")
+    if target["state"] == "leader":
+        raise CommandExecutionError(
+            f"refusing to remove {label}: the current leader of zone {zone}; stop OpenNebula "
+            "on it so another server takes over first"
+        )
+    if require_stopped and target["state"] != "error":
+        raise CommandExecutionError(
+            f"refusing to remove {label}: its oned still answers (state {target['state']}); "
+            "stop OpenNebula on it first"
+        )
+    report = health(zone, max_lag=max_lag, ignore=[target["id"]], refresh=False)
+    if not report["healthy"]:
+        raise CommandExecutionError(
+            f"refusing to remove {label}: zone {zone} is not healthy apart from it: "
+            + "; ".join(report["problems"])
+        )
+    return _server_command("server-del", target["id"], zone)
 
 
 def server_reset(server, zone=0):
@@ -592,19 +726,33 @@ def server_reset(server, zone=0):
     Reset the leader's replication index for a follower (``onezone server-reset``),
     after that follower's DB was restored from a fresh leader backup; return its ID.
 
+    Refuses a server the zone does not have, the leader itself (it has nothing to
+    reset), and a zone without a leader to run the reset.
+
     CLI Example:
 
     .. code-block:: bash
 
         salt vmm01 onenebula_zone.server_reset vmm03
     """
-    return _server_command("server-reset", server, zone)
+    zone = _check_zone(zone)
+    target, servers = _target(server, zone)
+    leaders = [s for s in servers if s["state"] == "leader"]
+    if target["state"] == "leader":
+        raise CommandExecutionError(
+            f"refusing to reset {_label(target)}: it is the leader of zone {zone}; only a "
+            "follower is reset"
+        )
+    if not leaders:
+        raise CommandExecutionError(
+            f"refusing to reset {_label(target)}: zone {zone} has no leader"
+        )
+    return _server_command("server-reset", target["id"], zone)
 
 
-def _server_command(verb, server, zone):
-    """Run ``onezone <verb> <zone> <id>`` for a server given by ID or unique name; the
-    zone view cached for this run is dropped either way, as membership may have moved."""
-    number = _resolve(server, zone)
+def _server_command(verb, number, zone):
+    """Run ``onezone <verb> <zone> <id>``; the zone view cached for this run is dropped
+    either way, as membership may have moved."""
     try:
         _run(["onezone", verb, str(zone), str(number)])
     finally:

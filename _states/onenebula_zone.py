@@ -160,7 +160,9 @@ def server_present(name, endpoint, zone=0, max_lag=None, lock_file=None):
                     }
                 }
                 return ret
-            new_id = __salt__["onenebula_zone.server_add"](name, endpoint, zone=zone)
+            new_id = __salt__["onenebula_zone.server_add"](
+                name, endpoint, zone=zone, max_lag=max_lag
+            )
     except (_Busy, OSError) as exc:
         ret["comment"] = _lock_failure_comment(exc, lock_file)
         return ret
@@ -239,7 +241,9 @@ def server_absent(name, zone=0, max_lag=None, lock_file=None, require_stopped=Tr
                 ret["comment"] = f"Server {name} (ID {target['id']}) would be removed"
                 ret["changes"] = change
                 return ret
-            __salt__["onenebula_zone.server_del"](target["id"], zone=zone)
+            __salt__["onenebula_zone.server_del"](
+                target["id"], zone=zone, max_lag=max_lag, require_stopped=require_stopped
+            )
     except (_Busy, OSError) as exc:
         ret["comment"] = _lock_failure_comment(exc, lock_file)
         return ret

@@ -275,7 +275,14 @@ def test_wait_healthy_times_out_with_the_problems(fake, no_sleep):
 # ------------------------------------------------------------------ membership
 
 
+def _healthy(fake):
+    """The example zone with server 2 answering as a caught-up follower."""
+    fake.rows[2] = server_row(2, "server-2", "http://192.168.150.3:2633/RPC2", state="2")
+    return fake
+
+
 def test_server_add_returns_the_id_read_back_by_name(fake):
+    _healthy(fake)
     new_id = zone.server_add("vmm04", "http://10.213.0.40:2633/RPC2")
     assert new_id == 3
     assert fake.commands("server-add") == [
@@ -286,6 +293,7 @@ def test_server_add_returns_the_id_read_back_by_name(fake):
 
 
 def test_server_add_waits_for_a_lagging_follower_copy(fake, no_sleep):
+    _healthy(fake)
     real = FakeOnezone.__call__
     stale = {"left": 2}
 
@@ -302,10 +310,112 @@ def test_server_add_waits_for_a_lagging_follower_copy(fake, no_sleep):
     assert stale["left"] == 0
 
 
-def test_server_add_same_name_again_returns_the_new_id(fake):
-    fake.rows.append(server_row(3, "server-1", "http://x/RPC2"))
-    zone.show()  # cache holds IDs 1 and 3 for server-1
-    assert zone.server_add("server-1", "http://x/RPC2") == 4
+def test_server_add_bootstraps_an_empty_zone(fake):
+    fake.rows.clear()
+    assert zone.server_add("vmm01", "http://10.213.0.10:2633/RPC2") == 0
+
+
+# Each refusal happens before any change: no server-add reaches the CLI.
+ADD_REFUSALS = [
+    ("name-option", "--help", "http://10.213.0.40:2633/RPC2", {}, "refusing server name '--help'"),
+    ("name-space", "vmm 04", "http://10.213.0.40:2633/RPC2", {}, "refusing server name"),
+    ("name-not-text", 4, "http://10.213.0.40:2633/RPC2", {}, "refusing server name 4"),
+    (
+        "endpoint-substitution",
+        "vmm04",
+        "http://10.213.0.40:2633/RPC2$(id)",
+        {},
+        "refusing endpoint 'http://10.213.0.40:2633/RPC2$(id)'",
+    ),
+    (
+        "endpoint-no-scheme",
+        "vmm04",
+        "10.213.0.40:2633",
+        {},
+        "expected http(s)://<host>[:<port>]/RPC2",
+    ),
+    ("endpoint-port-99999", "vmm04", "http://10.213.0.40:99999/RPC2", {}, "refusing endpoint"),
+    (
+        "endpoint-user-info",
+        "vmm04",
+        "http://oneadmin:pw@10.213.0.40:2633/RPC2",
+        {},
+        "refusing endpoint <with user-info>",
+    ),
+    (
+        "timeout-text",
+        "vmm04",
+        "http://10.213.0.40:2633/RPC2",
+        {"timeout": "x"},
+        "refusing timeout 'x'",
+    ),
+    ("timeout-zero", "vmm04", "http://10.213.0.40:2633/RPC2", {"timeout": 0}, "refusing timeout 0"),
+    (
+        "timeout-bool",
+        "vmm04",
+        "http://10.213.0.40:2633/RPC2",
+        {"timeout": True},
+        "refusing timeout True",
+    ),
+    (
+        "zone-text",
+        "vmm04",
+        "http://10.213.0.40:2633/RPC2",
+        {"zone": "0;id"},
+        "refusing zone '0;id'",
+    ),
+    (
+        "duplicate-name",
+        "server-1",
+        "http://10.213.0.40:2633/RPC2",
+        {},
+        "refusing to add server-1: zone 0 already has a server server-1 (ID 1)",
+    ),
+    (
+        "duplicate-endpoint-spelling",
+        "vmm04",
+        "http://192.168.150.2:02633/RPC2/",
+        {},
+        "refusing endpoint",
+    ),
+    (
+        "duplicate-endpoint",
+        "vmm04",
+        "HTTP://192.168.150.2:2633/RPC2".replace("HTTP", "http"),
+        {},
+        "refusing to add vmm04: server 1 (server-1) already has the endpoint",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "endpoint", "kwargs", "message"),
+    [pytest.param(n, e, k, m, id=i) for i, n, e, k, m in ADD_REFUSALS],
+)
+def test_server_add_refuses_before_any_change(fake, name, endpoint, kwargs, message):
+    _healthy(fake)
+    with pytest.raises(CommandExecutionError) as error:
+        zone.server_add(name, endpoint, **kwargs)
+    assert message in str(error.value)
+    assert "pw@" not in str(error.value)
+    assert fake.commands("server-add") == []
+
+
+def test_server_add_refuses_an_unhealthy_zone(fake):
+    with pytest.raises(CommandExecutionError) as error:
+        zone.server_add("vmm04", "http://10.213.0.40:2633/RPC2")
+    assert str(error.value) == (
+        "refusing to add vmm04: zone 0 is not healthy: server 2 (server-2) is in state error"
+    )
+    assert fake.commands("server-add") == []
+
+
+def test_server_add_duplicate_host_in_another_spelling_is_refused(fake):
+    _healthy(fake)
+    fake.rows[1] = server_row(1, "server-1", "http://Vmm02.Example.org:2633/RPC2")
+    with pytest.raises(CommandExecutionError, match="already has the endpoint"):
+        zone.server_add("vmm04", "http://vmm02.example.org:2633/RPC2")
+    assert fake.commands("server-add") == []
 
 
 @pytest.mark.parametrize(
@@ -341,13 +451,15 @@ def test_server_add_same_name_again_returns_the_new_id(fake):
     ],
 )
 def test_server_add_errors_carry_the_cli_message(fake, failure, message):
+    _healthy(fake)
     fake.fail["server-add"] = failure
     with pytest.raises(CommandExecutionError, match=message) as error:
-        zone.server_add("vmm04", "10.213.0.40:2633")
+        zone.server_add("vmm04", "http://10.213.0.40:2633/RPC2")
     assert error.value.info["retcode"] == 255
 
 
 def test_server_add_times_out_when_it_never_shows(fake, no_sleep):
+    _healthy(fake)
     fake.fail["server-add"] = run_result()  # "succeeds" but the zone never lists it
     with pytest.raises(CommandExecutionError, match="does not show in zone 0 after 5s"):
         zone.server_add("vmm04", "http://10.213.0.40:2633/RPC2", timeout=5)
@@ -367,10 +479,53 @@ def test_server_del_by_name_sends_the_numeric_id(fake):
     assert [s["id"] for s in zone.show()["servers"]] == [0, 1]
 
 
-def test_server_del_by_id_and_unknown_id(fake):
-    assert zone.server_del(1) == 1
-    with pytest.raises(CommandExecutionError, match="SERVER not found in zone"):
-        zone.server_del("9")
+def test_server_del_of_a_running_follower_only_when_asked(fake):
+    _healthy(fake)
+    with pytest.raises(CommandExecutionError) as error:
+        zone.server_del(1)
+    assert str(error.value) == (
+        "refusing to remove server 1 (server-1): its oned still answers (state follower); "
+        "stop OpenNebula on it first"
+    )
+    assert zone.server_del(1, require_stopped=False) == 1
+
+
+DEL_REFUSALS = [
+    ("unknown-id", lambda fake: "9", "9 not found or duplicated: no such server in zone 0"),
+    ("unknown-name", lambda fake: "--help", "--help not found or duplicated"),
+    (
+        "leader",
+        lambda fake: "server-0",
+        "refusing to remove server 0 (server-0): the current leader",
+    ),
+    (
+        "unhealthy-zone",
+        lambda fake: (
+            fake.rows.__setitem__(
+                1, server_row(1, "server-1", "http://192.168.150.2:2633/RPC2", state="-")
+            )
+            or "server-2"
+        ),
+        "refusing to remove server 2 (server-2): zone 0 is not healthy apart from it: "
+        "server 1 (server-1) is in state error",
+    ),
+    (
+        "last-member",
+        lambda fake: fake.rows.__delitem__(slice(0, 2)) or "server-2",
+        "refusing to remove server 2 (server-2): the last member of zone 0",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("prepare", "message"), [pytest.param(p, m, id=i) for i, p, m in DEL_REFUSALS]
+)
+def test_server_del_refuses_before_any_change(fake, prepare, message):
+    target = prepare(fake)
+    with pytest.raises(CommandExecutionError) as error:
+        zone.server_del(target, require_stopped=False)
+    assert message in str(error.value)
+    assert fake.commands("server-del") == []
 
 
 def test_server_del_unknown_or_duplicated_name_never_reaches_the_cli(fake):
@@ -385,6 +540,34 @@ def test_server_del_unknown_or_duplicated_name_never_reaches_the_cli(fake):
 def test_server_reset(fake):
     assert zone.server_reset("server-2", zone=0) == 2
     assert fake.commands("server-reset") == [["onezone", "server-reset", "0", "2"]]
+
+
+@pytest.mark.parametrize(
+    ("target", "prepare", "message"),
+    [
+        pytest.param(
+            "7", None, "7 not found or duplicated: no such server in zone 0", id="unknown-id"
+        ),
+        pytest.param(
+            "server-0", None, "refusing to reset server 0 (server-0): it is the leader", id="leader"
+        ),
+        pytest.param(
+            2,
+            lambda fake: fake.rows.__setitem__(
+                0, server_row(0, "server-0", "http://x/RPC2", state="-")
+            ),
+            "refusing to reset server 2 (server-2): zone 0 has no leader",
+            id="no-leader",
+        ),
+    ],
+)
+def test_server_reset_refusals(fake, target, prepare, message):
+    if prepare:
+        prepare(fake)
+    with pytest.raises(CommandExecutionError) as error:
+        zone.server_reset(target)
+    assert message in str(error.value)
+    assert fake.commands("server-reset") == []
 
 
 # ------------------------------------------------------------------ raft_status
