@@ -10,6 +10,7 @@ Modules:
 
 * ``one_client``  -- endpoint/credential resolution and the XML-RPC call (``OpenNebula::Client``)
 * ``cmdparser``   -- the command/option parser with the Ruby ``CmdParser`` messages and help
+* ``did_you_mean`` -- the "Did you mean?" hint optparse adds to an unknown option
 * ``xmldoc``      -- XML tree with CDATA kept: Nokogiri-like printing, ``to_hash``, template text
 * ``psych_yaml``  -- YAML printed the way Ruby's Psych prints it
 * ``table``       -- fixed-width tables and headers (``CLIHelper``)

@@ -8,7 +8,9 @@ What callers (people and the Salt modules) can observe is kept:
   abbreviated word by word and in any case (``--cs-d``, ``--ENDPOINT``; ``_`` reads as
   ``-``), ``--opt=value`` and ``-nVALUE`` work; errors are ``invalid option: -z``,
   ``missing argument: --name``, ``ambiguous option: --e``, ``needless argument: --xml=1``
-  on stderr with exit 255; ``-h`` and ``-V`` act where they appear;
+  on stderr with exit 255, an unknown or ambiguous name followed by DidYouMean's
+  ``Did you mean?  json`` when it finds a close long name; ``-h`` and ``-V`` act where they
+  appear;
 * a short option letter that is no short option completes to the only long option starting
   with it (``-e URL`` is ``--endpoint URL``; ``ambiguous option: -e`` when several do);
 * option values go through Ruby OptionParser's acceptors (optparse 0.2, Ruby 3.1): a
@@ -31,6 +33,8 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+from . import did_you_mean
 
 __all__ = [
     "ARRAY",
@@ -250,7 +254,8 @@ class CmdParser:
 
     # -- options ------------------------------------------------------------------------
     def _all_options(self, command: Command) -> list[Option]:
-        return [*self.options, *command.options]
+        """Global options, then the command's sorted by name (CmdParser sorts an option list)."""
+        return [*self.options, *command.sorted_options]
 
     @staticmethod
     def _completions(key: str, options: list[Option], icase: bool) -> list[Option]:
@@ -276,6 +281,14 @@ class CmdParser:
                 return matches  # ambiguous
         return [chosen]
 
+    @staticmethod
+    def _hint(key: str, options: list[Option]) -> str:
+        """DidYouMean's suggestion among every long name optparse knows: the options in the
+        order they were declared, then its own ``help``, completion and ``version``."""
+        names = [o.long[2:] for o in options]
+        names += ["help", "*-completion-bash", "*-completion-zsh", "version", ""]
+        return did_you_mean.message_for(key, names)
+
     def _complete_long(self, name: str, options: list[Option], shown: str) -> Option:
         name = name.replace("_", "-")  # optparse: opt.tr!('_', '-')
         exact = [o for o in options if o.long == f"--{name}"]
@@ -285,8 +298,8 @@ class CmdParser:
         if len(candidates) == 1:
             return candidates[0]
         if candidates:
-            raise CliError(f"ambiguous option: {shown}")
-        raise CliError(f"invalid option: {shown}")
+            raise CliError(f"ambiguous option: {shown}{self._hint(name, options)}")
+        raise CliError(f"invalid option: {shown}{self._hint(name, options)}")
 
     def _parse_options(
         self, args: list[str], command: Command, invocation: Invocation
@@ -333,10 +346,11 @@ class CmdParser:
                         # "-e URL" is --endpoint where that is the only one starting with e.
                         shown = arg if j == 1 else "-" + arg[j:]
                         matches = self._completions(arg[j], options, icase=False)
+                        hint = self._hint(arg[j], options) if len(matches) != 1 else ""
                         if len(matches) > 1:
-                            raise CliError(f"ambiguous option: {shown}")
+                            raise CliError(f"ambiguous option: {shown}{hint}")
                         if not matches:
-                            raise CliError(f"invalid option: {shown}")
+                            raise CliError(f"invalid option: {shown}{hint}")
                         option = matches[0]
                     if option.metavar:
                         token = arg if j == 1 else "-" + arg[j:]

@@ -263,3 +263,29 @@ def test_long_option_completion_like_optparse(three_zones, onezone):
         assert (result.returncode, result.stderr, result.stdout) == (0, "", expected), args
     ambiguous = onezone("list", "--no", endpoint=main.endpoint)
     assert (ambiguous.returncode, ambiguous.stderr) == (255, "ambiguous option: --no\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["show", "0", "--josn"], "invalid option: --josn\nDid you mean?  json"),
+        (["show", "0", "--endpont", "x"], "invalid option: --endpont\nDid you mean?  endpoint"),
+        (["list", "--nohead"], "invalid option: --nohead\nDid you mean?  no-header"),
+        (["show", "0", "--bogus"], "invalid option: --bogus"),
+        (["list", "--no"], "ambiguous option: --no"),
+    ],
+)
+def test_did_you_mean_hint_like_optparse(onezone, args, message):
+    result = onezone(*args, endpoint=closed_port_endpoint())
+
+    assert (result.returncode, result.stdout, result.stderr) == (255, "", message + "\n")
+
+
+def test_spell_checker_reference_values():
+    from onesim.cli import did_you_mean
+
+    # the textbook Jaro-Winkler and Levenshtein examples
+    assert round(did_you_mean.jaro_winkler("martha", "marhta"), 3) == 0.961
+    assert round(did_you_mean.jaro_winkler("dwayne", "duane"), 3) == 0.84
+    assert did_you_mean.levenshtein("kitten", "sitting") == 3
+    assert did_you_mean.spell_check("josn", ["xml", "json", "yaml"]) == ["json"]
