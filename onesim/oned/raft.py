@@ -1,6 +1,7 @@
 """oned's Raft: states, elections, log replication, commit, membership and purge.
 
-Follows OpenNebula's RaftManager (src/raft/RaftManager.cc; docs/opennebula-raft.md §5) rather than textbook Raft where they differ:
+Follows OpenNebula's RaftManager (src/raft/RaftManager.cc; docs/opennebula-raft.md §5) rather
+than textbook Raft where they differ:
 
 * warm-up (15 s by default) before the first election, the first timeout is not randomised,
   retry rounds wait ``U(0,1) x ELECTION_TIMEOUT``;
@@ -13,7 +14,9 @@ Follows OpenNebula's RaftManager (src/raft/RaftManager.cc; docs/opennebula-raft.
   a leader steps down (including shutdown); never in solo.
 
 Threads: a timer (50 ms tick; runs elections), an applier (runs committed SQL), a purger, and
-on a leader one replication thread plus one heartbeat thread per follower.
+on a leader one replication thread plus one heartbeat thread per follower, whose loops live in
+:mod:`onesim.oned.replication`; they use this class's ``cond``, ``last_index``, ``is_leader``,
+``call``, ``advance_commit`` and ``step_down``.
 """
 
 from __future__ import annotations
@@ -22,8 +25,6 @@ import random
 import threading
 import time
 import xmlrpc.client
-from collections import deque
-from dataclasses import dataclass, field
 
 from onesim import rpc
 from onesim.config import RaftConfig
@@ -31,6 +32,7 @@ from onesim.db import Database, DatabaseError
 from onesim.logdb import LogDB
 from onesim.oned.hooks import HookRunner
 from onesim.oned.log import OnedLog
+from onesim.oned.replication import FollowerLink, heartbeat, replicate
 from onesim.zone import load_zone
 
 __all__ = ["CANDIDATE", "FOLLOWER", "LEADER", "SOLO", "RaftManager", "WriteFailed"]
@@ -38,29 +40,12 @@ __all__ = ["CANDIDATE", "FOLLOWER", "LEADER", "SOLO", "RaftManager", "WriteFaile
 SOLO, CANDIDATE, FOLLOWER, LEADER = 0, 1, 2, 3
 
 TICK_S = 0.050
-REPLICA_BACKOFF_START_S = 0.100
-REPLICA_BACKOFF_MAX_S = 2.5
 MARK_PERIOD_S = 600
-#: Heartbeat errors tolerated within the window before "Detetected error condition".
-HEARTBEAT_ERROR_LIMIT = 10
-HEARTBEAT_ERROR_WINDOW_S = 60
 UINT64_MAX = 18446744073709551615
 
 
 class WriteFailed(RuntimeError):
     """A replicated write did not complete (e.g. the leader stepped down meanwhile)."""
-
-
-@dataclass
-class _FollowerLink:
-    """Leader-side replication state for one follower."""
-
-    server_id: int
-    endpoint: str
-    next: int
-    match: int = 0
-    stop: threading.Event = field(default_factory=threading.Event)
-    threads: list[threading.Thread] = field(default_factory=list)
 
 
 class RaftManager:
@@ -90,7 +75,7 @@ class RaftManager:
         self._federated = federated
 
         self._lock = threading.RLock()
-        self._cond = threading.Condition(self._lock)
+        self.cond = threading.Condition(self._lock)
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -100,9 +85,9 @@ class RaftManager:
         self.leader_id = -1
         self.applied = logdb.last_applied()
         self.commit = self.applied
-        self._last_index, self._last_term = logdb.last()
+        self.last_index, self._last_term = logdb.last()
         self.servers: dict[int, str] = {}
-        self._links: dict[int, _FollowerLink] = {}
+        self._links: dict[int, FollowerLink] = {}
         self.reconciling = False
         self._reconcile_target = -1
         #: Bumped whenever leadership is lost, failing the writes still waiting for commit.
@@ -118,6 +103,10 @@ class RaftManager:
     @property
     def solo(self) -> bool:
         return self.state == SOLO
+
+    @property
+    def is_leader(self) -> bool:
+        return self.state == LEADER
 
     def start(self) -> None:
         if self.state == SOLO:
@@ -136,8 +125,8 @@ class RaftManager:
             was_leader = self.state == LEADER
             self._stopping.set()
             if was_leader:
-                self._step_down(self.term, run_hook=False)
-            self._cond.notify_all()
+                self.step_down(self.term, run_hook=False)
+            self.cond.notify_all()
         if was_leader:
             self.hooks.spawn_detached("follower")
         deadline = time.monotonic() + 2.0
@@ -156,7 +145,7 @@ class RaftManager:
             if self.state == SOLO:
                 log_index, log_term, commit = -1, -1, 0
             else:
-                log_index, log_term, commit = self._last_index, self._last_term, self.commit
+                log_index, log_term, commit = self.last_index, self._last_term, self.commit
             fed_index = UINT64_MAX if self._federated else -1
             return (
                 f"<RAFT><SERVER_ID>{self.server_id}</SERVER_ID><STATE>{self.state}</STATE>"
@@ -181,10 +170,10 @@ class RaftManager:
         self.servers = zone.server_map() if zone else {}
 
     def _refresh_last(self) -> None:
-        self._last_index, self._last_term = self.logdb.last()
+        self.last_index, self._last_term = self.logdb.last()
 
     # ------------------------------------------------------------------ transitions
-    def _step_down(self, new_term: int, run_hook: bool = True) -> None:
+    def step_down(self, new_term: int, run_hook: bool = True) -> None:
         """``follower(term)``: never lowers the term; runs the follower hook if it was leader."""
         previous = self.state
         if new_term > self.term:
@@ -209,7 +198,7 @@ class RaftManager:
                 self.hooks.run("follower")
         elif previous == CANDIDATE:
             self.log.info("RCM", "oned is set to follower mode")
-        self._cond.notify_all()
+        self.cond.notify_all()
 
     def _become_leader(self, election_term: int) -> None:
         with self._lock:
@@ -219,31 +208,32 @@ class RaftManager:
             applied = self.applied
             self.log.info(
                 "RCM",
-                f"Becoming leader of the zone. Last log record: {self._last_index} "
+                f"Becoming leader of the zone. Last log record: {self.last_index} "
                 f"last applied record: {applied}",
             )
             self.hooks.run("leader")
             self.state = LEADER
             self.commit = applied
             self.leader_id = self.server_id
-            self.reconciling = applied < self._last_index
-            self._reconcile_target = self._last_index
-            next_index = self._last_index if self.reconciling else self._last_index + 1
+            self.reconciling = applied < self.last_index
+            self._reconcile_target = self.last_index
+            next_index = self.last_index if self.reconciling else self.last_index + 1
             for sid, endpoint in sorted(self.servers.items()):
                 if sid != self.server_id:
                     self._start_link(sid, endpoint, next_index)
             if self.reconciling:
                 self.log.info("RCM", "Replicating log to followers")
-            self._advance_commit()
+            self.advance_commit()
             self.log.info("RCM", "oned is now the leader of the zone")
-            self._cond.notify_all()
+            self.cond.notify_all()
 
     def _start_link(self, sid: int, endpoint: str, next_index: int) -> None:
-        link = _FollowerLink(sid, endpoint, next_index)
+        """Start follower ``sid``'s replication and heartbeat loops (:mod:`onesim.oned.replication`)."""
+        link = FollowerLink(sid, endpoint, next_index)
         self._links[sid] = link
         link.threads = [
-            self._spawn(self._replica_loop, f"raft-replica-{sid}", link),
-            self._spawn(self._heartbeat_loop, f"raft-heartbeat-{sid}", link),
+            self._spawn(replicate, f"raft-replica-{sid}", self, link),
+            self._spawn(heartbeat, f"raft-heartbeat-{sid}", self, link),
         ]
 
     # ------------------------------------------------------------------ timer and elections
@@ -290,7 +280,7 @@ class RaftManager:
                 self._persist()
                 election_term = self.term
                 self._refresh_last()
-                last_index, last_term = self._last_index, self._last_term
+                last_index, last_term = self.last_index, self._last_term
                 votes_needed = len(self.servers) // 2
                 peers = sorted((s, e) for s, e in self.servers.items() if s != self.server_id)
             granted = 0
@@ -298,7 +288,7 @@ class RaftManager:
                 if granted >= votes_needed:
                     break
                 try:
-                    reply = self._call(
+                    reply = self.call(
                         endpoint,
                         "one.zone.voterequest",
                         (election_term, self.server_id, rpc.I8(last_index), last_term),
@@ -323,7 +313,7 @@ class RaftManager:
                             f"Follower {sid} is in term {their_term} current term is "
                             f"{election_term}. Turning into follower",
                         )
-                        self._step_down(their_term)
+                        self.step_down(their_term)
                         return
                     self.log.info("RCM", f"Vote not granted from follower {sid}: {reply[1]}")
             if granted >= votes_needed:
@@ -345,7 +335,7 @@ class RaftManager:
                     if self.state != CANDIDATE:
                         return
 
-    def _call(self, endpoint: str, method: str, params: tuple, timeout_s: float):
+    def call(self, endpoint: str, method: str, params: tuple, timeout_s: float):
         return rpc.call(
             endpoint,
             method,
@@ -354,147 +344,21 @@ class RaftManager:
             rpc.source_for(endpoint, self._listen_address),
         )
 
-    # ------------------------------------------------------------------ leader replication
-    def _replica_loop(self, link: _FollowerLink) -> None:
-        timeout_s = self.cfg.xmlrpc_timeout_ms / 1000.0
-        backoff = REPLICA_BACKOFF_START_S
-        while True:
-            with self._lock:
-                while not link.stop.is_set() and link.next > self._last_index:
-                    self._cond.wait()
-                if link.stop.is_set():
-                    self.log.info("RCM", "Replication thread stopped")
-                    return
-                index, term, commit = link.next, self.term, self.commit
-            try:
-                record = self.logdb.get(index)
-                previous = self.logdb.get(index - 1) if index > 0 else None
-            except DatabaseError:
-                record = previous = None
-            if record is None or (index > 0 and previous is None):
-                self.log.error("RCM", f"Failed to load log record at index: {index}")
-                link.stop.wait(backoff)
-                backoff = min(backoff * 2, REPLICA_BACKOFF_MAX_S)
-                continue
-            params = (
-                self.server_id,
-                rpc.I8(commit),
-                term,
-                rpc.I8(index),
-                record.term,
-                rpc.I8(previous.index if previous else 0),
-                previous.term if previous else 0,
-                rpc.I8(record.fed_index),
-                record.sql,
-            )
-            try:
-                reply = self._call(link.endpoint, "one.zone.replicate", params, timeout_s)
-            except (OSError, xmlrpc.client.Error, ValueError) as exc:
-                self.log.debug(
-                    "RCM",
-                    f"Failed to replicate log record at index: {index} on follower: "
-                    f"{link.server_id}, error: {exc}",
-                )
-                link.stop.wait(backoff)
-                backoff = min(backoff * 2, REPLICA_BACKOFF_MAX_S)
-                continue
-            with self._lock:
-                if link.stop.is_set() or self.state != LEADER or self.term != term:
-                    continue
-                if reply[0]:
-                    backoff = REPLICA_BACKOFF_START_S
-                    link.match = max(link.match, index)
-                    if link.next == index:
-                        link.next = index + 1
-                    self._advance_commit()
-                    continue
-                their_term = reply[3] if len(reply) > 3 else -1
-                if their_term > self.term:
-                    self.log.info(
-                        "RCM",
-                        f"Follower {link.server_id} term ({their_term}) is higher than "
-                        f"current ({self.term})",
-                    )
-                    self._step_down(their_term)
-                    continue
-                if reply[2] == rpc.ACTION and link.next == index and index > 1:
-                    # Log inconsistency: walk back one record and retry at once.
-                    link.next = index - 1
-                    continue
-            self.log.debug(
-                "RCM",
-                f"Failed to replicate log record at index: {index} on follower: "
-                f"{link.server_id}, error: {reply[1]}",
-            )
-            link.stop.wait(backoff)
-            backoff = min(backoff * 2, REPLICA_BACKOFF_MAX_S)
-
-    def _heartbeat_loop(self, link: _FollowerLink) -> None:
-        timeout_s = self.cfg.xmlrpc_timeout_ms / 1000.0
-        period_s = max(self.cfg.broadcast_timeout_ms / 1000.0, TICK_S / 5)
-        errors: deque[float] = deque()
-        reported = False
-        while not link.stop.is_set():
-            with self._lock:
-                if self.state != LEADER:
-                    return
-                term, commit = self.term, self.commit
-            params = (
-                self.server_id,
-                rpc.I8(commit),
-                term,
-                rpc.I8(0),
-                0,
-                rpc.I8(0),
-                0,
-                rpc.I8(-1),
-                "",
-            )
-            try:
-                reply = self._call(link.endpoint, "one.zone.replicate", params, timeout_s)
-            except (OSError, xmlrpc.client.Error, ValueError) as exc:
-                now = time.monotonic()
-                errors.append(now)
-                while errors and errors[0] < now - HEARTBEAT_ERROR_WINDOW_S:
-                    errors.popleft()
-                if len(errors) > HEARTBEAT_ERROR_LIMIT and not reported:
-                    self.log.error(
-                        "RCM",
-                        f"Detetected error condition on follower {link.server_id}. "
-                        f"Last error was: {exc}",
-                    )
-                    reported = True  # once per streak of errors, not on every heartbeat
-            else:
-                errors.clear()
-                reported = False
-                their_term = reply[3] if not reply[0] and len(reply) > 3 else -1
-                if their_term > term:
-                    with self._lock:
-                        if self.state == LEADER and their_term > self.term:
-                            self.log.info(
-                                "RCM",
-                                f"Follower {link.server_id} term ({their_term}) is higher "
-                                f"than current ({self.term})",
-                            )
-                            self._step_down(their_term)
-                    return
-            link.stop.wait(period_s)
-
-    def _advance_commit(self) -> None:
+    def advance_commit(self) -> None:
         """Leader: commit the highest index held by ``num_servers // 2`` followers."""
         if self.state != LEADER:
             return
         needed = len(self.servers) // 2
         if needed <= 0:
-            candidate = self._last_index
+            candidate = self.last_index
         else:
             matches = sorted((link.match for link in self._links.values()), reverse=True)
             if len(matches) < needed:
                 return
-            candidate = min(matches[needed - 1], self._last_index)
+            candidate = min(matches[needed - 1], self.last_index)
         if candidate > self.commit:
             self.commit = candidate
-            self._cond.notify_all()
+            self.cond.notify_all()
         if self.reconciling and self.commit >= self._reconcile_target:
             self.reconciling = False
             self.log.info("RCM", "Leader log replicated")
@@ -506,7 +370,7 @@ class RaftManager:
                 while not self._stopping.is_set() and (
                     self.commit <= self.applied or self._apply_error_index == self.commit
                 ):
-                    self._cond.wait(1.0)
+                    self.cond.wait(1.0)
                 if self._stopping.is_set():
                     return
                 target = self.commit
@@ -519,7 +383,7 @@ class RaftManager:
                 if applied < target:
                     self._apply_error_index = target
                 self.applied = applied
-                self._cond.notify_all()
+                self.cond.notify_all()
 
     def _apply_failed(self, index: int, error: str) -> None:
         self.log.error("DBM", f"Error applying log record {index}: {error}")
@@ -542,11 +406,11 @@ class RaftManager:
             index = -1
             for sql in statements:
                 index = self.logdb.append(self.term, sql)
-            self._last_index, self._last_term = index, self.term
-            self._advance_commit()
-            self._cond.notify_all()
+            self.last_index, self._last_term = index, self.term
+            self.advance_commit()
+            self.cond.notify_all()
             while self.applied < index and self._epoch == epoch and not self._stopping.is_set():
-                self._cond.wait()
+                self.cond.wait()
             if self.applied >= index:
                 return
         self.log.error("DBM", "Not applying log record, oned is now a follower")
@@ -563,7 +427,7 @@ class RaftManager:
                 self.log.info(
                     "RCM", f"Starting replication and heartbeat threads for follower: {sid}"
                 )
-                self._start_link(sid, endpoint, self._last_index + 1)
+                self._start_link(sid, endpoint, self.last_index + 1)
 
     def delete_server(self, sid: int) -> None:
         """Before the zone update: shrink the quorum and stop replicating to ``sid``."""
@@ -577,16 +441,16 @@ class RaftManager:
                     "RCM", f"Stopping replication and heartbeat threads for follower: {sid}"
                 )
                 link.stop.set()
-            self._advance_commit()
-            self._cond.notify_all()
+            self.advance_commit()
+            self.cond.notify_all()
 
     def reset_server(self, sid: int) -> None:
         """``next[sid] = last_index + 1``; a no-op for unknown ids or when not leader."""
         with self._lock:
             link = self._links.get(sid)
             if self.state == LEADER and link is not None:
-                link.next = self._last_index + 1
-                self._cond.notify_all()
+                link.next = self.last_index + 1
+                self.cond.notify_all()
 
     # ------------------------------------------------------------------ incoming RPCs
     def on_replicate(
@@ -609,14 +473,14 @@ class RaftManager:
                 return False, f"Leader term ({leader_term}) is outdated ({current})", current
             if leader_term > current:
                 self.log.info("ReM", f"New term ({leader_term}) discovered from leader {leader_id}")
-                self._step_down(leader_term)
+                self.step_down(leader_term)
             if self.state == CANDIDATE:
-                self._step_down(leader_term)
+                self.step_down(leader_term)
             self.leader_id = leader_id
             self._last_heartbeat = time.monotonic()
 
             if index == 0 and prev_index == 0 and term == 0 and prev_term == 0 and not sql:
-                self._set_commit(min(leader_commit, self._last_index))
+                self._set_commit(min(leader_commit, self.last_index))
                 return True, "", current
             if not sql:
                 return False, "Empty SQL command in log record", current
@@ -644,7 +508,7 @@ class RaftManager:
     def _set_commit(self, value: int) -> None:
         if value > self.commit:
             self.commit = value
-            self._cond.notify_all()
+            self.cond.notify_all()
 
     def on_voterequest(
         self, cand_term: int, cand_id: int, cand_last_index: int, cand_last_term: int
@@ -658,8 +522,8 @@ class RaftManager:
                 return False, "Candidate's term is outdated", current
             if cand_term > current:
                 self.log.info("ReM", f"New term ({cand_term}) discovered from candidate {cand_id}")
-                self._step_down(cand_term)
-            own_index, own_term = self._last_index, self._last_term
+                self.step_down(cand_term)
+            own_index, own_term = self.last_index, self._last_term
             if own_term > cand_last_term or (
                 own_term == cand_last_term and own_index > cand_last_index
             ):

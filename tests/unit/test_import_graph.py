@@ -36,8 +36,10 @@ def imported_modules(path: Path, known: set[str], root: Path = REPO_ROOT) -> set
                 anchor = package.split(".")
                 anchor = anchor[: len(anchor) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
-            # "from pkg import mod" imports pkg.mod when that is a module.
-            names = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+            # "from pkg import mod" is an import of the module pkg.mod (a package's own
+            # __init__ runs before any of its modules anyway); "from mod import name" of mod.
+            submodules = [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in known]
+            names = submodules or [base]
         else:
             continue
         for name in names:
@@ -111,5 +113,5 @@ def test_imports_under_type_checking_and_in_functions_count(tmp_path):
     (pkg / "b.py").write_text("def f():\n    from . import a\n")
     graph = import_graph("pkg", tmp_path)
     assert graph["pkg.a"] == {"pkg.b"}
-    assert graph["pkg.b"] == {"pkg", "pkg.a"}
+    assert graph["pkg.b"] == {"pkg.a"}
     assert find_cycle(graph) == ["pkg.a", "pkg.b", "pkg.a"]
