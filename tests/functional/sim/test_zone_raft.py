@@ -6,6 +6,7 @@ import time
 
 from sim_timings import FAST
 
+from onelab.proc import wait_until
 from onesim.zone_local import LocalZone
 
 ET_S = FAST["election_ms"] / 1000.0
@@ -13,16 +14,6 @@ ET_S = FAST["election_ms"] / 1000.0
 MARGIN_S = 2.0
 #: Waits that are not behavioural bounds (restarts, catch-up): generous, they end on success.
 RECOVERY_S = 30
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def vm_visible_everywhere(zone, oid, servers):
@@ -52,7 +43,11 @@ def test_behaviour_04_write_forwarding_and_replication(zone3):
         oids.append(reply[1])
     assert oids == sorted(set(oids))  # one oid sequence: every write went to the leader
     for oid in oids:
-        wait_for(lambda oid=oid: vm_visible_everywhere(zone3, oid, range(3)), 5, "replication")
+        wait_until(
+            lambda oid=oid: vm_visible_everywhere(zone3, oid, range(3)),
+            timeout=5,
+            what="replication",
+        )
     # The leader logged the forwarded requests with the follower's address as client IP.
     leader_log = zone3.servers[leader].log_path.read_text()
     for follower in followers:
@@ -73,7 +68,7 @@ def test_behaviour_09_log_indexes_agree_after_commit(zone3):
             for s in status.values()
         )
 
-    wait_for(caught_up, 5, "followers to reach the leader's index and commit")
+    wait_until(caught_up, timeout=5, what="followers to reach the leader's index and commit")
 
 
 def test_behaviour_06_start_up_and_timing_new_leader_after_sigkill(zone3):
@@ -91,7 +86,11 @@ def test_behaviour_06_start_up_and_timing_new_leader_after_sigkill(zone3):
         assert zone3.call(new, "one.vm.allocate", 'NAME = "after-failover"', False)[0]
     finally:
         zone3.start(old)
-    wait_for(lambda: zone3.raftstatus(old)["STATE"] == 2, RECOVERY_S, "the old leader to rejoin")
+    wait_until(
+        lambda: zone3.raftstatus(old)["STATE"] == 2,
+        timeout=RECOVERY_S,
+        what="the old leader to rejoin",
+    )
     assert zone3.wait_leader() == new
 
 
@@ -101,13 +100,15 @@ def test_candidate_refuses_writes_in_election_mode(zone3):
     zone3.kill(leader)
     zone3.kill(other)
     try:
-        wait_for(
-            lambda: zone3.raftstatus(lonely)["STATE"] in (1,), 5 * ET_S + MARGIN_S, "candidate"
+        wait_until(
+            lambda: zone3.raftstatus(lonely)["STATE"] in (1,),
+            timeout=5 * ET_S + MARGIN_S,
+            what="candidate",
         )
         reply = zone3.call(lonely, "one.vm.allocate", 'NAME = "x"', False)
         if reply[0] is False and "no leader found" in reply[1]:
             # Caught between two rounds as a follower without leader; try again as candidate.
-            wait_for(lambda: zone3.raftstatus(lonely)["STATE"] == 1, 5, "candidate")
+            wait_until(lambda: zone3.raftstatus(lonely)["STATE"] == 1, timeout=5, what="candidate")
             reply = zone3.call(lonely, "one.vm.allocate", 'NAME = "x"', False)
         assert reply[:3] == [
             False,
@@ -131,9 +132,13 @@ def test_behaviour_07_hooks_on_start_election_and_stop(tmp_path):
         for follower in (1, 2):
             assert zone.hook_events(follower) == ["follower"]
         zone.stop(0)  # clean stop of the leader: finalize() spawns its follower hook
-        wait_for(lambda: zone.hook_events(0)[-1:] == ["follower"], 5, "follower hook on stop")
+        wait_until(
+            lambda: zone.hook_events(0)[-1:] == ["follower"],
+            timeout=5,
+            what="follower hook on stop",
+        )
         new = zone.wait_leader(timeout=RECOVERY_S, among=[1, 2])
-        wait_for(lambda: zone.hook_events(new)[-1:] == ["leader"], 5, "leader hook")
+        wait_until(lambda: zone.hook_events(new)[-1:] == ["leader"], timeout=5, what="leader hook")
 
 
 def test_behaviour_06_single_server_ha_elects_itself_after_warm_up_with_term_1(tmp_path):
@@ -154,7 +159,13 @@ def test_behaviour_06_single_server_ha_elects_itself_after_warm_up_with_term_1(t
         assert elapsed >= warm_up_and_timeout - 0.1
         status = zone.raftstatus(0)
         assert (status["STATE"], status["TERM"], status["VOTEDFOR"]) == (3, 1, 0)
-        assert zone.hook_events(0) == ["follower", "leader"]
+        # Hooks run detached (oned does not wait for them): the leader hook's record may
+        # land a moment after the state changed.
+        wait_until(
+            lambda: zone.hook_events(0) == ["follower", "leader"],
+            timeout=5,
+            what="the follower hook at start-up, then the leader hook",
+        )
     finally:
         zone.down()
 
@@ -170,10 +181,18 @@ def test_five_server_zone_keeps_writing_with_two_servers_down(tmp_path):
         up = [i for i in range(5) if i not in down]
         reply = zone.call(up[-1], "one.vm.allocate", 'NAME = "majority"', False)
         assert reply[0] is True, reply
-        wait_for(lambda: vm_visible_everywhere(zone, reply[1], up), 5, "replication to the 3")
+        wait_until(
+            lambda: vm_visible_everywhere(zone, reply[1], up),
+            timeout=5,
+            what="replication to the 3",
+        )
         for index in down:
             zone.start(index)
-        wait_for(lambda: vm_visible_everywhere(zone, reply[1], range(5)), RECOVERY_S, "catch-up")
+        wait_until(
+            lambda: vm_visible_everywhere(zone, reply[1], range(5)),
+            timeout=RECOVERY_S,
+            what="catch-up",
+        )
 
 
 def test_behaviour_05_membership_quorum_grows_after_add_and_shrinks_before_del(tmp_path):
@@ -275,8 +294,8 @@ def test_behaviour_09_restored_follower_starts_with_the_leaders_term_vote_and_in
         assert follower["COMMIT"] == follower["LOG_INDEX"]
         # The next write brings it up to date (the leader walks back one record).
         assert zone.call(1, "one.vm.allocate", 'NAME = "next"', False)[0]
-        wait_for(
+        wait_until(
             lambda: zone.raftstatus(1)["LOG_INDEX"] == zone.raftstatus(0)["LOG_INDEX"],
-            RECOVERY_S,
-            "the follower to catch up",
+            timeout=RECOVERY_S,
+            what="the follower to catch up",
         )

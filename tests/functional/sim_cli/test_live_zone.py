@@ -10,11 +10,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from onelab.proc import wait_until
 from onesim import schema
 from onesim.zone_local import LocalZone
 
@@ -45,16 +45,6 @@ def cli(zone: LocalZone, index: int, program: str, *args: str, timeout: float = 
     )
 
 
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def servers_json(zone: LocalZone, index: int) -> list[dict]:
     result = cli(zone, index, "onezone", "show", "0", "-j")
     assert result.returncode == 0, result.stderr
@@ -67,15 +57,15 @@ def test_behaviour_02_onezone_show_procedure_on_a_live_zone(zone):
     follower = next(i for i in range(3) if i != leader)
 
     # caught up once every row shows the leader's term (a new follower lags until a write)
-    servers = wait_for(
+    servers = wait_until(
         lambda: (
             (s := servers_json(zone, follower))
             and len({x["TERM"] for x in s}) == 1
             and sorted(x["STATE"] for x in s) == ["2", "2", "3"]
             and s
         ),
-        20,
-        "a healthy zone in onezone show -j",
+        timeout=20,
+        what="a healthy zone in onezone show -j",
     )
     by_id = {int(s["ID"]): s for s in servers}
     assert by_id[leader]["VOTEDFOR"] == str(leader)
@@ -98,10 +88,10 @@ def test_server_add_and_del_by_name_through_a_follower(zone):
 
     added = cli(zone, follower, "onezone", "server-add", "0", "-v", "-n", "spare", "-r", spare)
     assert (added.returncode, added.stdout, added.stderr) == (0, "ZONE 0: server added\n", "")
-    spare_row = wait_for(
+    spare_row = wait_until(
         lambda: [s for s in servers_json(zone, leader) if s["NAME"] == "spare"],
-        10,
-        "the new server in the leader's zone",
+        timeout=10,
+        what="the new server in the leader's zone",
     )[0]
     assert spare_row["STATE"] == "-" and spare_row["ENDPOINT"] == spare
 

@@ -4,6 +4,7 @@ import copy
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROLE_TAG = "salt/beacon/ohr-fe1/onenebula_raft/role"
@@ -107,33 +108,51 @@ def test_failed_follower_gets_one_repair(
         zone.wait_leader()
 
 
-def test_minion_state_installs_the_beacon_configuration(master, minion, synced_at, test_pillar):
-    # Runs last: it changes the running beacon's configuration.
+def _apply_minion_state(master, salt_call, test_pillar, beacon):
+    """``state.apply onenebula_ha.salt.minion`` with ``onenebula_ha:beacon`` set to ``beacon``."""
     pillar = copy.deepcopy(test_pillar)
-    pillar["onenebula_ha"]["beacon"] = {
-        "enabled": True,
-        "interval": 1,
-        "report_errors_every": 1,
-        "error_after": 3,
-    }
-    wanted = [{"interval": 1}, {"zone": 0}, {"report_errors_every": 1}, {"error_after": 3}]
-    salt_call = minion.salt_call_cli(timeout=180, environ=minion.environ.copy())
+    pillar["onenebula_ha"]["beacon"] = {"enabled": True, **beacon}
     with (
         master.pillar_tree.base.temp_file("top.sls", "base:\n  '*':\n    - onenebula_ha\n"),
         master.pillar_tree.base.temp_file("onenebula_ha.sls", yaml.safe_dump(pillar)),
     ):
-        ret = salt_call.run("state.apply", "onenebula_ha.salt.minion")
-        assert ret.returncode == 0, ret
-        present = next(r for r in ret.data.values() if r["__id__"].endswith("beacon-present"))
-        assert present["result"] is True
-        assert present["changes"], present
+        return salt_call.run("state.apply", "onenebula_ha.salt.minion")
 
-        ret = salt_call.run("beacons.list", return_yaml=False)
-        assert ret.returncode == 0, ret
-        assert ret.data["onenebula_raft"] == wanted
-        saved = yaml.safe_load((Path(minion.config_dir) / "minion.d" / "beacons.conf").read_text())
-        assert saved["beacons"]["onenebula_raft"] == wanted
 
-        ret = salt_call.run("state.apply", "onenebula_ha.salt.minion")
-        assert ret.returncode == 0, ret
-        assert all(not r["changes"] for r in ret.data.values() if "beacon" in r["__id__"])
+@pytest.fixture
+def minion_salt_call(master, minion, synced_at, test_pillar, beacon_config):
+    """salt-call on the minion; afterwards the beacon runs the package's configuration again.
+
+    The test below changes the running beacon's configuration; putting it back through the
+    same state keeps every other test of this package independent of the running order.
+    """
+    salt_call = minion.salt_call_cli(timeout=180, environ=minion.environ.copy())
+    yield salt_call
+    original = {k: v for item in beacon_config for k, v in item.items() if k != "zone"}
+    ret = _apply_minion_state(master, salt_call, test_pillar, original)
+    assert ret.returncode == 0, ret
+    ret = salt_call.run("beacons.list", return_yaml=False)
+    assert ret.data["onenebula_raft"] == beacon_config, ret
+
+
+def test_minion_state_installs_the_beacon_configuration(
+    master, minion, minion_salt_call, test_pillar
+):
+    salt_call = minion_salt_call
+    beacon = {"interval": 1, "report_errors_every": 1, "error_after": 3}
+    wanted = [{"interval": 1}, {"zone": 0}, {"report_errors_every": 1}, {"error_after": 3}]
+    ret = _apply_minion_state(master, salt_call, test_pillar, beacon)
+    assert ret.returncode == 0, ret
+    present = next(r for r in ret.data.values() if r["__id__"].endswith("beacon-present"))
+    assert present["result"] is True
+    assert present["changes"], present
+
+    ret = salt_call.run("beacons.list", return_yaml=False)
+    assert ret.returncode == 0, ret
+    assert ret.data["onenebula_raft"] == wanted
+    saved = yaml.safe_load((Path(minion.config_dir) / "minion.d" / "beacons.conf").read_text())
+    assert saved["beacons"]["onenebula_raft"] == wanted
+
+    ret = _apply_minion_state(master, salt_call, test_pillar, beacon)
+    assert ret.returncode == 0, ret
+    assert all(not r["changes"] for r in ret.data.values() if "beacon" in r["__id__"])

@@ -1,22 +1,12 @@
 """oned on the MySQL backend (a real MariaDB): bootstrap, replication, failover, ERRORS_LIMIT."""
 
-import time
-
 import pymysql
 
+from onelab.proc import wait_until
 from onesim import schema
 from onesim.zone_local import LocalZone
 
 RECOVERY_S = 30
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def query(mariadb, database, sql):
@@ -49,12 +39,12 @@ def test_mysql_zone_replicates_sql_into_every_servers_database(tmp_path, timings
         oid = reply[1]
         for index in range(3):
             database = zone.db_name(index)
-            wait_for(
+            wait_until(
                 lambda database=database: query(
                     mariadb, database, f"SELECT name FROM vm_pool WHERE oid = {oid}"
                 ),
-                RECOVERY_S,
-                f"the VM row in {database}",
+                timeout=RECOVERY_S,
+                what=f"the VM row in {database}",
             )
             assert query(mariadb, database, f"SELECT name FROM vm_pool WHERE oid = {oid}")[0][
                 0
@@ -90,7 +80,7 @@ def test_ha_oned_exits_after_errors_limit_consecutive_db_errors(tmp_path, timing
                 zone.call(0, "one.zone.info", 0, timeout=5)
             except OSError:
                 break
-        wait_for(lambda: not zone.running(0), RECOVERY_S, "oned to exit")
+        wait_until(lambda: not zone.running(0), timeout=RECOVERY_S, what="oned to exit")
         log = zone.servers[0].log_path.read_text()
         assert "[SQL][E]: Lost connection to DB server, exiting..." in log
         assert mariadb.passwd not in log

@@ -3,19 +3,10 @@
 import threading
 import time
 
+from onelab.proc import wait_until
 from onesim.zone_local import LocalZone
 
 RECOVERY_S = 30
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def background_call(zone, index, *call):
@@ -52,25 +43,29 @@ def test_behaviour_08_majority_loss_partitioned_leader_keeps_state_and_blocks(
         hooks_before = len(zone.hook_events(old))
 
         zone.heal()
-        wait_for(lambda: zone.raftstatus(old)["STATE"] == 2, RECOVERY_S, "old leader step-down")
+        wait_until(
+            lambda: zone.raftstatus(old)["STATE"] == 2,
+            timeout=RECOVERY_S,
+            what="old leader step-down",
+        )
         writer.join(timeout=RECOVERY_S)
         assert results and results[0][:3] == [
             False,
             "[one.vm.allocate] Cannot replicate log record on followers: oned is now follower",
             0x2000,
         ]
-        wait_for(
+        wait_until(
             lambda: zone.hook_events(old)[hooks_before:] == ["follower"],
-            10,
-            "the follower hook on step-down",
+            timeout=10,
+            what="the follower hook on step-down",
         )
         assert zone.wait_leader() == new
         oid = majority_write[1]
         # The deposed leader converges on the majority's data for the contested oid.
-        wait_for(
+        wait_until(
             lambda: "<NAME>kept</NAME>" in zone.call(old, "one.vm.info", oid)[1],
-            RECOVERY_S,
-            "catch-up",
+            timeout=RECOVERY_S,
+            what="catch-up",
         )
         log = zone.servers[old].log_path.read_text()
         assert "Not applying log record, oned is now a follower" in log
@@ -116,12 +111,14 @@ def test_behaviour_09_log_indexes_follower_behind_purged_log_stays_stuck_until_r
                         return True
             return False
 
-        wait_for(purged_past_the_gap, RECOVERY_S, "the leader to purge the records needed")
+        wait_until(
+            purged_past_the_gap, timeout=RECOVERY_S, what="the leader to purge the records needed"
+        )
         zone.start(lagging)
-        wait_for(
+        wait_until(
             lambda: "Failed to load log record at index:" in leader_log.read_text(),
-            RECOVERY_S,
-            "the leader to report the purged record",
+            timeout=RECOVERY_S,
+            what="the leader to report the purged record",
         )
         assert zone.call(leader, "one.vm.allocate", 'NAME = "after"', False)[0]
         time.sleep(2)
@@ -136,7 +133,11 @@ def test_behaviour_09_log_indexes_follower_behind_purged_log_stays_stuck_until_r
         assert zone.call(leader, "one.zone.resetserver", 0, lagging) == [True, 0, 0]
         reply = zone.call(leader, "one.vm.allocate", 'NAME = "recovered"', False)
         assert reply[0]
-        wait_for(lambda: zone.call(lagging, "one.vm.info", reply[1])[0], RECOVERY_S, "catch-up")
+        wait_until(
+            lambda: zone.call(lagging, "one.vm.info", reply[1])[0],
+            timeout=RECOVERY_S,
+            what="catch-up",
+        )
         assert zone.raftstatus(lagging)["LOG_INDEX"] == zone.raftstatus(leader)["LOG_INDEX"]
 
 
@@ -158,7 +159,9 @@ def test_servers_with_different_secrets_fail_each_others_raft_calls(tmp_path, ti
             reply = rpc.call(endpoint, "one.zone.raftstatus", ("oneadmin:another-secret",), 2)
             return int(reply[1].split("<STATE>")[1].split("<")[0])
 
-        wait_for(lambda: odd_state() == 1, RECOVERY_S, "the odd server to become candidate")
+        wait_until(
+            lambda: odd_state() == 1, timeout=RECOVERY_S, what="the odd server to become candidate"
+        )
         assert zone.call(odd, "one.zone.raftstatus")[2] == 0x100  # shared secret rejected there
         assert zone.wait_leader(among=[i for i in range(3) if i != odd]) == leader
         log = zone.servers[odd].log_path.read_text()
@@ -175,6 +178,10 @@ def test_frozen_leader_is_replaced_and_steps_down_when_thawed(tmp_path, timings)
             assert zone.call(new, "one.vm.allocate", 'NAME = "while-frozen"', False)[0]
         finally:
             zone.thaw(old)
-        wait_for(lambda: zone.raftstatus(old)["STATE"] == 2, RECOVERY_S, "the thawed leader")
-        wait_for(lambda: zone.hook_events(old)[-1:] == ["follower"], 10, "its follower hook")
+        wait_until(
+            lambda: zone.raftstatus(old)["STATE"] == 2, timeout=RECOVERY_S, what="the thawed leader"
+        )
+        wait_until(
+            lambda: zone.hook_events(old)[-1:] == ["follower"], timeout=10, what="its follower hook"
+        )
         assert zone.wait_leader() == new

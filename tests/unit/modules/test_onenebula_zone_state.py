@@ -217,13 +217,31 @@ def test_present_reports_cli_failure(fake):
     assert "oned cluster in election mode" in ret["comment"]
 
 
-def test_present_releases_the_lock_after_running(fake, lock_file):
-    zone_state.server_present("vmm04", NEW_ENDPOINT)
+def _lock_is_free(lock_file):
+    """Whether another open file description could take the membership lock right now."""
     descriptor = os.open(lock_file, os.O_RDWR)
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if still held
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
     finally:
-        os.close(descriptor)
+        os.close(descriptor)  # also releases it when taken
+    return True
+
+
+def test_present_holds_the_lock_while_it_acts_and_releases_it_after(fake, lock_file, monkeypatch):
+    seen = {}
+
+    def onezone(argv, **kwargs):
+        if argv[1] == "server-add":
+            seen["free_during_server_add"] = _lock_is_free(lock_file)
+        return fake(argv, **kwargs)
+
+    monkeypatch.setitem(zone_mod.__salt__, "cmd.run_all", onezone)
+    ret = zone_state.server_present("vmm04", NEW_ENDPOINT)
+    assert ret["result"] is True, ret
+    assert seen == {"free_during_server_add": False}
+    assert _lock_is_free(lock_file)
 
 
 # ------------------------------------------------------------------- server_absent
