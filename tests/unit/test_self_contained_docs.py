@@ -124,31 +124,25 @@ def unresolved_md_paths(repo_root: Path, source: Path, text: str) -> list[str]:
     ]
 
 
-def test_no_file_cites_a_private_document(repo_root, texts):
-    problems = {
+def _problems_by_file(repo_root, texts, check):
+    return {
         str(path.relative_to(repo_root)): lines
         for path, text in texts.items()
-        if (lines := private_citations(text))
+        if (lines := check(repo_root, path, text))
     }
-    assert problems == {}
 
 
-def test_every_section_sign_names_a_section_in_the_repository(repo_root, texts):
-    problems = {
-        str(path.relative_to(repo_root)): lines
-        for path, text in texts.items()
-        if (lines := unresolved_sections(repo_root, path, text))
-    }
-    assert problems == {}
-
-
-def test_every_markdown_path_resolves(repo_root, texts):
-    problems = {
-        str(path.relative_to(repo_root)): lines
-        for path, text in texts.items()
-        if (lines := unresolved_md_paths(repo_root, path, text))
-    }
-    assert problems == {}
+@pytest.mark.parametrize(
+    "check",
+    [
+        lambda root, path, text: private_citations(text),
+        unresolved_sections,
+        unresolved_md_paths,
+    ],
+    ids=["no-private-document", "section-signs-resolve", "markdown-paths-resolve"],
+)
+def test_every_tracked_file(repo_root, texts, check):
+    assert _problems_by_file(repo_root, texts, check) == {}
 
 
 def test_the_checks_catch_what_they_are_for(repo_root):
