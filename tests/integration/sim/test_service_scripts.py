@@ -47,8 +47,11 @@ mount --bind {root}/usr/share/one /usr/share/one
 mount --bind {root}/usr/bin /usr/local/bin
 mkdir -p /usr/lib/one
 mount --bind {root}/usr/lib/one /usr/lib/one
+touch {ready}
 exec sleep infinity
 """
+# Created in the private /run/lock once every mount is in place.
+READY = "/run/lock/onesim-host-ready"
 
 RECORD_HOOK = '#!/bin/sh\necho "$1" >> /var/lib/one/hooks.log\n'
 
@@ -83,7 +86,7 @@ def host(tmp_path):
             "private",
             "sh",
             "-c",
-            MOUNTS.format(root=root),
+            MOUNTS.format(root=root, ready=READY),
         ],
         stdin=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -97,10 +100,9 @@ def host(tmp_path):
         )
 
     deadline = time.monotonic() + 10
-    while (
-        run("test", "-d", "/usr/share/one").returncode != 0
-        or run("test", "-x", "/etc/init.d/opennebula").returncode != 0
-    ):
+    # Wait for the last step of MOUNTS: a directory that exists does not mean its bind mount
+    # (or the later ones) is done, and a test racing the mounts finds no oned or no vip.sh.
+    while run("test", "-e", READY).returncode != 0:
         assert anchor.poll() is None, anchor.stderr.read().decode()
         assert time.monotonic() < deadline, "the private host view did not come up"
         time.sleep(0.05)
