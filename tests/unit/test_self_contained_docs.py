@@ -5,7 +5,8 @@ Three checks over every tracked text file:
 * no file names a private document (notes that were never committed: the wording of such
   citations is listed in ``PRIVATE_CITATIONS``);
 * every section sign cites a section of a Markdown file in the repository that has that section
-  (``docs/opennebula-raft.md §2.4`` needs the file and a heading ``### 2.4``);
+  (``docs/opennebula-raft.md §2.4`` needs the file and a heading ``### 2.4``), or of a public
+  source named before it on the line (a URL, a paper, a thesis, an RFC);
 * every relative ``*.md`` path resolves to a tracked file.
 """
 
@@ -31,6 +32,7 @@ PRIVATE_CITATIONS = [
 MD_PATH = re.compile(r"(?<![\w/.:-])((?:\.\./|\./)?[\w./-]*[\w-]\.md)\b")
 SECTION_REF = re.compile(SECTION + r"\s*(\d+(?:\.\d+)*)(?:\s*[\u2013-]\s*(\d+(?:\.\d+)*))?")
 URL = re.compile(r"\b\w+://\S+")
+PUBLIC_SOURCE = re.compile(r"\w+://|\b(?:thesis|paper|dissertation|RFC\s*\d+)\b", re.IGNORECASE)
 
 
 def _tracked_files(repo_root: Path) -> list[Path]:
@@ -75,6 +77,11 @@ def _resolve(repo_root: Path, source: Path, name: str) -> Path | None:
     return None
 
 
+def _without_urls(line: str) -> str:
+    """``line`` with each URL blanked out (same length, so positions still match)."""
+    return URL.sub(lambda m: " " * len(m.group()), line)
+
+
 def _headings(path: Path) -> set[str]:
     numbers = set()
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -99,11 +106,14 @@ def unresolved_sections(repo_root: Path, source: Path, text: str) -> list[str]:
     for number, line in enumerate(text.splitlines(), 1):
         if SECTION not in line:
             continue
-        documents = [(m.start(), m.group(1)) for m in MD_PATH.finditer(URL.sub("", line))]
+        documents = [(m.start(), m.group(1)) for m in MD_PATH.finditer(_without_urls(line))]
         for ref in SECTION_REF.finditer(line):
-            cited = [name for start, name in documents if start < ref.start()]
+            cited = [(start, name) for start, name in documents if start < ref.start()]
+            public = [m.start() for m in PUBLIC_SOURCE.finditer(line) if m.start() < ref.start()]
+            if public and (not cited or public[-1] > cited[-1][0]):
+                continue  # a section of a public paper, RFC or web page named last
             if cited:
-                target = _resolve(repo_root, source, cited[-1])
+                target = _resolve(repo_root, source, cited[-1][1])
             else:  # a Markdown page may cite its own sections
                 target = source if source.suffix == ".md" else None
             wanted = [n for n in ref.groups() if n]
@@ -119,7 +129,7 @@ def unresolved_md_paths(repo_root: Path, source: Path, text: str) -> list[str]:
     return [
         f"{number}: {match.group(1)}"
         for number, line in enumerate(text.splitlines(), 1)
-        for match in MD_PATH.finditer(URL.sub("", line))
+        for match in MD_PATH.finditer(_without_urls(line))
         if _resolve(repo_root, source, match.group(1)) is None
     ]
 
@@ -158,6 +168,10 @@ def test_the_checks_catch_what_they_are_for(repo_root):
     assert unresolved_sections(repo_root, page, "see " + SECTION + "3.2\n") == []
     assert unresolved_sections(repo_root, source, "# docs/opennebula-raft.md " + SECTION + "99\n")
     assert unresolved_sections(repo_root, source, "# upstream " + SECTION + "2\n")
+    thesis = "# Ongaro's thesis " + SECTION + "6.4.1; RFC 7432 " + SECTION + "8.2\n"
+    assert unresolved_sections(repo_root, source, thesis) == []
+    after_url = "# https://example.org/a.md, then docs/opennebula-raft.md " + SECTION + "99\n"
+    assert unresolved_sections(repo_root, source, after_url)
     assert unresolved_sections(repo_root, source, "# docs/missing" + ".md " + SECTION + "1\n")
     assert unresolved_md_paths(repo_root, source, "see docs/missing" + ".md\n")
     assert unresolved_md_paths(repo_root, source, "see docs/architecture.md\n") == []
