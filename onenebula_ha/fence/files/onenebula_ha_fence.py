@@ -897,28 +897,26 @@ class Fence:
         """Lose the lease: VIP removed, leader-only services stopped (vip.sh's follower action)."""
         self.lease_until = None
         self.lease_term = None
-        self._transition("released", why)
-        LOG.warning("lease lost: %s; dropping the VIP and the leader-only services", why)
-        self._release_vip(why)
+        self._release_vip(why)  # first: every millisecond counts after a thaw
         self.services.want("stopped")
+        self._transition("released", why)
+        LOG.warning("lease lost: %s; VIP and leader-only services dropped", why)
 
     def _release_vip(self, why):
+        """``ip address del`` straight away (one command, no presence check first); a
+        failure only counts when the address is still there afterwards."""
         if not self.has_vip:
-            return
-        present = self.commands.vip_present()
-        if present is False:
-            self.vip_held = False
             return
         rc, out = self.commands.vip_del()
         if rc == 0:
             self.counters["vip_releases"] += 1
             self.vip_held = False
             LOG.warning("VIP %s removed from %s: %s", self.commands.vip, self.commands.iface, why)
-        elif present is None or self.commands.vip_present() is not False:
+        elif self.commands.vip_present() is False:
+            self.vip_held = False  # it was not there
+        else:
             self.counters["errors"] += 1
             LOG.error("could not remove the VIP %s: rc %s %s", self.commands.vip, rc, out[-200:])
-        else:
-            self.vip_held = False
 
     def _transition(self, what, why):
         self.last_transition = {"at": time.time(), "what": what, "why": why}

@@ -88,6 +88,8 @@ class FakeCommands:
 
     def vip_del(self):
         self.events.append("ip del")
+        if not self.present:
+            return 2, "RTNETLINK answers: Cannot assign requested address"
         self.present = False
         return 0, ""
 

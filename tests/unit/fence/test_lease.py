@@ -1,6 +1,7 @@
 """The lease rules with an injected clock, fake peers and fake host commands."""
 
 import threading
+import time
 
 import pytest
 from fence_harness import (
@@ -192,9 +193,8 @@ def test_watchdog_drops_an_expired_lease_while_the_main_loop_is_blocked():
     thread.start()
     try:
         clock.advance(LEASE)
-        for _ in range(400):
-            if not commands.present:
-                break
+        deadline = time.monotonic() + 10  # generous: a loaded machine may not schedule it
+        while commands.present and time.monotonic() < deadline:
             threading.Event().wait(0.005)
         assert not commands.present
         assert not fence.holds()
@@ -325,3 +325,20 @@ def test_evaluate_counts_the_leader_itself():
     assert verdict.confirmed and verdict.confirmations == 1 and verdict.needed == 1
     verdict = agent.evaluate(0, 3, status(0, agent.CANDIDATE, 5), {1: follower(1)}, 100)
     assert verdict.revoke and "candidate in term 5" in verdict.reason
+
+
+def test_a_release_is_one_command_and_fails_only_if_the_vip_stays():
+    fence, clock, zone, commands, events = make_fence(majority())
+    fence.step()
+    events.clear()
+    fence.revoke("test: drop")
+    assert events == ["ip del"]  # no presence check before the removal
+    assert fence.counters["errors"] == 0 and fence.counters["vip_releases"] == 1
+    # Absent already: not an error.
+    fence._release_vip("again")
+    assert fence.counters["errors"] == 0
+    # Refused while present: an error, and the next upkeep tries again.
+    commands.present = True
+    commands.vip_del = lambda: (events.append("ip del refused"), (2, "Operation not permitted"))[1]
+    fence._release_vip("refused")
+    assert fence.counters["errors"] == 1
