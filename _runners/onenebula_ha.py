@@ -1127,7 +1127,7 @@ def repair_claim(tag, event, settings=None):
 # ------------------------------------------------------------------ fencing agents
 
 
-def fence_summary(answers):
+def _fence_summary(answers):
     """Each agent's view and what is wrong, from ``onenebula_fence.health`` answers.
 
     ``answers`` is ``{minion: {"ok", "ret" | "error"}}`` (as :func:`_call` returns). Plain
@@ -1185,4 +1185,4 @@ def fence(servers=None, timeout=10):
     """
     servers, _settings_data = _settings(servers)
     minions = [server["minion"] for server in servers]
-    return fence_summary(_call(minions, "onenebula_fence.health", timeout=timeout))
+    return _fence_summary(_call(minions, "onenebula_fence.health", timeout=timeout))

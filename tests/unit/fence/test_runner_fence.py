@@ -31,7 +31,7 @@ def _up(health, leader):
 
 
 def test_a_healthy_zone_has_one_lease_holder_and_no_problem(runner):
-    summary = runner.fence_summary(
+    summary = runner._fence_summary(
         {
             "vmm01": _up(_health("leader", True, True), True),
             "vmm02": _up(_health("follower", False, False, follower_ok=True), False),
@@ -45,7 +45,7 @@ def test_a_healthy_zone_has_one_lease_holder_and_no_problem(runner):
 
 
 def test_problems_are_named(runner):
-    summary = runner.fence_summary(
+    summary = runner._fence_summary(
         {
             "vmm01": _up(_health("leader", True, True), True),
             "vmm02": _up(_health("leader", True, True), True),
