@@ -21,6 +21,7 @@ import datetime
 import hashlib
 import logging
 import os
+import re
 
 import salt.utils.path
 from salt.exceptions import CommandExecutionError
@@ -74,22 +75,83 @@ def _connection(kwargs):
     return {key: value for key, value in kwargs.items() if not key.startswith("__")}
 
 
+# What a failing onedb prints can carry the DB password: upstream onedb echoes the
+# mysqldump/mysql command it ran (``-p<password>``, ``--password=...``), and the MySQL
+# client libraries print connection strings. Relayed messages are scrubbed of these
+# forms and of every password known here (the connection's, oned.conf's DB/PASSWD).
+_PASSWORD_FORMS = (
+    re.compile(r"(?<![\w-])(-p)(?!\s)(?:'[^']*'|\"[^\"]*\"|\S+)"),
+    re.compile(r"(--password[= ])(?:'[^']*'|\"[^\"]*\"|\S+)", re.IGNORECASE),
+    re.compile(
+        r"((?:MYSQL_PWD|ONE_DB_PASSWORD|PASSWD|password)\s*[=:]\s*)(?!(?:YES|NO)\b)"
+        r"(?:'[^']*'|\"[^\"]*\"|\S+)",
+        re.IGNORECASE,
+    ),
+    re.compile(r"(://[^/@\s:]*:)[^/@\s]*(@)"),
+)
+
+
+def _known_passwords(connection):
+    found = []
+    if connection.get("password") not in (None, ""):
+        found.append(str(connection["password"]))
+    getter = __salt__.get("onenebula_conf.get")
+    if getter is not None:
+        try:
+            configured = getter("DB/PASSWD", reveal=True)
+        except (CommandExecutionError, OSError, TypeError):
+            configured = None
+        if isinstance(configured, str) and configured:
+            found.append(configured)
+    return found
+
+
+def _scrub(text, connection):
+    """``text`` without any password: the known ones, then the usual spellings."""
+    for password in sorted(_known_passwords(connection), key=len, reverse=True):
+        text = text.replace(password, "******")
+    for pattern in _PASSWORD_FORMS:
+        text = pattern.sub(
+            lambda match: (
+                match.group(1) + "******" + (match.group(2) if match.re.groups > 1 else "")
+            ),
+            text,
+        )
+    return text
+
+
+def _cli_env():
+    """onedb restore refuses while oned runs, asking oned with OpenNebula's client: it
+    needs the same credentials and endpoint as the zone module (minion config
+    ``onenebula_ha.one_auth_file`` / ``onenebula_ha.endpoint``)."""
+    env = {}
+    if __opts__.get("onenebula_ha.one_auth_file"):
+        env["ONE_AUTH"] = __opts__["onenebula_ha.one_auth_file"]
+    if __opts__.get("onenebula_ha.endpoint"):
+        env["ONE_XMLRPC"] = __opts__["onenebula_ha.endpoint"]
+    return env
+
+
+def _failure_message(result, subcommand, connection):
+    message = (result.get("stderr") or "").strip() or (result.get("stdout") or "").strip()
+    return _scrub(message, connection) or f"onedb {subcommand} exited with {result['retcode']}"
+
+
 def _onedb(subcommand, args, connection, check=True):
     """Run ``onedb <subcommand>``; return the cmd.run_all result."""
     argv = ["onedb", subcommand, *_connection_args(connection), *args]
     options = {"python_shell": False, "ignore_retcode": True, "umask": "077"}
+    env = _cli_env() if subcommand == "restore" else {}
     if connection.get("password") not in (None, ""):
-        options["env"] = {"ONE_DB_PASSWORD": str(connection["password"])}
+        env["ONE_DB_PASSWORD"] = str(connection["password"])
         options["output_loglevel"] = "quiet"
     else:
         options["output_loglevel"] = "debug"
+    if env:
+        options["env"] = env
     result = __salt__["cmd.run_all"](argv, **options)
     if check and result["retcode"] != 0:
-        message = (result.get("stderr") or "").strip() or (result.get("stdout") or "").strip()
-        raise _error(
-            message or f"onedb {subcommand} exited with {result['retcode']}",
-            retcode=result["retcode"],
-        )
+        raise _error(_failure_message(result, subcommand, connection), retcode=result["retcode"])
     return result
 
 
@@ -178,6 +240,54 @@ def _refuse_if_oned_runs():
         )
 
 
+# Where OpenNebula's client looks for oneadmin's credentials after $ONE_AUTH.
+AUTH_FILES = ("~/.one/one_auth", "/var/lib/one/.one/one_auth")
+# What onedb/MySQL/SQLite say when the database itself is missing: nothing to keep.
+_NO_DATABASE = re.compile(r"Unknown database|File \S+ doesn't exist")
+
+
+def _require_auth_file():
+    """onedb restore asks oned (with OpenNebula's client) whether it runs, which needs
+    oneadmin's credentials: check they are there before anything changes, instead of
+    failing after the pre-restore dump."""
+    configured = __opts__.get("onenebula_ha.one_auth_file")
+    if configured:
+        if not os.path.isfile(configured):
+            raise CommandExecutionError(
+                f"refusing to restore: ONE_AUTH file not present: {configured} "
+                "(minion config onenebula_ha.one_auth_file)"
+            )
+        return configured
+    for candidate in (os.environ.get("ONE_AUTH"), *AUTH_FILES):
+        if candidate and os.path.isfile(os.path.expanduser(candidate)):
+            return candidate
+    raise CommandExecutionError(
+        "refusing to restore: ONE_AUTH file not present (onedb restore needs oneadmin's "
+        "credentials; set the minion config onenebula_ha.one_auth_file)"
+    )
+
+
+def _keep_current(connection):
+    """Dump the current DB before it is replaced; return the dump's path, or None when
+    there is no database to keep. A DB that ``onedb version`` cannot read (a broken one,
+    the most worth keeping) is dumped all the same; when that fails too, the restore is
+    refused (``keep_current=False`` restores without keeping it)."""
+    try:
+        if version(**connection)["status"] == "not_bootstrapped":
+            return None
+    except CommandExecutionError as exc:
+        if _NO_DATABASE.search(str(exc)):
+            return None  # no database at all: nothing to keep
+        log.warning("onenebula_db: onedb version failed (%s); keeping the DB anyway", exc)
+    try:
+        return backup(_timestamped_path("pre-restore"), **connection)["path"]
+    except CommandExecutionError as exc:
+        raise CommandExecutionError(
+            f"refusing to restore: the current DB could not be kept ({exc}); pass "
+            "keep_current=False to replace it without a copy"
+        ) from None
+
+
 # ------------------------------------------------------------------ public API
 
 
@@ -197,8 +307,7 @@ def version(**connection):
     result = _onedb("version", [], _connection(connection), check=False)
     retcode = result["retcode"]
     if retcode not in VERSION_STATUS:
-        message = (result.get("stderr") or "").strip() or (result.get("stdout") or "").strip()
-        raise CommandExecutionError(message or f"onedb version exited with {retcode}")
+        raise CommandExecutionError(_failure_message(result, "version", connection))
     fields = {}
     labels = {
         "shared": "shared",
@@ -259,12 +368,16 @@ def restore(path, sha256=None, verify=True, keep_current=True, **connection):
     """
     Replace this host's OpenNebula DB with the dump at ``path`` (``onedb restore -f``).
 
-    Refuses when this host is the current Raft leader or when the local oned runs;
-    verifies the dump against ``sha256`` (or its ``<path>.sha256`` sidecar; with neither,
-    only ``verify=False`` allows the restore); first dumps the current DB to a
-    timestamped ``pre-restore-*.sql`` file in the backup directory (``keep_current``).
-    Returns ``{"path", "sha256", "previous_backup", "message"}``; ``previous_backup`` is
-    None when there was no bootstrapped DB to keep.
+    Refuses when this host is the current Raft leader or when the local oned runs, and
+    when oneadmin's credentials are missing (``onedb restore`` needs them: minion config
+    ``onenebula_ha.one_auth_file``, else ``$ONE_AUTH``, else the usual files), before
+    anything changes; verifies the dump against ``sha256`` (or its ``<path>.sha256``
+    sidecar; with neither, only ``verify=False`` allows the restore); first dumps the
+    current DB to a timestamped ``pre-restore-*.sql`` file in the backup directory
+    (``keep_current``), also when ``onedb version`` cannot read it, and refuses when that
+    dump fails. Returns ``{"path", "sha256", "previous_backup", "message"}``;
+    ``previous_backup`` is None when there was no bootstrapped DB to keep. Messages
+    relayed from onedb are scrubbed of passwords.
 
     CLI Example:
 
@@ -286,14 +399,10 @@ def restore(path, sha256=None, verify=True, keep_current=True, **connection):
         raise CommandExecutionError(
             f"checksum mismatch for {path}: expected {expected}, got {actual}"
         )
+    _require_auth_file()
     previous = None
     if keep_current:
-        try:
-            bootstrapped = version(**connection)["status"] != "not_bootstrapped"
-        except CommandExecutionError:
-            bootstrapped = False  # no DB (or no connection): nothing to keep
-        if bootstrapped:
-            previous = backup(_timestamped_path("pre-restore"), **connection)["path"]
+        previous = _keep_current(connection)
     result = _onedb("restore", ["-f", path], connection)
     message = (result.get("stdout") or "").strip()
     log.info("onenebula_db: restored %s (previous DB kept in %s)", path, previous)

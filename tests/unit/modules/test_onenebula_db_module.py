@@ -72,7 +72,14 @@ def backup_dir(tmp_path):
 
 
 @pytest.fixture
-def configure_loader_modules(fake, backup_dir):
+def auth_file(tmp_path):
+    path = tmp_path / "one_auth"
+    path.write_text("oneadmin:secret\n")
+    return path
+
+
+@pytest.fixture
+def configure_loader_modules(fake, backup_dir, auth_file):
     return {
         db: {
             "__salt__": {
@@ -80,7 +87,11 @@ def configure_loader_modules(fake, backup_dir):
                 "cp.push": lambda path: True,
                 "onenebula_zone.raft_status": _unreachable,
             },
-            "__opts__": {"id": "vmm01", "onenebula_ha.backup_dir": str(backup_dir)},
+            "__opts__": {
+                "id": "vmm01",
+                "onenebula_ha.backup_dir": str(backup_dir),
+                "onenebula_ha.one_auth_file": str(auth_file),
+            },
         }
     }
 
@@ -324,8 +335,103 @@ def test_restore_with_password_passes_it_only_in_the_environment(fake, dump, no_
     result = db.restore(str(dump), sha256=sha(dump), user="oneadmin", password=PASSWORD)
     for argv, options in fake.calls:
         assert PASSWORD not in " ".join(argv)
-        assert options["env"] == {"ONE_DB_PASSWORD": PASSWORD}
+        assert options["env"]["ONE_DB_PASSWORD"] == PASSWORD
+        assert set(options["env"]) <= {"ONE_DB_PASSWORD", "ONE_AUTH"}  # restore: oneadmin's file
         assert options["output_loglevel"] == "quiet"
     assert [argv[1] for argv in fake.commands()] == ["version", "backup", "restore"]
     assert PASSWORD not in repr(result)
     assert PASSWORD not in caplog.text
+
+
+# ------------------------------------------------------------------ refusals and secrets
+
+
+def test_restore_hands_the_configured_one_auth_to_onedb(fake, dump, no_lock, auth_file):
+    db.restore(str(dump), verify=False)
+    (options,) = fake.options("restore")
+    assert options["env"]["ONE_AUTH"] == str(auth_file)
+
+
+def test_restore_refuses_a_missing_one_auth_before_any_dump(fake, dump, no_lock, auth_file):
+    auth_file.unlink()
+    with pytest.raises(CommandExecutionError) as error:
+        db.restore(str(dump), verify=False)
+    assert str(error.value) == (
+        f"refusing to restore: ONE_AUTH file not present: {auth_file} "
+        "(minion config onenebula_ha.one_auth_file)"
+    )
+    assert fake.commands() == []
+
+
+def test_restore_without_any_one_auth_refuses_before_any_dump(
+    fake, dump, no_lock, monkeypatch, tmp_path
+):
+    del db.__opts__["onenebula_ha.one_auth_file"]
+    monkeypatch.delenv("ONE_AUTH", raising=False)
+    monkeypatch.setattr(db, "AUTH_FILES", (str(tmp_path / "none"),))
+    with pytest.raises(
+        CommandExecutionError, match="refusing to restore: ONE_AUTH file not present"
+    ):
+        db.restore(str(dump), verify=False)
+    assert fake.commands() == []
+
+
+def test_restore_keeps_a_db_that_onedb_version_cannot_read(fake, dump, backup_dir, no_lock):
+    fake.version = run_result(
+        stderr="Table 'opennebula.db_versioning' doesn't exist\n", retcode=255
+    )
+    result = db.restore(str(dump), verify=False)
+    assert result["previous_backup"] is not None
+    assert result["previous_backup"].startswith(str(backup_dir))
+    assert [argv[1] for argv in fake.commands()] == ["version", "backup", "restore"]
+
+
+def test_restore_into_a_missing_database_keeps_nothing(fake, dump, no_lock):
+    fake.version = run_result(stderr="Unknown database 'opennebula'\n", retcode=255)
+    result = db.restore(str(dump), verify=False)
+    assert result["previous_backup"] is None
+    assert [argv[1] for argv in fake.commands()] == ["version", "restore"]
+
+
+def test_restore_refuses_when_the_current_db_cannot_be_kept(fake, dump, no_lock):
+    fake.version = run_result(stderr="Error connecting to DB\n", retcode=255)
+    fake.fail["backup"] = run_result(stderr="mysqldump: Got error: 2013\n", retcode=255)
+    with pytest.raises(CommandExecutionError, match="the current DB could not be kept") as error:
+        db.restore(str(dump), verify=False)
+    assert "keep_current=False" in str(error.value)
+    assert fake.commands("restore") == []
+    assert db.restore(str(dump), verify=False, keep_current=False)["previous_backup"] is None
+
+
+@pytest.mark.parametrize(
+    "stderr",
+    [
+        "Error running: mysqldump -u oneadmin -pS3cr3t-pw -h localhost -P 3306 opennebula",
+        "Error running: mysqldump -u oneadmin '-pS3cr3t-pw' opennebula",
+        "mysql --user=oneadmin --password=S3cr3t-pw opennebula failed",
+        "ONE_DB_PASSWORD=S3cr3t-pw onedb restore failed",
+        "cannot connect to mysql://oneadmin:S3cr3t-pw@localhost/opennebula",
+        "Access denied for user 'oneadmin'@'localhost' with S3cr3t-pw",
+    ],
+)
+def test_relayed_onedb_messages_never_carry_the_password(fake, dump, no_lock, stderr):
+    fake.fail["restore"] = run_result(stderr=stderr + "\n", retcode=255)
+    db.__salt__["onenebula_conf.get"] = lambda key, reveal=False, **kw: (
+        "S3cr3t-pw" if reveal else "******"
+    )
+    with pytest.raises(CommandExecutionError) as error:
+        db.restore(str(dump), verify=False, keep_current=False)
+    assert "S3cr3t-pw" not in str(error.value)
+    assert "******" in str(error.value)
+
+
+def test_scrubbing_works_without_knowing_the_password(fake, dump, no_lock):
+    fake.version = run_result(
+        stderr="mysqldump -u oneadmin -pUnknown-pw opennebula: Access denied "
+        "(using password: YES)\n",
+        retcode=255,
+    )
+    with pytest.raises(CommandExecutionError) as error:
+        db.version()
+    assert "Unknown-pw" not in str(error.value)
+    assert "(using password: YES)" in str(error.value)
