@@ -1,6 +1,8 @@
 """``onelab``: bring the lab up and down, look at it and inject faults.
 
     onelab up 5 [--warmup-ms 2000]   hosts vmm01…vmm05 + salt master + client
+    onelab up 5 --deploy [--fence]   the same, deployed with the demo's full wiring (reactor,
+                                     beacon, hooks; --fence: the fencing agent too), left up
     onelab status [--json]
     onelab exec vmm01 onezone show 0
     onelab kill-oned vmm02 | freeze vmm02 | thaw vmm02
@@ -44,6 +46,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     if reason:
         print(f"onelab up: {reason}", file=sys.stderr)
         return 1
+    if args.deploy:
+        return _up_deployed(args)
     lab = Lab(args.size, salt=PlainSalt(), warmup_ms=args.warmup_ms)
     timings = lab.up(wait=args.wait)
     status = lab.status()
@@ -52,6 +56,34 @@ def cmd_up(args: argparse.Namespace) -> int:
     else:
         names = ", ".join(host.name for host in lab.frontends)
         print(f"lab up in {timings['total']:.1f}s: {names} + salt + client ({status['rss_mb']} MB)")
+    return 0
+
+
+def _up_deployed(args: argparse.Namespace) -> int:
+    """``up --deploy``: the demo's steps 1-3 (lab, deploy with the full wiring, zone check);
+    the lab stays up, torn down only when a step failed."""
+    from onelab import demo  # deferred: it loads the formula's pillar example
+
+    pillar = demo.lab_pillar(args.size, topology.state_dir() / "shared")
+    if args.fence:
+        pillar["onenebula_ha"].setdefault("fence", {})["enabled"] = True
+    driver = demo.Demo(
+        args.size,
+        out=lambda line: print(line, flush=True),
+        pillar=pillar,
+        warmup_ms=args.warmup_ms,
+        lab_wait=args.wait,
+    )
+    leader = None
+    try:
+        leader = driver.set_up()
+    finally:
+        if not leader and driver.lab is not None:
+            driver.lab.down(force=True)
+    if not leader:
+        print("onelab up --deploy: failed, lab torn down", file=sys.stderr)
+        return 1
+    print(f"deployed lab up, leader {leader}; `onelab down` removes it")
     return 0
 
 
@@ -201,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--wait", type=float, default=0, help="seconds to wait for another lab to go")
     up.add_argument("--json", action="store_true", help="print timings and status as JSON")
+    up.add_argument(
+        "--deploy",
+        action="store_true",
+        help="deploy the formula with the demo's full wiring and leave the lab up",
+    )
+    up.add_argument("--fence", action="store_true", help="with --deploy: the fencing agent too")
     up.set_defaults(func=cmd_up)
 
     down = verbs.add_parser("down", help="remove everything the lab created")

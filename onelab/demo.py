@@ -210,8 +210,10 @@ class Demo:
         *,
         pillar: dict | None = None,
         warmup_ms: int | None = None,
+        lab_wait: float = LAB_WAIT,
     ):
         self.size = size
+        self.lab_wait = lab_wait
         self.out = out
         self.pillar = pillar
         self.warmup_ms = warmup_ms
@@ -291,7 +293,7 @@ class Demo:
         master_extra = reactor_master_config(pillar)
         salt = PlainSalt(master_extra=master_extra)
         self.lab = Lab(self.size, salt=salt, warmup_ms=self.warmup_ms)
-        timings = self.lab.up(wait=LAB_WAIT)
+        timings = self.lab.up(wait=self.lab_wait)
         self.out("  lab up: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
         self.cli = PlainSaltCLI(salt)
         write_pillar(self.lab.pillar_dir, pillar)
@@ -381,17 +383,22 @@ class Demo:
         self.done(mark, "fail-over")
         return elected
 
+    def set_up(self) -> str | None:
+        """Steps 1-3: the lab up, deployed with the full wiring, the zone checked. The lab
+        stays up (the demo, ``onelab up N --deploy`` and the chaos run start from here);
+        returns the leader, None when the deploy or the check failed."""
+        self.bring_up()
+        if not self.deploy():
+            return None
+        return self.verify_zone(3, "zone table on the leader (onezone show 0)")
+
     def run(self) -> int:
         try:
-            self.bring_up()
-            if self.deploy():
-                leader = self.verify_zone(3, "zone table on the leader (onezone show 0)")
-                if leader:
-                    elected = self.fail_over(leader)
-                    if elected:
-                        self.verify_zone(
-                            6, f"zone table on the new leader {elected}", exclude=leader
-                        )
+            leader = self.set_up()
+            if leader:
+                elected = self.fail_over(leader)
+                if elected:
+                    self.verify_zone(6, f"zone table on the new leader {elected}", exclude=leader)
         except KeyboardInterrupt:
             self.check("demo ran to the end (interrupted)", False)
         except Exception as exc:  # report any failure, then tear down

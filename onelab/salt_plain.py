@@ -69,14 +69,32 @@ class PlainSalt:
 
     # -- master -------------------------------------------------------------------------------
 
-    def start_master(self) -> None:
+    def _extra_file(self) -> Path:
+        return self.root / topology.MASTER / "extra.yaml"
+
+    def write_master_config(self) -> Path:
+        """Write the master's configuration; return its directory.
+
+        The extra settings (the reactor configuration of ``onenebula_ha.salt.master``) are
+        kept beside it, so that a later ``PlainSalt()`` without them (``onelab master
+        start`` on the lab already up) restarts the master with the same settings.
+        """
         lab = self.lab
         assert lab is not None
+        extra_file = self._extra_file()
+        if self.master_extra is not None:
+            extra_file.parent.mkdir(parents=True, exist_ok=True)
+            extra_file.write_text(yaml.safe_dump(self.master_extra, default_flow_style=False))
+        elif extra_file.exists():
+            self.master_extra = yaml.safe_load(extra_file.read_text()) or None
         settings = saltconfig.master_settings(
             repo_root=lab.state_tree, pillar_dir=lab.pillar_dir, extra=self.master_extra
         )
         config = saltconfig.standalone_master_config(self.root / topology.MASTER, settings)
-        conf_dir = self._write_config(topology.MASTER, "master", config)
+        return self._write_config(topology.MASTER, "master", config)
+
+    def start_master(self) -> None:
+        conf_dir = self.write_master_config()
         argv = ["ip", "netns", "exec", topology.MASTER_HOST.netns]
         argv += [sys.executable, salt_script("salt-master"), "-c", str(conf_dir), "-l", "quiet"]
         self._spawn(argv, self.root / topology.MASTER / "stdout.log")
