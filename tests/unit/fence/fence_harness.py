@@ -74,6 +74,7 @@ class FakeCommands:
         self.vip = "10.9.0.100/24"
         self.iface = "eth0"
         self.services = []
+        self.announced = []
 
     def vip_present(self):
         return self.present
@@ -94,7 +95,9 @@ class FakeCommands:
         return 0, ""
 
     def announce(self):
-        self.events.append("arping")
+        # Runs in the agent's announce thread: kept out of ``events`` so that the order of
+        # the fencing thread's commands can be asserted without a race.
+        self.announced.append("arping")
         return [(0, ""), (0, "")]
 
     def service(self, name, verb):

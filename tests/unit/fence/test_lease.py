@@ -342,3 +342,16 @@ def test_a_release_is_one_command_and_fails_only_if_the_vip_stays():
     commands.vip_del = lambda: (events.append("ip del refused"), (2, "Operation not permitted"))[1]
     fence._release_vip("refused")
     assert fence.counters["errors"] == 1
+
+
+def test_a_claim_is_announced_with_gratuitous_arp_while_the_lease_holds():
+    fence, clock, zone, commands, events = make_fence(majority())
+    fence.step()
+    deadline = time.monotonic() + 10
+    while not commands.announced and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert commands.announced[:1] == ["arping"]
+    clock.advance(LEASE)  # lease over: the remaining announcement rounds are skipped
+    fence.announce_thread.join(5)
+    assert not fence.announce_thread.is_alive()
+    assert len(commands.announced) < 3
