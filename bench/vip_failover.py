@@ -107,11 +107,14 @@ def _enable_fence(demo, pillar: dict) -> None:
     targets = ",".join(host.name for host in demo.lab.frontends)
     demo.salt(targets, "saltutil.refresh_pillar", list_target=True)
     result = demo.salt(targets, "state.apply", "onenebula_ha.fence", list_target=True, timeout=300)
-    failed = {
-        minion: [s.get("comment") for s in states.values() if s.get("result") is False]
-        for minion, states in result.items()
-        if not isinstance(states, dict) or any(s.get("result") is False for s in states.values())
-    }
+    failed = {}
+    for minion, states in result.items():
+        if not isinstance(states, dict):  # a render error comes back as a list of messages
+            failed[minion] = states
+            continue
+        comments = [st.get("comment") for st in states.values() if st.get("result") is False]
+        if comments:
+            failed[minion] = comments
     if failed:
         raise RuntimeError(f"state.apply onenebula_ha.fence failed: {failed}")
 
