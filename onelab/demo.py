@@ -190,7 +190,10 @@ class PlainSaltCLI:
 
     def cmd(self, target: str, fun: str, *args: str, timeout: float = 120, list_target=False):
         opts = ["-L"] if list_target else []
-        return self._run("salt", [*opts, "--static", "--timeout=30", target, fun, *args], timeout)
+        # Salt's own wait for the returns follows the caller's budget: on a loaded machine a
+        # sync_all of five minions takes longer than a fixed 30 s ("No return received").
+        wait = f"--timeout={max(30, int(timeout) - 15)}"
+        return self._run("salt", [*opts, "--static", wait, target, fun, *args], timeout)
 
     def run(self, fun: str, *args: str, timeout: float = 1800):
         return self._run("salt-run", [fun, *args], timeout)
