@@ -125,7 +125,8 @@ def restore(lab: Lab) -> None:
         if lab.running(host.name, "opennebula"):
             lab.thaw(host.name)  # SIGCONT: harmless where oned was not stopped
     lab.heal()
-    if not lab.salt.master_running():
+    salt_restarted = not lab.salt.master_running()
+    if salt_restarted:
         lab.master_start()
     for host in lab.frontends:
         if not lab.running(host.name, "opennebula"):
@@ -133,10 +134,11 @@ def restore(lab: Lab) -> None:
     stopped = [host for host in lab.frontends if not lab.salt.minion_running(host)]
     if stopped:
         lab.salt.start_minions(stopped)
+        salt_restarted = True
     # Minions of a restarted master reconnect on their own schedule: the next trial's
     # reactor needs every one of them (the beacon's events, the VIP remediation).
     responding = getattr(lab.salt, "responding", None)
-    if responding is not None:
+    if salt_restarted and responding is not None:
         names = [host.name for host in lab.frontends]
         proc.wait_until(
             lambda: responding(names) == set(names),
