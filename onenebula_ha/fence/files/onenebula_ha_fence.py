@@ -815,8 +815,12 @@ class Fence:
         self.has_vip = cfg.get("vip") is not None
         self.stop_event = threading.Event()
         self.lock = threading.RLock()
+        # A round does not wait for silent servers once it is decided, so the calls of a
+        # few rounds may be in flight at once: room for all of them (threads start lazily).
+        rounds_in_flight = 2 + int(cfg["timeout"] / cfg["poll_interval"])
         self.pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max(2, self.zone_size), thread_name_prefix="query"
+            max_workers=min(256, max(2, self.zone_size * rounds_in_flight)),
+            thread_name_prefix="query",
         )
         self.services = ServiceWorker(cfg["leader_services"], self.commands, self.stop_event)
         # Lease state (under self.lock).
@@ -1031,23 +1035,59 @@ class Fence:
         return plan
 
     def _ask(self, endpoints, session):
+        """Query ``endpoints`` in parallel; returns ``{key: RaftStatus | RpcError}``.
+
+        Returns as soon as the answers in hand decide a leader's round (a majority confirmed,
+        or a peer reports a newer term): a cut-off or frozen server then costs nothing,
+        instead of its full timeout. Servers not waited for are marked so.
+        """
         timeout = self.cfg["timeout"]
         futures = {
-            key: self.pool.submit(self.query, endpoint, session, timeout)
+            self.pool.submit(self.query, endpoint, session, timeout): key
             for key, endpoint in endpoints.items()
         }
         answers = {}
         deadline = time.monotonic() + timeout + 0.5
-        for key, future in futures.items():
-            try:
-                answers[key] = future.result(timeout=max(0.0, deadline - time.monotonic()))
-            except concurrent.futures.TimeoutError:
-                answers[key] = RpcError("no answer in time")
-            except RpcError as exc:
-                answers[key] = exc
-            except Exception as exc:  # noqa: BLE001 - a query must never end the loop
-                answers[key] = RpcError(f"{type(exc).__name__}")
+        try:
+            for future in concurrent.futures.as_completed(
+                futures, timeout=max(0.0, deadline - time.monotonic())
+            ):
+                key = futures[future]
+                try:
+                    answers[key] = future.result()
+                except RpcError as exc:
+                    answers[key] = exc
+                except Exception as exc:  # noqa: BLE001 - a query must never end the loop
+                    answers[key] = RpcError(f"{type(exc).__name__}")
+                if self._decided(answers):
+                    break
+        except concurrent.futures.TimeoutError:
+            pass
+        for future, key in futures.items():
+            if key not in answers and future.done():  # in hand already: use it (no wait)
+                try:
+                    answers[key] = future.result()
+                except RpcError as exc:
+                    answers[key] = exc
+                except Exception as exc:  # noqa: BLE001
+                    answers[key] = RpcError(f"{type(exc).__name__}")
+        for key in futures.values():
+            if key not in answers:
+                answers[key] = RpcError(
+                    "not waited for (the round was decided)"
+                    if self._decided(answers)
+                    else "no answer in time"
+                )
         return answers
+
+    def _decided(self, answers):
+        """Whether a leader's round is decided by ``answers`` so far."""
+        local = answers.get("local")
+        if not isinstance(local, RaftStatus) or local.state != LEADER:
+            return False  # a follower waits for every peer (its /follower view needs them)
+        peers = {key: value for key, value in answers.items() if key != "local"}
+        verdict = evaluate(self.self_id, self.zone_size, local, peers, self.cfg["max_lag"])
+        return verdict.confirmed or verdict.revoke
 
     def round(self):
         """One confirming round: query everyone, then grant, keep or revoke the lease."""

@@ -58,7 +58,7 @@ def test_health_json(served):
     assert data["last_transition"]["what"] == "vip claimed"
     assert "VIP missing" in data["last_transition"]["why"]
     assert data["confirmations"] == 3 and data["needed"] == 3
-    assert data["peers"]["3"] == {"error": "connection refused"}
+    assert set(data["peers"]["3"]) == {"error"}  # refused, or not waited for
 
 
 def test_follower_endpoint(served):

@@ -73,7 +73,12 @@ def test_a_peer_in_a_newer_term_revokes_a_held_lease_at_once():
     fence.step()
     assert fence.holds() and commands.present
     clock.advance(0.5)
-    zone.answers = {**majority(), 3: follower(3, term=4)}
+
+    def slow(answer):
+        return lambda: (time.sleep(0.2), answer)[1]
+
+    # The newer term arrives before the (slower) confirmations.
+    zone.answers = {0: leader(), 1: slow(follower(1)), 2: slow(follower(2)), 3: follower(3, 4)}
     fence.step()
     assert not fence.holds()
     assert not commands.present
@@ -355,3 +360,17 @@ def test_a_claim_is_announced_with_gratuitous_arp_while_the_lease_holds():
     fence.announce_thread.join(5)
     assert not fence.announce_thread.is_alive()
     assert len(commands.announced) < 3
+
+
+def test_a_round_decided_by_a_majority_does_not_wait_for_the_silent_servers():
+    def silent():
+        time.sleep(0.8)  # a cut-off server: the round would wait for its timeout
+        raise agent.RpcError("TimeoutError talking to 10.9.0.13:2633")
+
+    answers = {**majority(), 3: silent, 4: silent}
+    fence, clock, zone, commands, events = make_fence(answers, timeout=0.9)
+    started = time.monotonic()
+    fence.step()
+    assert fence.holds() and commands.present
+    assert time.monotonic() - started < 0.6
+    assert fence.snapshot()["peers"]["3"] == {"error": "not waited for (the round was decided)"}
