@@ -22,7 +22,9 @@ Configuration
         - timeout: 2                 # seconds to wait for the local oned
         - report_errors_every: 30    # at most one zone check (onezone show) per period
         - error_after: 60            # report a server only once it has been in error
-                                     # this long (a restart is not a failure)
+                                     # (or stuck) this long (a restart is not a failure)
+        - max_lag: 100               # a follower more than this many log records behind
+                                     # the leader, without progress, is stuck
 
 All options are optional; the values above are the defaults, except ``interval`` (Salt
 runs a beacon on every minion loop, ``loop_interval``, when it is not set). The state
@@ -65,9 +67,13 @@ Tags are ``salt/beacon/<minion id>/onenebula_raft/<kind>``. Every event carries 
 ``error``
     Sent by the leader only, one event per server that has been in state ``error`` (no
     raftstatus answer from its endpoint, as ``onezone show`` reports it) for at least
-    ``error_after`` seconds, at every zone check while it lasts. Nothing is reported
-    while this leader cannot see a majority of the zone (it may be the stale side of a
-    partition) or while another server claims leadership in a newer term.
+    ``error_after`` seconds, at every zone check while it lasts; likewise for a follower
+    that has stayed more than ``max_lag`` records behind this leader's log without its
+    own log index moving (typically one that fell out of the leader's log window: the
+    records it needs were purged, OpenNebula issue #2810). Nothing is reported while this
+    leader cannot see a majority of the zone (it may be the stale side of a partition) or
+    while another server claims leadership in a newer term. The event is a trigger only:
+    the master checks the zone itself before it repairs anything.
 
     ===============  ==========================================================
     ``server_id``    the failed server's id in the zone
@@ -75,7 +81,10 @@ Tags are ``salt/beacon/<minion id>/onenebula_raft/<kind>``. Every event carries 
     ``endpoint``     its XML-RPC endpoint
     ``since``        when this leader first saw it in error (epoch seconds, int)
     ``seconds``      how long it has been in error so far (int)
+    ``reason``       ``error`` (no answer) or ``stuck`` (a follower that does not
+                     catch up)
     ``in_error``     ids of every server in error at this check (sorted)
+    ``stuck``        ids of every stuck follower at this check (sorted)
     ``leader_id``    the reporting leader's server id
     ``term``         the reporting leader's term
     ===============  ==========================================================
@@ -109,7 +118,7 @@ log = logging.getLogger(__name__)
 
 __virtualname__ = "onenebula_raft"
 
-DEFAULTS = {"zone": 0, "timeout": 2, "report_errors_every": 30, "error_after": 60}
+DEFAULTS = {"zone": 0, "timeout": 2, "report_errors_every": 30, "error_after": 60, "max_lag": 100}
 # Options Salt itself reads from a beacon's configuration.
 SALT_OPTIONS = frozenset(
     {"interval", "enabled", "disable_during_state_run", "beacon_module", "run_once", "_beacon_name"}
@@ -151,6 +160,7 @@ def _options(config):
     _number(options, "zone", 0, integer=True)
     _number(options, "report_errors_every", 0)
     _number(options, "error_after", 0)
+    _number(options, "max_lag", 0, integer=True)
     _number(options, "timeout", 0.1)
     options["name"] = given.get("_beacon_name") or __virtualname__
     return options
@@ -174,7 +184,13 @@ def _memory_path(name):
 
 def _load_memory(name):
     """What this minion process last reported; empty after a minion (re)start."""
-    fresh = {"version": _MEMORY_VERSION, "pid": os.getpid(), "role": None, "errors": {}}
+    fresh = {
+        "version": _MEMORY_VERSION,
+        "pid": os.getpid(),
+        "role": None,
+        "errors": {},
+        "stuck": {},
+    }
     try:
         with salt.utils.files.fopen(_memory_path(name), "r") as handle:
             stored = json.load(handle)
@@ -293,6 +309,30 @@ def _track_errors(memory, servers, now):
     return failed
 
 
+def _track_stuck(memory, servers, status, max_lag, now):
+    """Remember since when each follower has been more than ``max_lag`` records behind
+    this leader at an unchanged log index; forget those that moved or caught up."""
+    own = status.get("log_index")
+    tracked = memory.setdefault("stuck", {})
+    behind = {}
+    for server in servers:
+        index = server.get("log_index")
+        if (
+            server["state"] == "follower"
+            and server["id"] != status["server_id"]
+            and isinstance(own, int)
+            and isinstance(index, int)
+            and own - index > max_lag
+        ):
+            behind[str(server["id"])] = server
+    for key in list(tracked):
+        if key not in behind or tracked[key]["index"] != behind[key]["log_index"]:
+            del tracked[key]
+    for key, server in behind.items():
+        tracked.setdefault(key, {"since": int(now), "index": server["log_index"]})
+    return behind
+
+
 def _error_events(memory, status, options, now):
     last_check = memory.get("last_check")
     if last_check is not None and now - last_check < options["report_errors_every"]:
@@ -305,7 +345,8 @@ def _error_events(memory, status, options, now):
         return []
     servers = [server for server in zone["servers"] if server["id"] is not None]
     failed = _track_errors(memory, servers, now)
-    if not failed:
+    stuck = _track_stuck(memory, servers, status, options["max_lag"], now)
+    if not failed and not stuck:
         return []
     if not _has_majority(servers):
         log.warning(
@@ -319,9 +360,11 @@ def _error_events(memory, status, options, now):
         log.warning("onenebula_raft: another server leads in a newer term; not reporting errors")
         return []
     in_error = sorted(server["id"] for server in failed.values())
+    lagging = sorted(server["id"] for server in stuck.values())
+    found = [(server, memory["errors"][key], "error") for key, server in failed.items()]
+    found += [(server, memory["stuck"][key]["since"], "stuck") for key, server in stuck.items()]
     events = []
-    for key, server in sorted(failed.items(), key=lambda item: item[1]["id"]):
-        since = memory["errors"][key]
+    for server, since, reason in sorted(found, key=lambda item: item[0]["id"]):
         if now - since < options["error_after"]:
             continue
         events.append(
@@ -330,9 +373,11 @@ def _error_events(memory, status, options, now):
                 "server_id": server["id"],
                 "name": server["name"],
                 "endpoint": server["endpoint"],
+                "reason": reason,
                 "since": since,
                 "seconds": int(now - since),
                 "in_error": in_error,
+                "stuck": lagging,
                 "leader_id": status["server_id"],
                 "term": status["term"],
                 "zone": options["zone"],
@@ -364,12 +409,14 @@ def beacon(config):
         log.debug("onenebula_raft: local oned did not answer: %s", _message(exc))
         events = _down_event(memory, exc, options["zone"], now)
         memory["errors"] = {}
+        memory["stuck"] = {}
     else:
         events = _role_event(memory, status, options["zone"])
         if status["state_name"] == "leader":
             events += _error_events(memory, status, options, now)
         else:
             memory["errors"] = {}
+            memory["stuck"] = {}
             memory.pop("last_check", None)
     if json.dumps(memory, sort_keys=True) != before:
         _save_memory(options["name"], memory)

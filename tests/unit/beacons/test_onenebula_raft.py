@@ -82,6 +82,7 @@ def test_virtual_needs_the_zone_module(monkeypatch):
         [],
         [{"interval": 5}, {"zone": 0}, {"report_errors_every": 0}, {"error_after": 0}],
         [{"timeout": 0.5}, {"disable_during_state_run": True}, {"_beacon_name": "x"}],
+        [{"max_lag": 0}, {"max_lag": 250}],
     ],
 )
 def test_validate_accepts(config):
@@ -100,6 +101,8 @@ def test_validate_accepts(config):
         ([{"error_after": "soon"}], "'error_after' must be a number >= 0"),
         ([{"timeout": 0}], "'timeout' must be a number >= 0.1"),
         ([{"zones": 0}], "unknown option(s): zones"),
+        ([{"max_lag": 1.5}], "'max_lag' must be a whole number >= 0"),
+        ([{"max_lag": -1}], "'max_lag' must be a whole number >= 0"),
     ],
 )
 def test_validate_rejects(config, message):
@@ -211,9 +214,11 @@ def test_leader_reports_a_server_in_error_after_error_after(zone, clock):
             "server_id": 2,
             "name": "vmm03",
             "endpoint": "http://10.213.0.30:2633/RPC2",
+            "reason": "error",
             "since": first_seen,
             "seconds": 60,
             "in_error": [2],
+            "stuck": [],
             "leader_id": 0,
             "term": 7,
             "zone": 0,
@@ -223,6 +228,39 @@ def test_leader_reports_a_server_in_error_after_error_after(zone, clock):
     clock.advance(30)
     again = run()
     assert [(e["server_id"], e["since"], e["seconds"]) for e in again] == [(2, first_seen, 90)]
+
+
+def test_a_follower_that_does_not_catch_up_is_reported_stuck(zone, clock):
+    # Out of the leader's log window (the records it needs were purged): it answers as a
+    # follower, but its log index stays far behind the leader's.
+    config = [{"report_errors_every": 0}, {"error_after": 10}, {"max_lag": 100}]
+    zone.status = dict(raft(3, server_id=0, term=7), log_index=500)
+    behind = dict(server(2, "follower", 7), log_index=20)
+    zone.servers = [dict(server(0, "leader", 7), log_index=500), server(1, "follower", 7), behind]
+    zone.servers[1]["log_index"] = 499
+    first_seen = int(clock.now)
+    assert tags(run(config)) == ["role"]
+    clock.advance(10)
+    events = run(config)
+    assert [
+        (e["server_id"], e["reason"], e["since"], e["stuck"], e["in_error"]) for e in events
+    ] == [(2, "stuck", first_seen, [2], [])]
+
+
+def test_a_lagging_follower_that_makes_progress_is_not_stuck(zone, clock):
+    config = [{"report_errors_every": 0}, {"error_after": 10}, {"max_lag": 100}]
+    zone.status = dict(raft(3, server_id=0, term=7), log_index=500)
+    zone.servers = [dict(server(0, "leader", 7), log_index=500), server(1, "follower", 7),
+                    dict(server(2, "follower", 7), log_index=20)]  # fmt: skip
+    zone.servers[1]["log_index"] = 500
+    run(config)
+    for index in (120, 250, 380):  # catching up, still more than max_lag behind
+        clock.advance(6)
+        zone.servers[2]["log_index"] = index
+        assert run(config) == []
+    clock.advance(6)
+    zone.servers[2]["log_index"] = 450  # within max_lag
+    assert run(config) == []
 
 
 def test_zone_checked_no_more_often_than_the_period(zone, clock):
