@@ -1186,3 +1186,221 @@ def fence(servers=None, timeout=10):
     servers, _settings_data = _settings(servers)
     minions = [server["minion"] for server in servers]
     return _fence_summary(_call(minions, "onenebula_fence.health", timeout=timeout))
+
+
+# ------------------------------------------------------------------ verified decisions
+#
+# Beacon events are triggers, not evidence: a VIP move or a destructive step (stop, restore,
+# server-del, server-reset) is decided only from the master's own fresh queries of every
+# front-end, and only when a majority agrees: one server reports state leader, in one term,
+# and a majority of the pillar's front-ends (that leader included) report that same term as
+# its followers. Anything else (no leader, two claimants, a leader whose term nobody
+# follows, a target that answers as a healthy follower) means nothing is done, and why is
+# logged. The functions below take the facts and return the decision (plain Python, tested
+# without Salt); the runner functions gather the facts.
+
+REPAIR_RETRY_BASE = 30
+REPAIR_RETRY_MAX = 600
+DEFAULT_CONFIRM_SECONDS = 3
+
+
+def _status_of(raft, minion):
+    """A front-end's own Raft status, or None when it (or its oned) did not answer."""
+    entry = raft.get(minion) or {}
+    status = entry.get("ret") if entry.get("ok") else None
+    return status if isinstance(status, dict) else None
+
+
+def _state_name(status):
+    if not status:
+        return "down"
+    name = status.get("state_name")
+    return name if isinstance(name, str) else STATE_NAMES.get(status.get("state"), "error")
+
+
+def _majority_leader(servers, raft):
+    """
+    The leader a majority of the front-ends agrees on, from each one's own answer.
+
+    ``servers``: the pillar's front-ends (``minion``, ``id``); ``raft``: ``{minion: {"ok",
+    "ret" | "error"}}`` from ``onenebula_zone.raft_status``. Returns ``{"leader": <minion or
+    None>, "term", "followers": [minions], "reason": <why there is no agreed leader, or
+    None>}``.
+    """
+    result = {"leader": None, "term": None, "followers": [], "reason": None}
+    minions = [s["minion"] for s in servers]
+    claimants = [m for m in minions if _state_name(_status_of(raft, m)) == "leader"]
+    if not claimants:
+        result["reason"] = "no front-end reports state leader"
+        return result
+    if len(claimants) > 1:
+        terms = ", ".join(f"{m} (term {_status_of(raft, m).get('term')})" for m in claimants)
+        result["reason"] = f"{len(claimants)} front-ends claim leadership: {terms}"
+        return result
+    leader = claimants[0]
+    status = _status_of(raft, leader)
+    term = status.get("term")
+    if not _is_int(term):
+        result["reason"] = f"{leader} reports state leader without a valid term ({term!r})"
+        return result
+    pillar_id = next(s["id"] for s in servers if s["minion"] == leader)
+    if status.get("server_id") != pillar_id:
+        result["reason"] = (
+            f"{leader} reports state leader as server {status.get('server_id')}, "
+            f"the pillar says {pillar_id}"
+        )
+        return result
+    followers = [
+        m
+        for m in minions
+        if m != leader
+        and _state_name(_status_of(raft, m)) == "follower"
+        and _status_of(raft, m).get("term") == term
+    ]
+    needed = len(minions) // 2 + 1
+    if 1 + len(followers) < needed:
+        result["reason"] = (
+            f"{leader} reports state leader in term {term}, but only "
+            f"{1 + len(followers)} of {len(minions)} front-ends are in that term "
+            f"(a majority is {needed})"
+        )
+        return result
+    result.update(leader=leader, term=term, followers=followers)
+    return result
+
+
+def _target_condition(target, leader, zone_doc, raft, later, max_lag):
+    """
+    ``(broken, why)``: whether ``target`` (a pillar server) needs a repair as the agreed
+    ``leader`` sees it, confirmed by the target's own answer.
+
+    ``zone_doc``: the zone as the leader shows it; ``raft``: every front-end's own status;
+    ``later``: the same, a few seconds later (None when not sampled again), to tell a
+    follower that is stuck from one that is catching up.
+    """
+    entries = [s for s in (zone_doc or {}).get("servers") or [] if s.get("name") == target["name"]]
+    if len(entries) != 1:
+        return False, f"{target['name']} is not a member of the zone as {leader} shows it"
+    seen = entries[0]
+    own = _status_of(raft, target["minion"])
+    own_state = _state_name(own)
+    if seen.get("state") == "error":
+        if own is not None and own_state in ("follower", "candidate", "leader"):
+            return False, (
+                f"{leader} sees {target['name']} in error, but it answers the master as "
+                f"{own_state} (term {own.get('term')}): not repairing a running server "
+                "(a network problem between them?)"
+            )
+        return True, f"{leader} sees {target['name']} in error and its oned does not answer"
+    if seen.get("state") != "follower":
+        return False, f"{leader} sees {target['name']} in state {seen.get('state')}"
+    leader_status = _status_of(raft, leader) or {}
+    leader_index = leader_status.get("log_index")
+    if own is None or own_state != "follower" or not _is_int(own.get("log_index")):
+        return False, (
+            f"{leader} sees {target['name']} as a follower, but it does not answer the "
+            "master as one"
+        )
+    if not _is_int(leader_index) or leader_index - own["log_index"] <= max_lag:
+        return False, (
+            f"{target['name']} is a caught-up follower of {leader} (log index "
+            f"{own.get('log_index')} of {leader_index})"
+        )
+    if later is None:
+        return False, f"{target['name']} is behind {leader}: to be confirmed"
+    again = _status_of(later, target["minion"])
+    leader_again = _status_of(later, leader) or {}
+    if (
+        again is None
+        or again.get("log_index") != own["log_index"]
+        or not _is_int(leader_again.get("log_index"))
+        or leader_again["log_index"] - own["log_index"] <= max_lag
+    ):
+        return False, f"{target['name']} is behind {leader} but catching up"
+    return True, (
+        f"{target['name']} is stuck {leader_again['log_index'] - own['log_index']} log records "
+        f"behind {leader} at index {own['log_index']} (out of its log window?)"
+    )
+
+
+def _repair_decision(servers, target, raft, zone_doc, later=None, force=False,
+                     max_lag=DEFAULT_MAX_LAG):  # fmt: skip
+    """
+    Whether to repair ``target`` (a minion id) and from which leader: ``{"repair": bool,
+    "leader": <minion or None>, "term", "reason"}``. The source is the majority-agreed
+    leader, never the highest self-reported term; ``force`` (an operator's explicit
+    request) repairs a server that looks healthy, never without an agreed leader.
+    """
+    decision = {"repair": False, "leader": None, "term": None, "reason": None}
+    by_minion = {s["minion"]: s for s in servers}
+    if target not in by_minion:
+        decision["reason"] = f"{target} is not a front-end of onenebula_ha:servers"
+        return decision
+    agreed = _majority_leader(servers, raft)
+    if not agreed["leader"]:
+        decision["reason"] = f"no repair of {target}: {agreed['reason']}"
+        return decision
+    leader = agreed["leader"]
+    decision.update(leader=leader, term=agreed["term"])
+    if leader == target:
+        decision["reason"] = f"{target} is the leader (term {agreed['term']}): never repaired"
+        return decision
+    broken, why = _target_condition(by_minion[target], leader, zone_doc, raft, later, max_lag)
+    if not broken and not force:
+        decision["reason"] = f"no repair of {target}: {why}"
+        return decision
+    decision.update(repair=True, reason=why if broken else f"forced: {why}")
+    return decision
+
+
+def _lock_decision(lock, target, now, ttl):
+    """Whether the repair lock can be taken for ``target``: ``(ok, why)``. ``lock`` is the
+    stored record (``holder`` and per-target ``failures``); nothing from an event."""
+    lock = lock if isinstance(lock, dict) else {}
+    holder = lock.get("holder")
+    if isinstance(holder, dict) and _is_number(holder.get("started")):
+        age = now - holder["started"]
+        if age < ttl:
+            return False, (
+                f"the repair of {holder.get('target')} (from {holder.get('leader')}) started "
+                f"{int(age)} s ago holds the lock"
+            )
+    failed = (lock.get("failures") or {}).get(target)
+    if (
+        isinstance(failed, dict)
+        and _is_number(failed.get("retry_after"))
+        and now < failed["retry_after"]
+    ):
+        return False, (
+            f"the last {failed.get('count')} repair(s) of {target} failed "
+            f"({failed.get('reason')}); next attempt in {int(failed['retry_after'] - now)} s"
+        )
+    return True, None
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _released(lock, token, ok, reason, now):
+    """The lock record after the repair holding ``token`` ended: ``(record, message)``;
+    a failure backs that target off (30 s, doubling, at most 10 min)."""
+    lock = dict(lock) if isinstance(lock, dict) else {}
+    holder = lock.get("holder")
+    if not isinstance(holder, dict) or holder.get("token") != token:
+        return lock, "not released: this repair does not hold the lock (any more)"
+    target = holder.get("target")
+    failures = dict(lock.get("failures") or {})
+    lock["holder"] = None
+    if ok:
+        failures.pop(target, None)
+        lock["failures"] = failures
+        return lock, f"repair of {target} done; lock released"
+    count = int((failures.get(target) or {}).get("count", 0)) + 1
+    delay = min(REPAIR_RETRY_BASE * 2 ** (count - 1), REPAIR_RETRY_MAX)
+    failures[target] = {"count": count, "reason": reason, "retry_after": now + delay}
+    lock["failures"] = failures
+    return lock, (
+        f"repair of {target} failed ({reason}); lock released, next attempt for it in "
+        f"{delay} s at the earliest (attempt {count})"
+    )
