@@ -1404,3 +1404,22 @@ def _released(lock, token, ok, reason, now):
         f"repair of {target} failed ({reason}); lock released, next attempt for it in "
         f"{delay} s at the earliest (attempt {count})"
     )
+
+
+def _vip_moves(servers, raft, holders):
+    """
+    Where the VIP must go, from every front-end's own answer: ``{"leader": <agreed leader
+    or None>, "term", "release": [minions], "claim": [minions], "reason"}``. Only the
+    majority-agreed leader claims it, every other holder releases it; without an agreed
+    leader nothing moves (a role event, whatever it says, changes none of this).
+    """
+    agreed = _majority_leader(servers, raft)
+    moves = {"leader": agreed["leader"], "term": agreed["term"], "release": [], "claim": []}
+    if not agreed["leader"]:
+        moves["reason"] = f"VIP left as it is: {agreed['reason']}"
+        return moves
+    leader = agreed["leader"]
+    moves["release"] = [m for m in holders if m != leader]
+    moves["claim"] = [] if leader in holders else [leader]
+    moves["reason"] = None
+    return moves

@@ -232,3 +232,31 @@ def test_a_failed_repair_releases_the_lock_and_backs_the_target_off_boundedly():
 @pytest.mark.parametrize("lock", [None, "junk", {"holder": "x"}, {"holder": {"started": "now"}}])
 def test_a_malformed_lock_record_does_not_block(lock):
     assert runner._lock_decision(lock, "vmm03", 1000, 3600) == (True, None)
+
+
+# ------------------------------------------------------------------ VIP moves
+
+
+def test_vip_goes_to_the_agreed_leader_and_off_every_other_holder():
+    moves = runner._vip_moves(SERVERS, honest(), holders=["vmm02"])
+    assert (moves["leader"], moves["release"], moves["claim"]) == ("vmm01", ["vmm02"], ["vmm01"])
+
+
+def test_vip_stays_where_it_is_when_a_liar_claims_leadership():
+    # vmm02's oned says "leader, term 99": the real leader keeps the VIP, nothing moves.
+    raft = honest(target_down=False)
+    raft["vmm02"] = answer(3, 99, 1)
+    moves = runner._vip_moves(SERVERS, raft, holders=["vmm01"])
+    assert (moves["release"], moves["claim"]) == ([], [])
+    assert "claim leadership" in moves["reason"]
+
+
+def test_vip_is_not_claimed_by_a_leader_without_followers():
+    raft = {"vmm01": answer(3, 7, 0), "vmm02": answer(2, 6, 1), "vmm03": DOWN}
+    moves = runner._vip_moves(SERVERS, raft, holders=[])
+    assert (moves["leader"], moves["claim"]) == (None, [])
+
+
+def test_nothing_to_move_when_the_leader_holds_it_alone():
+    moves = runner._vip_moves(SERVERS, honest(), holders=["vmm01"])
+    assert (moves["release"], moves["claim"], moves["reason"]) == ([], [], None)
