@@ -23,9 +23,11 @@ The master needs the formula's modules (``salt-run saltutil.sync_all``) and its 
 ``<id>_master`` must see the ``onenebula_ha`` pillar.
 """
 
+import fcntl
 import json
 import logging
 import os
+import secrets
 import time
 
 import salt.client
@@ -445,6 +447,26 @@ class _Plan:
         self.last = step_id
         return step_id
 
+    def runner(self, name, label, fun, kwarg, after="previous", onfail=None):
+        """Add a ``salt.runner`` step (a check or the lock's release on the master);
+        ``onfail``: step ids of which any failing runs it (instead of requiring one)."""
+        step_id = self.prefix + name
+        require = self.last if after == "previous" else after
+        self.steps.append(
+            {
+                "id": step_id,
+                "label": label,
+                "kind": "runner",
+                "fun": fun,
+                "kwarg": dict(kwarg),
+                "require": [{"salt": require}] if require and not onfail else [],
+                "onfail": [{"salt": i} for i in onfail or []],
+            }
+        )
+        if not onfail:
+            self.last = step_id
+        return step_id
+
     def fail(self, message):
         self.error = f"{FORMULA} {self.action}: {message}"
         return self.result()
@@ -471,8 +493,19 @@ class _Plan:
 class _Facts:
     """What the planners decide on: the pillar's servers and the runner's view of them."""
 
-    def __init__(self, view, servers, wait_timeout=DEFAULT_WAIT_TIMEOUT, target="", force=False):
+    def __init__(
+        self,
+        view,
+        servers,
+        wait_timeout=DEFAULT_WAIT_TIMEOUT,
+        target="",
+        force=False,
+        decision=None,
+    ):
         self.view = view
+        # repair: the verified decision (_repair_decision plus the lock's token), made by
+        # plan() from the master's own queries; None: decide from the view alone.
+        self.decision = decision
         self.servers = list(servers)
         self.by_minion = {s["minion"]: s for s in self.servers}
         self.position = {
@@ -681,46 +714,59 @@ def _plan_remove(facts):
 
 
 def _plan_repair(facts):
-    """Repair a follower in error or out of the leader's log window (see orch/repair.sls)."""
-    plan, view, target = _Plan("repair"), facts.view, facts.target
+    """Repair a follower in error or out of the leader's log window (see orch/repair.sls).
+
+    Only on the verified decision (``facts.decision``, see :func:`_repair_decision`): the
+    source is the leader a majority agrees on, the target is broken as that leader sees it.
+    Each destructive step is preceded by a fresh check on the master
+    (:func:`repair_check`), and the repair lock is released at the end, with the outcome
+    (:func:`repair_release`)."""
+    plan, target = _Plan("repair"), facts.target
     if not facts.target_arg:
         return plan.fail('name the server: pillar=\'{"target": "<minion or server name>"}\'')
     if target is None or target["minion"] not in facts.by_minion:
         return plan.fail(
             f"unknown server {facts.target_arg}: not a minion or name of onenebula_ha:servers"
         )
-    if not view.get("leader") or view["leader"] not in facts.by_minion:
-        return plan.fail(
-            f"the zone has no usable leader to repair {target['name']} from ("
-            + facts.problems("bare cluster")
-            + ")"
+    decision = facts.decision
+    if decision is None:
+        decision = _repair_decision(
+            facts.servers,
+            target["minion"],
+            _raft_from_view(facts.view),
+            facts.view.get("zone"),
+            force=facts.force,
         )
-    if view["leader"] == target["minion"]:
-        return plan.fail(
-            f"{target['name']} is the current leader; only followers are repaired (restart it "
-            "with onenebula_ha.orch.rolling_restart so another server takes over)"
-        )
-    if not facts.in_zone(target["name"]):
-        return plan.fail(
-            f"{target['name']} is not a member of the zone; add it with onenebula_ha.orch.add"
-        )
-    leader = facts.by_minion[view["leader"]]
-    if facts.healthy(target["minion"]) and not facts.force:
-        return plan.note(
-            f"{target['name']} is a caught-up follower of {leader['name']}: nothing to repair "
-            "(pillar force: true repairs it anyway)"
-        )
+    if not decision.get("repair"):
+        return plan.note(f"{FORMULA} repair: nothing done: {decision.get('reason')}")
+    leader = facts.by_minion[decision["leader"]]
+    token = decision.get("token")
     label = f"repairing {target['name']}"
     run = facts.run(leader["minion"], target["minion"], label, _members(facts.zone_servers))
+    check = {"target": target["minion"], "leader": leader["minion"], "token": token,
+             "force": facts.force}  # fmt: skip
+    plan.note(f"{label} from {leader['name']} (term {decision.get('term')}): "
+              f"{decision.get('reason')}")  # fmt: skip
     plan.step("backup", f"{label}: fresh DB backup on the leader {leader['name']}",
               leader["minion"], "ha.backup", run)  # fmt: skip
+    plan.runner("check-restore", f"{label}: checking again before the restore",
+                "onenebula_ha.repair_check", dict(check, stage="restore"))  # fmt: skip
     plan.step("restore", f"{label}: stopping it and restoring the backup", target["minion"],
               "ha.restore", run)  # fmt: skip
     plan.step("start", f"{label}: starting OpenNebula", target["minion"], "ha.start", run)
+    plan.runner("check-reset", f"{label}: checking again before the server-reset",
+                "onenebula_ha.repair_check", dict(check, stage="reset"))  # fmt: skip
     plan.step("reset", f"{label}: server-reset on the leader {leader['name']}",
               leader["minion"], "ha.reset", run)  # fmt: skip
     plan.step("healthy", f"{label}: waiting for a healthy zone", leader["minion"],
               "ha.healthy", run)  # fmt: skip
+    if token:
+        steps = [step["id"] for step in plan.steps]
+        plan.runner("done", f"{label}: done, releasing the repair lock",
+                    "onenebula_ha.repair_release", {"token": token, "ok": True})  # fmt: skip
+        plan.runner("failed", f"{label}: failed, releasing the repair lock (with back-off)",
+                    "onenebula_ha.repair_release", {"token": token, "ok": False},
+                    onfail=steps)  # fmt: skip
     return plan.result()
 
 
@@ -777,7 +823,7 @@ _PLANNERS = {
 }
 
 
-def plan(action, target=None, force=False, servers=None, zone=0, wait=None):
+def plan(action, target=None, force=False, servers=None, zone=0, wait=None, claim=True):
     """
     Return the ordered steps of orchestration ``action`` (``deploy``, ``add``, ``remove``,
     ``repair``, ``rolling_restart``), decided from what the front-ends report right now
@@ -786,6 +832,10 @@ def plan(action, target=None, force=False, servers=None, zone=0, wait=None):
     a zone server name) and ``force`` are the orchestration's pillar values, ``wait`` the
     seconds each step waits for a healthy zone (``deploy:wait_timeout``). Nothing is
     changed: the orchestration SLS runs the steps.
+
+    ``repair`` is decided from fresh queries of every front-end (:func:`_repair_decision`)
+    and, with ``claim`` (not in test mode), takes the repair lock: a refusal is a note and
+    is logged, with its reason.
 
     CLI Example:
 
@@ -801,6 +851,10 @@ def plan(action, target=None, force=False, servers=None, zone=0, wait=None):
         wait = (settings.get("deploy") or {}).get("wait_timeout", DEFAULT_WAIT_TIMEOUT)
     current = view(servers=servers, zone=zone)
     facts = _Facts(current, servers, wait_timeout=wait, target=target, force=force)
+    if action == "repair" and facts.target and facts.target.get("minion") in facts.by_minion:
+        facts.decision = _verified_repair(
+            servers, facts.target["minion"], current, zone, force, claim, settings
+        )
     return _PLANNERS[action](facts)
 
 
@@ -859,37 +913,25 @@ def _vip_request(request, settings):
     return leader, term, vip, hook, frontends, None
 
 
-def _vip_decision(leader, term, vip, hook, raft, holders):
-    """Who releases and who claims the VIP after ``leader`` reported leadership in
-    ``term``. ``raft``: {minion: raft_status} of the front-ends that answered; ``holders``:
-    the minions that hold the VIP. Returns ``{"notes", "actions": [{"action", "minion",
-    "command", "runas"}]}`` (releases first)."""
-    current = raft.get(leader) or {}
-    current_term = current.get("term") if _is_int(current.get("term")) else -1
-    newer = sorted(
-        minion
-        for minion, status in raft.items()
-        if minion != leader
-        and status.get("state_name") == "leader"
-        and _is_int(status.get("term"))
-        and status["term"] > current_term
-    )
-    if current.get("state_name") != "leader" or current_term < term:
-        return {
-            "notes": [
-                f"{leader} is not the leader of term {term} any more (now "
-                f"{current.get('state_name', 'unreachable')}, term {current.get('term', '?')}): "
-                "nothing to do"
-            ],
-            "actions": [],
-        }
-    if newer:
-        return {
-            "notes": [f"{', '.join(newer)} leads in a newer term than {leader}: nothing to do"],
-            "actions": [],
-        }
-    release = [m for m in holders if m != leader]
-    claim = [] if leader in holders else [leader]
+def _vip_decision(servers, leader, term, vip, hook, raft, holders):
+    """Who releases and who claims the VIP, after ``leader`` reported leadership in
+    ``term`` (the role event: a trigger, not evidence). ``servers``: the front-ends
+    (``minion``, ``id``); ``raft``: {minion: raft_status} of those that answered;
+    ``holders``: the minions that hold the VIP. Only the leader a majority of the
+    front-ends agrees on (:func:`_majority_leader`) gets it; without one nothing moves.
+    Returns ``{"notes", "actions": [{"action", "minion", "command", "runas"}]}`` (releases
+    first)."""
+    answers = {m: {"ok": True, "ret": status} for m, status in raft.items()}
+    moves = _vip_moves(servers, answers, holders)
+    if not moves["leader"]:
+        return {"notes": [f"{moves['reason']}: nothing to do"], "actions": []}
+    agreed = moves["leader"]
+    notes = []
+    if agreed != leader or moves["term"] != term:
+        notes.append(
+            f"the role event named {leader} (term {term}); the front-ends agree on "
+            f"{agreed} (term {moves['term']})"
+        )
 
     def action(kind, minion):
         argument = "follower" if kind == "release" else "leader"
@@ -900,15 +942,16 @@ def _vip_decision(leader, term, vip, hook, raft, holders):
             "runas": hook.get("runas"),
         }
 
-    note = (
-        f"VIP {vip['address']} held by [{', '.join(holders)}], leader {leader} (term "
-        f"{current_term}): "
+    release, claim = moves["release"], moves["claim"]
+    notes.append(
+        f"VIP {vip['address']} held by [{', '.join(holders)}], leader {agreed} (term "
+        f"{moves['term']}, followed by a majority): "
         + (f"release on {', '.join(release)}" if release else "nothing to release")
         + ", "
-        + (f"claim on {leader}" if claim else "leader holds it")
+        + (f"claim on {agreed}" if claim else "leader holds it")
     )
     return {
-        "notes": [note],
+        "notes": notes,
         "actions": [action("release", m) for m in release] + [action("claim", m) for m in claim],
     }
 
@@ -917,9 +960,10 @@ def vip_plan(request=None, settings=None, timeout=None):
     """
     Decide the VIP safety net after a leader change (``orch.remediate_vip``): ``request``
     is ``{"leader": <minion>, "term": <int>}`` from the role event. Every front-end is
-    asked for its Raft status and whether it holds the VIP; the other holders release it
-    (the VIP hook's follower action), the leader claims it if it lacks it. Nothing is done
-    when the named minion no longer leads that term or another leads a newer one.
+    asked for its Raft status and whether it holds the VIP; the request is only a trigger:
+    the leader a majority of the front-ends agrees on claims it if it lacks it (the VIP
+    hook's leader action), every other holder releases it (the follower action). Without
+    an agreed leader (none, two claimants, a term nobody follows) nothing moves.
     Returns ``{"notes": [...], "actions": [{"action", "minion", "command", "runas"}]}``.
 
     ``settings``: the master's ``onenebula_ha_reactor`` configuration by default.
@@ -948,7 +992,8 @@ def vip_plan(request=None, settings=None, timeout=None):
         for m in frontends
         if found[m]["ok"] and isinstance(found[m]["ret"], list) and address in found[m]["ret"]
     ]
-    return _vip_decision(leader, term, vip, hook, raft, holders)
+    servers = [f for f in _frontends(settings) if "id" in f]
+    return _vip_decision(servers, leader, term, vip, hook, raft, holders)
 
 
 # ------------------------------------------------------------------ reactions
@@ -986,81 +1031,49 @@ def _role_decision(tag, event, settings):
     return [reaction], None
 
 
-def _claim_decision(tag, event, settings, lock, now):
-    """``(reactions, new lock or None, (level, message) or None)`` for a beacon ``error``
-    event: whether to start a repair and take the repair lock."""
+def _error_decision(tag, event, settings, lock, now):
+    """``(reactions, (level, message) or None)`` for a beacon ``error`` event.
+
+    The event is a trigger only: it names the server to look at, and the repair
+    orchestration then decides from the master's own queries (:func:`repair_claim`). Here
+    nothing is locked; the event is ignored when repair is off, when it does not come from
+    and name known front-ends, or while the stored lock (never the event) says a repair
+    runs or this target is backing off."""
     event = event if isinstance(event, dict) else {}
     prefix = f"onenebula_ha reactor: {tag}: "
     ttl = settings.get("repair_lock_ttl", 3600)
-    reporter, server_id = event.get("id"), event.get("server_id")
-    name, in_error = event.get("name"), event.get("in_error")
+    reporter, server_id, name = event.get("id"), event.get("server_id"), event.get("name")
     frontends = _frontends(settings)
     if not settings.get("repair", False):
-        return [], None, ("debug", f"{prefix}repair is off, not repairing {name}")
+        return [], ("debug", f"{prefix}repair is off, not repairing {name}")
     if len([f for f in frontends if f["minion"] == reporter]) != 1:
-        return [], None, ("warning", f"{prefix}ignored: {reporter} is not a known front-end")
-    if (
-        not _is_int(server_id)
-        or not isinstance(name, str)
-        or not isinstance(in_error, list)
-        or server_id not in in_error
-    ):
-        return [], None, ("warning", prefix + "ignored: malformed event data (server_id, name, in_error)")  # fmt: skip
+        return [], ("warning", f"{prefix}ignored: {reporter} is not a known front-end")
+    if not _is_int(server_id) or not isinstance(name, str):
+        return [], ("warning", prefix + "ignored: malformed event data (server_id, name)")
     targets = [f for f in frontends if f.get("id") == server_id and f.get("name") == name]
     if len(targets) != 1:
-        return (
-            [],
-            None,
-            (
-                "warning",
-                f"{prefix}ignored: no front-end is server {server_id} named {name}",
-            ),
-        )
+        return [], ("warning", f"{prefix}ignored: no front-end is server {server_id} named {name}")
     target = targets[0]["minion"]
     if target == reporter:
-        return (
-            [],
-            None,
-            (
-                "warning",
-                f"{prefix}ignored: the leader {reporter} reports itself in error",
-            ),
+        return [], ("warning", f"{prefix}ignored: {reporter} reports itself in error")
+    free, why = _lock_decision(lock, target, now, ttl)
+    if not free:
+        return [], ("info", f"{prefix}not looking at {target} now: {why}")
+    looked = ((lock if isinstance(lock, dict) else {}).get("looked") or {}).get(target)
+    if _is_number(looked) and now - looked < LOOK_COOLDOWN:
+        return [], (
+            "debug",
+            f"{prefix}{target} was looked at {int(now - looked)} s ago (at most one look every "
+            f"{LOOK_COOLDOWN} s)",
         )
-    if (
-        isinstance(lock, dict)
-        and isinstance(lock.get("started"), (int, float))
-        and not isinstance(lock.get("started"), bool)
-        and now - lock["started"] < ttl
-        and (lock.get("server_id") == server_id or lock.get("server_id") in in_error)
-    ):
-        return (
-            [],
-            None,
-            (
-                "info",
-                f"{prefix}not repairing {target} now: the repair of {lock.get('target')} started "
-                f"{now - lock['started']} s ago holds the lock until that server recovers or "
-                f"{ttl} s have passed",
-            ),
-        )
-    new_lock = {
-        "target": target,
-        "server_id": server_id,
-        "name": name,
-        "started": now,
-        "reporter": reporter,
-    }
     reaction = _reaction(
         f"onenebula_ha-reactor-repair-{target}", "onenebula_ha.orch.repair", {"target": target}
     )
-    return (
-        [reaction],
-        new_lock,
-        (
-            "warning",
-            f"{prefix}server {server_id} ({name}) in error since {event.get('since')}: starting "
-            f"onenebula_ha.orch.repair for {target}",
-        ),
+    return [reaction], (
+        "warning",
+        f"{prefix}{reporter} reports server {server_id} ({name}) "
+        f"{event.get('reason') or 'in error'}: starting onenebula_ha.orch.repair for {target}, "
+        "which checks the zone itself before it changes anything",
     )
 
 
@@ -1089,37 +1102,32 @@ def role_reaction(tag, event, settings=None):
     return reactions
 
 
-def _datastore():
-    """The master's datastore (Salt's ``data`` module: ``get``/``update``)."""
-    functions = salt.loader.minion_mods(__opts__, whitelist=["data"])
-    return functions["data.get"], functions["data.update"]
-
-
-def repair_claim(tag, event, settings=None):
+def error_reaction(tag, event, settings=None):
     """
-    The reactions to a beacon ``error`` event (``reactor/onenebula_ha/error.sls``): one
-    repair at a time. The lock lives in the master's datastore (key
-    ``onenebula_ha_repair_lock``: target, server_id, name, started, reporter); while the
-    locked server is still in error and the lock is younger than ``repair_lock_ttl``
-    seconds no other repair starts. The reactor renders reactions one after the other, so
-    the check-and-take is not racy. Returns ``[{"id", "mods", "pillar"}]``.
-
-    Release the lock by hand with ``salt-run salt.cmd data.pop onenebula_ha_repair_lock``.
+    The reactions to a beacon ``error`` event (``reactor/onenebula_ha/error.sls``): start
+    ``orch.repair`` for the named front-end, unless repair is off, the event does not come
+    from and name known front-ends, or the repair lock is held or that target is backing
+    off after a failed repair. The event takes no lock and proves nothing: the
+    orchestration decides (:func:`repair_claim`). Returns ``[{"id", "mods", "pillar"}]``.
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt-run onenebula_ha.repair_claim salt/beacon/vmm01/onenebula_raft/error \\
-            event='{"id": "vmm01", "server_id": 2, "name": "vmm03", "in_error": [2]}'
+        salt-run onenebula_ha.error_reaction salt/beacon/vmm01/onenebula_raft/error \\
+            event='{"id": "vmm01", "server_id": 2, "name": "vmm03"}'
     """
-    settings = _reactor_settings(settings)
-    get, update = _datastore()
-    reactions, new_lock, logged = _claim_decision(
-        tag, event, settings, get(REPAIR_LOCK), int(time.time())
-    )
-    if new_lock:
-        update(REPAIR_LOCK, new_lock)
+    now = time.time()
+    reactions, logged = _error_decision(tag, event, _reactor_settings(settings), _read_lock(), now)
+    for reaction in reactions:
+        target = reaction["pillar"]["target"]
+
+        def looked(record, target=target):
+            record = dict(record)
+            record["looked"] = dict(record.get("looked") or {}, **{target: now})
+            return record, None
+
+        _update_lock(looked)
     _log(logged)
     return reactions
 
@@ -1200,6 +1208,9 @@ def fence(servers=None, timeout=10):
 # without Salt); the runner functions gather the facts.
 
 REPAIR_RETRY_BASE = 30
+# A beacon repeats its report at every zone check: one repair orchestration (one look at
+# the zone) per target at most this often; a flood of forged events costs at most that.
+LOOK_COOLDOWN = 30
 REPAIR_RETRY_MAX = 600
 DEFAULT_CONFIRM_SECONDS = 3
 
@@ -1423,3 +1434,207 @@ def _vip_moves(servers, raft, holders):
     moves["claim"] = [] if leader in holders else [leader]
     moves["reason"] = None
     return moves
+
+
+def _raft_from_view(current):
+    """``{minion: {"ok", "ret"}}`` (as from ``onenebula_zone.raft_status``) out of a view."""
+    raft = {}
+    for minion, entry in (current.get("servers") or {}).items():
+        if entry.get("oned"):
+            raft[minion] = {
+                "ok": True,
+                "ret": {
+                    "state_name": entry.get("state"),
+                    "term": entry.get("term"),
+                    "server_id": entry.get("server_id"),
+                    "log_index": entry.get("log_index"),
+                },
+            }
+        else:
+            raft[minion] = {"ok": False, "error": "; ".join(entry.get("problems") or [])}
+    return raft
+
+
+# ------------------------------------------------------------------ the repair lock
+#
+# One JSON file in the master's cache directory, changed only under an exclusive flock (the
+# reactor's worker threads and orchestrations run concurrently): {"holder": {target,
+# leader, term, started, token} or None, "failures": {target: {count, reason,
+# retry_after}}}. Only a verified claim takes it; only the orchestration holding its token
+# releases it (the token is rendered into that orchestration, no event carries it).
+
+
+def _lock_path():
+    return os.path.join(__opts__["cachedir"], "onenebula_ha", "repair_lock.json")
+
+
+def _read_lock():
+    try:
+        with open(_lock_path(), encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _update_lock(change):
+    """Run ``change(record) -> (record, result)`` under the file lock; return result."""
+    path = _lock_path()
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    with open(f"{path}.flock", "a", encoding="utf-8") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        try:
+            record, result = change(_read_lock())
+            temporary = f"{path}.tmp"
+            with open(temporary, "w", encoding="utf-8") as handle:
+                json.dump(record, handle)
+            os.replace(temporary, path)
+        finally:
+            fcntl.flock(guard, fcntl.LOCK_UN)
+    return result
+
+
+def _lock_ttl(settings):
+    reactor = (settings or {}).get("reactor") or {}
+    ttl = reactor.get("repair_lock_ttl") or _reactor_settings().get("repair_lock_ttl")
+    return ttl if _is_number(ttl) and ttl > 0 else 3600
+
+
+def _confirmed_decision(servers, target, current, force):
+    """:func:`_repair_decision` on the view ``current``, with a second look at a follower
+    that may be stuck (``DEFAULT_CONFIRM_SECONDS`` later)."""
+    raft = _raft_from_view(current)
+    decision = _repair_decision(servers, target, raft, current.get("zone"), force=force)
+    if not decision["repair"] and "to be confirmed" in (decision["reason"] or ""):
+        time.sleep(DEFAULT_CONFIRM_SECONDS)
+        later = _call([s["minion"] for s in servers], "onenebula_zone.raft_status")
+        decision = _repair_decision(servers, target, raft, current.get("zone"), later=later,
+                                    force=force)  # fmt: skip
+    return decision
+
+
+def _verified_repair(servers, target, current, zone, force, claim, settings):
+    """The repair decision for :func:`plan` (from the view it just took), with ``claim``
+    the lock taken. Refusals are logged with their reason."""
+    decision = _confirmed_decision(servers, target, current, force)
+    if decision["repair"] and claim:
+        decision = _claim(decision, target, _lock_ttl(settings))
+    if not decision["repair"]:
+        log.warning("onenebula_ha repair: %s", decision["reason"])
+    return decision
+
+
+def _claim(decision, target, ttl):
+    """Take the repair lock for a verified ``decision``; adds its ``token``."""
+    token = secrets.token_hex(16)
+    now = time.time()
+
+    def take(record):
+        free, why = _lock_decision(record, target, now, ttl)
+        if not free:
+            return record, why
+        record = dict(record)
+        record["holder"] = {
+            "target": target,
+            "leader": decision["leader"],
+            "term": decision["term"],
+            "started": now,
+            "token": token,
+        }
+        return record, None
+
+    refused = _update_lock(take)
+    if refused:
+        return dict(decision, repair=False, reason=f"no repair of {target} now: {refused}")
+    log.warning(
+        "onenebula_ha repair: lock taken to repair %s from %s (term %s): %s",
+        target, decision["leader"], decision["term"], decision["reason"],
+    )  # fmt: skip
+    return dict(decision, token=token)
+
+
+def repair_claim(target, force=False, servers=None, zone=0):
+    """
+    Decide from fresh queries of every front-end whether ``target`` (a minion id) is
+    repaired now, and if so take the repair lock: ``{"repair", "leader", "term",
+    "reason", "token"}``. The source is the leader a majority of the front-ends agrees
+    on; the target must be in error as that leader sees it (its own oned silent) or stuck
+    behind it; the lock must be free and the target not backing off. ``plan repair`` does
+    this itself; the orchestration then holds the lock until :func:`repair_release`.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run onenebula_ha.repair_claim vmm03
+    """
+    servers, settings = _settings(servers)
+    current = view(servers=servers, zone=zone)
+    return _verified_repair(servers, target, current, zone, force, True, settings)
+
+
+def repair_check(target, leader, token, stage, force=False, servers=None, zone=0):
+    """
+    Check again, right before a destructive step of a repair (``stage``: ``restore`` or
+    ``reset``), from fresh queries: this repair still holds the lock, ``leader`` is still
+    the leader a majority agrees on, and (before the restore) ``target`` is still broken
+    as it sees it. Raises CommandExecutionError (the orchestration stops, and its failure
+    step releases the lock) otherwise.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run onenebula_ha.repair_check vmm03 vmm01 <token> restore
+    """
+    servers, _ = _settings(servers)
+    holder = _read_lock().get("holder") or {}
+    if holder.get("token") != token:
+        raise CommandExecutionError(f"the repair of {target} no longer holds the repair lock")
+    if stage == "restore":
+        decision = _confirmed_decision(servers, target, view(servers=servers, zone=zone), force)
+        problem = None if decision["repair"] else decision["reason"]
+    else:
+        agreed = _majority_leader(servers, _raft_from_view(view(servers=servers, zone=zone)))
+        problem = agreed["reason"] and f"no agreed leader: {agreed['reason']}"
+        decision = {"leader": agreed["leader"]}
+        if not problem and agreed["leader"] == target:
+            problem = f"{target} is now the leader"
+    if not problem and decision["leader"] != leader:
+        problem = f"the leader changed from {leader} to {decision['leader']}"
+    if problem:
+        message = f"repair of {target}, before the {stage}: {problem}"
+
+        def note(record):
+            if (record.get("holder") or {}).get("token") == token:
+                record = dict(record, holder=dict(record["holder"], problem=message))
+            return record, None
+
+        _update_lock(note)
+        log.warning("onenebula_ha %s", message)
+        raise CommandExecutionError(message)
+    return {"result": True, "comment": f"repair of {target}: still needed, from {leader}"}
+
+
+def repair_release(token, ok=True):
+    """
+    Release the repair lock held by the orchestration with ``token``, recording the
+    outcome: after a failure that target backs off (30 s, doubling, at most 10 min) and
+    the reason is logged. A token that does not hold the lock releases nothing.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run onenebula_ha.repair_release <token> ok=False
+    """
+    now = time.time()
+
+    def release(record):
+        holder = record.get("holder") or {}
+        reason = holder.get("problem") or "a step of the repair orchestration failed"
+        return _released(record, token, bool(ok), reason, now)
+
+    message = _update_lock(release)
+    (log.info if ok else log.warning)("onenebula_ha repair: %s", message)
+    return {"result": True, "comment": message}

@@ -4,17 +4,20 @@
 {#- Repair a follower that is in error or has fallen out of the leader's log window
     (OpenNebula's recovery procedure):
       salt-run state.orchestrate onenebula_ha.orch.repair pillar='{"target": "vmm03"}'
-    Fresh backup on the leader, stop + restore on the target (its old DB is kept), start,
-    onezone server-reset on the leader, wait for a healthy zone. A target that is already
-    a caught-up follower is left alone (pillar force: true repairs it anyway). Two
-    repairs of one server cannot overlap: Salt refuses a second state run on a minion
-    while one is running, and the membership states take a host lock.
-    The decisions (who leads, what to do next, what to refuse) are the runner's planner
-    onenebula_ha.plan (repair); this file runs the steps it returns, each requiring the one
-    before it. #}
+    Also started by the reactor on a beacon `error` event, which only names the server.
+    The runner's planner onenebula_ha.plan (repair) asks every front-end itself and
+    repairs only when a majority agrees on one leader in one term, and that leader sees
+    the target in error (or stuck behind its log): otherwise nothing is done and the
+    reason is shown and logged. It takes the one repair lock (not in test mode).
+    Steps: fresh backup on that leader, a fresh check, stop + restore on the target (its
+    old DB is kept), start, a fresh check, onezone server-reset on the leader, wait for a
+    healthy zone; then the lock is released, also when a step failed (that target then
+    backs off: 30 s, doubling, at most 10 min). pillar force: true repairs a caught-up
+    follower anyway. #}
 {%- from tpldir.split('/')[0] ~ "/map.jinja" import onenebula_ha %}
 {%- set plan = salt['saltutil.runner']('onenebula_ha.plan', action='repair', target=pillar.get('target'),
-      force=pillar.get('force', False), servers=onenebula_ha.servers, zone=onenebula_ha.zone.id, wait=onenebula_ha.deploy.wait_timeout) %}
+      force=pillar.get('force', False), servers=onenebula_ha.servers, zone=onenebula_ha.zone.id, wait=onenebula_ha.deploy.wait_timeout,
+      claim=not opts.test) %}
 {{- raise(plan.error or 'onenebula_ha repair: runner onenebula_ha.plan failed (synced?): ' ~ plan)
       if plan is not mapping or plan.error }}
 
@@ -24,6 +27,13 @@ onenebula_ha-orch-repair-test-show_notification:
 {%- for step in plan.steps %}
 
 {{ step.id }}:
+{%-   if step.get('kind') == 'runner' %}
+  salt.runner:
+    - name: {{ step.fun }}
+{%-     for key, value in step.kwarg | dictsort %}
+    - {{ key }}: {{ value | json }}
+{%-     endfor %}
+{%-   else %}
   salt.state:
     - name: {{ step.label | json }}
     - tgt: {{ step.tgt | join(',') | json }}
@@ -32,5 +42,9 @@ onenebula_ha-orch-repair-test-show_notification:
     - expect_minions: true
     - pillar:
         onenebula_ha_run: {{ step.run | json }}
+{%-   endif %}
     - require: {{ step.require | json }}
+{%-   if step.get('onfail') %}
+    - onfail: {{ step.onfail | json }}
+{%-   endif %}
 {%- endfor %}

@@ -10,6 +10,7 @@ the ``local_salt`` fixture's configuration, as the master's own minion.
 
 import copy
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,12 @@ def make_view(leader=None, states=None, healthy=None, bare=False, problems=()):
                 "member": minion in states,
                 "answered": True,
                 "problems": [] if minion in healthy else ["Raft state error"],
+                # What the front-end reports about itself (term 5, index 100).
+                "oned": states.get(minion, "error") != "error",
+                "state": states.get(minion, "down"),
+                "term": 5,
+                "server_id": MINIONS.index(minion),
+                "log_index": 100,
             }
             for minion in MINIONS
         },
@@ -77,6 +84,7 @@ class FakeRunnerClient:
 
     view = BARE
     calls = []
+    cachedir = None
 
     def __init__(self, opts):
         self.functions = {}
@@ -84,7 +92,7 @@ class FakeRunnerClient:
     def cmd(self, name, arg=None, kwarg=None, **kwargs):
         FakeRunnerClient.calls.append((name, kwarg))
         runner = _load_runner()
-        runner.__opts__ = {"id": "salt_master"}
+        runner.__opts__ = {"id": "salt_master", "cachedir": FakeRunnerClient.cachedir}
 
         def view(**view_kwargs):
             FakeRunnerClient.calls.append(("onenebula_ha.view", view_kwargs))
@@ -104,9 +112,10 @@ def master_minion(local_salt, example_pillar_data):
 
 
 @pytest.fixture
-def render(master_minion, monkeypatch):
+def render(master_minion, monkeypatch, tmp_path):
     monkeypatch.setattr(salt.runner, "RunnerClient", FakeRunnerClient)
     FakeRunnerClient.calls = []
+    FakeRunnerClient.cachedir = str(tmp_path)
 
     def _render(name, view, pillar=None):
         FakeRunnerClient.view = view
@@ -125,6 +134,28 @@ def _args(body):
             kwargs["fun"] = f"{module}.{next(a for a in args if isinstance(a, str))}"
             return kwargs
     raise AssertionError(body)
+
+
+def _runner_steps(rendered):
+    """``[(id, runner function, kwargs, required ids, onfail ids)]`` of the salt.runner steps."""
+    found = []
+    for state_id, body in rendered:
+        args = _args(body)
+        if args["fun"] == "salt.runner":
+            found.append(
+                (
+                    state_id,
+                    args["name"],
+                    {
+                        k: v
+                        for k, v in args.items()
+                        if k not in ("name", "fun", "order", "require", "onfail")
+                    },
+                    [r["salt"] for r in args.get("require", [])],
+                    [r["salt"] for r in args.get("onfail", [])],
+                )
+            )
+    return found
 
 
 def _steps(rendered):
@@ -271,14 +302,15 @@ def test_remove_finds_a_server_already_dropped_from_the_pillar_in_the_zone(rende
     assert steps[1][3]["name"] == "old-fe"
 
 
-def test_repair_restores_the_follower_and_resets_it_on_the_leader(render):
+def test_repair_restores_the_follower_and_resets_it_on_the_leader(render, tmp_path):
     view = make_view(
         "vmm02",
-        {"vmm01": "follower", "vmm02": "leader", "vmm03": "error"},
-        healthy=["vmm01", "vmm02"],
-    )
-    steps = _steps(render("repair", view, {"target": "vmm03"}))
-    _assert_chained(steps)
+        {"vmm01": "follower", "vmm02": "leader", "vmm03": "error", "vmm04": "follower",
+         "vmm05": "follower"},
+        healthy=["vmm01", "vmm02", "vmm04", "vmm05"],
+    )  # fmt: skip
+    rendered = render("repair", view, {"target": "vmm03"})
+    steps = _steps(rendered)
     assert [(s[1], s[2].rsplit(".", 1)[1]) for s in steps] == [
         ("vmm02", "backup"),
         ("vmm03", "restore"),
@@ -286,13 +318,29 @@ def test_repair_restores_the_follower_and_resets_it_on_the_leader(render):
         ("vmm02", "reset"),
         ("vmm02", "healthy"),
     ]
+    # A fresh check on the master before each destructive step, then the lock's release.
+    runners = _runner_steps(rendered)
+    prefix = "onenebula_ha-orch-repair-"
+    assert [(r[0].removeprefix(prefix), r[1]) for r in runners] == [
+        ("check-restore", "onenebula_ha.repair_check"),
+        ("check-reset", "onenebula_ha.repair_check"),
+        ("done", "onenebula_ha.repair_release"),
+        ("failed", "onenebula_ha.repair_release"),
+    ]
+    assert steps[1][4] == [f"{prefix}check-restore"] and runners[0][3] == [f"{prefix}backup"]
+    assert runners[-1][4] == [s[0] for s in rendered[1:-2]]  # every step but the releases
+    # Rendering it took the repair lock, with the token the release steps carry.
+    lock = json.loads((tmp_path / "onenebula_ha" / "repair_lock.json").read_text())
+    assert lock["holder"]["target"] == "vmm03" and lock["holder"]["leader"] == "vmm02"
+    assert runners[2][2] == {"token": lock["holder"]["token"], "ok": True}
 
 
-def test_repair_leaves_a_healthy_follower_and_refuses_the_leader(render):
+def test_repair_leaves_a_healthy_follower_and_never_touches_the_leader(render, tmp_path):
     rendered = render("repair", CONVERGED, {"target": "vmm03"})
-    assert not _steps(rendered) and "nothing to repair" in _args(rendered[0][1])["text"]
-    output = render("repair", CONVERGED, {"target": "vmm02"})
-    assert isinstance(output, str) and "is the current leader" in output
+    assert not _steps(rendered) and "caught-up follower" in _args(rendered[0][1])["text"]
+    rendered = render("repair", CONVERGED, {"target": "vmm02", "force": True})
+    assert not _steps(rendered) and "never repaired" in _args(rendered[0][1])["text"]
+    assert not (tmp_path / "onenebula_ha" / "repair_lock.json").exists()
 
 
 def test_rolling_restart_restarts_followers_first_and_the_leader_last(render):

@@ -36,13 +36,6 @@ VENV_BIN = str(Path(sys.executable).parent)
 SALT_CALL = str(Path(sys.executable).with_name("salt-call"))
 FRONTEND_MINIONS = ("ohr-fe1", "ohr-fe2", "ohr-fe3")
 
-REPAIR_STAND_IN = """\
-# Test stand-in for the repair orchestration: records which minion it was asked to repair.
-onenebula_ha-test-repair-test-succeed_without_changes:
-  test.succeed_without_changes:
-    - name: repair of {{ pillar.get('target') }}
-"""
-
 ECHO_REACTION = """\
 # Test reaction: reports the shape of the data the reactor got for a beacon event.
 onenebula_ha-test-echo-{{ data.get('id') }}:
@@ -192,7 +185,6 @@ def master(salt_factories, file_tree, master_config_from_state):
     overrides["onenebula_ha_reactor"]["query_timeout"] = 5
     factory = salt_factories.salt_master_daemon("ohr-master", overrides=overrides)
     with (
-        factory.state_tree.base.temp_file("onenebula_ha/orch/repair.sls", REPAIR_STAND_IN),
         factory.state_tree.base.temp_file("test_reactor/echo.sls", ECHO_REACTION),
         factory.started(start_timeout=120),
     ):

@@ -137,7 +137,20 @@ class SaltFunctions(dict):
         module.__opts__ = {"id": "master_master"}
         if self.settings is not None:
             module.__opts__["onenebula_ha_reactor"] = self.settings
-        module._datastore = lambda: (self.store.get, self._data_update)
+
+        # The repair lock record (a file in the master's cache directory) from the store.
+        def read_lock():
+            record = self.store.get("onenebula_ha_repair_lock")
+            return record if isinstance(record, dict) else {}
+
+        module._read_lock = read_lock
+
+        def update_lock(change):
+            record, result = change(read_lock())
+            self.store["onenebula_ha_repair_lock"] = record
+            return result
+
+        module._update_lock = update_lock
         module._call = self._runner_call
         module.time = types.SimpleNamespace(time=lambda: self.now)
         module.log = _RunnerLog(self)

@@ -49,6 +49,12 @@ def make_view(leader=None, states=None, healthy=None, bare=False, problems=(), a
                 "member": m in states,
                 "answered": True if answered is None else m in answered,
                 "problems": [] if m in healthy else ["Raft state error"],
+                # What the front-end reports about itself (term 5, index 100).
+                "oned": states.get(m, "error") != "error",
+                "state": states.get(m, "down"),
+                "term": 5,
+                "server_id": MINIONS.index(m),
+                "log_index": 100,
             }
             for m in MINIONS
         },
@@ -63,13 +69,19 @@ def decide(runner, action, view, **facts):
 
 
 def shape(plan):
-    """``[(step suffix, targets, sls)]``."""
+    """``[(step suffix, targets, sls)]``; a runner step: ``(suffix, "master", function)``."""
     prefix = f"onenebula_ha-orch-{plan['action']}-"
-    return [(s["id"].removeprefix(prefix), ",".join(s["tgt"]), s["sls"]) for s in plan["steps"]]
+    return [
+        (s["id"].removeprefix(prefix), "master", s["fun"])
+        if s.get("kind") == "runner"
+        else (s["id"].removeprefix(prefix), ",".join(s["tgt"]), s["sls"])
+        for s in plan["steps"]
+    ]
 
 
 def assert_chained(plan):
-    steps = plan["steps"]
+    """Each step requires the one before it (steps run on failure, ``onfail``, aside)."""
+    steps = [s for s in plan["steps"] if not s.get("onfail")]
     assert steps[0]["require"] == []
     for before, after in zip(steps, steps[1:], strict=False):
         assert after["require"] == [{"salt": before["id"]}]
@@ -244,30 +256,57 @@ def test_remove_of_a_non_member_is_a_note(runner):
 # ------------------------------------------------------------------ repair
 
 
+BROKEN_VMM03 = make_view(
+    "vmm02",
+    {"vmm01": "follower", "vmm02": "leader", "vmm03": "error", "vmm04": "follower",
+     "vmm05": "follower"},
+    healthy=["vmm01", "vmm02", "vmm04", "vmm05"],
+)  # fmt: skip
+
+
 def test_repair_of_a_broken_follower(runner):
-    view = make_view(
-        "vmm02",
-        {"vmm01": "follower", "vmm02": "leader", "vmm03": "error"},
-        healthy=["vmm01", "vmm02"],
-    )
-    plan = decide(runner, "repair", view, target="vmm03")
+    plan = decide(runner, "repair", BROKEN_VMM03, target="vmm03")
     assert_chained(plan)
+    # Without a lock token (nothing claimed) there is no release step.
     assert [(s[0], s[1]) for s in shape(plan)] == [
         ("backup", "vmm02"),
+        ("check-restore", "master"),
         ("restore", "vmm03"),
         ("start", "vmm03"),
+        ("check-reset", "master"),
         ("reset", "vmm02"),
         ("healthy", "vmm02"),
     ]
     assert plan["steps"][0]["run"]["members"] == [
-        {"name": "vmm01", "id": 0},
-        {"name": "vmm02", "id": 1},
-        {"name": "vmm03", "id": 2},
+        {"name": m, "id": i} for i, m in enumerate(MINIONS)
+    ]
+    checks = [s["kwarg"] for s in plan["steps"] if s.get("kind") == "runner"]
+    assert [(c["target"], c["leader"], c["stage"]) for c in checks] == [
+        ("vmm03", "vmm02", "restore"),
+        ("vmm03", "vmm02", "reset"),
     ]
 
 
+def test_a_claimed_repair_releases_its_lock_whatever_happens(runner):
+    decision = {"repair": True, "leader": "vmm02", "term": 5, "reason": "x", "token": "t0k"}
+    plan = decide(runner, "repair", BROKEN_VMM03, target="vmm03", decision=decision)
+    done, failed = plan["steps"][-2:]
+    assert (done["fun"], done["kwarg"], done["require"][0]["salt"]) == (
+        "onenebula_ha.repair_release",
+        {"token": "t0k", "ok": True},
+        plan["steps"][-3]["id"],
+    )
+    assert (failed["fun"], failed["kwarg"], failed["require"]) == (
+        "onenebula_ha.repair_release",
+        {"token": "t0k", "ok": False},
+        [],
+    )
+    assert failed["onfail"] == [{"salt": s["id"]} for s in plan["steps"][:-2]]
+
+
 def test_repair_leaves_a_healthy_follower_unless_forced(runner):
-    assert "nothing to repair" in decide(runner, "repair", CONVERGED, target="vmm03")["notes"][0]
+    plan = decide(runner, "repair", CONVERGED, target="vmm03")
+    assert plan["steps"] == [] and "caught-up follower of vmm02" in plan["notes"][0]
     forced = decide(runner, "repair", CONVERGED, target="vmm03", force=True)
     assert [s[0] for s in shape(forced)][0] == "backup"
 
@@ -277,14 +316,26 @@ def test_repair_leaves_a_healthy_follower_unless_forced(runner):
     [
         ("", CONVERGED, "name the server"),
         ("vmm09", CONVERGED, "unknown server vmm09"),
-        ("vmm02", CONVERGED, "vmm02 is the current leader"),
-        ("vmm05", make_view("vmm01", {"vmm01": "leader"}), "vmm05 is not a member of the zone"),
-        ("vmm03", make_view(None, {"vmm03": "error"}, healthy=[]), "no usable leader"),
     ],
 )
 def test_repair_refusals(runner, target, view, expected):
     plan = decide(runner, "repair", view, target=target)
     assert expected in plan["error"] and plan["steps"] == []
+
+
+@pytest.mark.parametrize(
+    ("target", "view", "expected"),
+    [
+        ("vmm02", CONVERGED, "vmm02 is the leader (term 5): never repaired"),
+        ("vmm05", make_view("vmm01", {m: "follower" if m != "vmm01" else "leader"
+                                      for m in MINIONS[:4]}), "vmm05 is not a member of the zone"),
+        ("vmm03", make_view(None, {"vmm03": "error"}, healthy=[]), "no front-end reports state leader"),
+    ],
+)  # fmt: skip
+def test_repair_does_nothing_and_says_why(runner, target, view, expected):
+    plan = decide(runner, "repair", view, target=target, force=target == "vmm02")
+    assert plan["steps"] == [] and plan["error"] is None
+    assert expected in plan["notes"][0]
 
 
 # ------------------------------------------------------------------ rolling restart
@@ -325,19 +376,26 @@ VIP = {"address": "10.213.0.100/24", "interface": "eth0"}
 HOOK = {"command": "/hook.sh", "runas": "oneadmin"}
 
 
-def raft(state, term):
-    return {"state_name": state, "term": term}
+def raft(state, term, minion):
+    return {"state_name": state, "term": term, "server_id": MINIONS.index(minion)}
+
+
+def zone_raft(leader, term=5, **others):
+    """Every front-end's own status: ``leader`` leads ``term``, the rest follow it unless
+    given in ``others`` as (state, term) or None (no answer)."""
+    found = {}
+    for minion in MINIONS:
+        state, their_term = ("leader", term) if minion == leader else ("follower", term)
+        if minion in others:
+            if others[minion] is None:
+                continue
+            state, their_term = others[minion]
+        found[minion] = raft(state, their_term, minion)
+    return found
 
 
 def test_vip_released_elsewhere_and_claimed_by_the_leader(runner):
-    decision = runner._vip_decision(
-        "vmm02",
-        5,
-        VIP,
-        HOOK,
-        {"vmm01": raft("follower", 5), "vmm02": raft("leader", 5)},
-        ["vmm01"],
-    )
+    decision = runner._vip_decision(SERVERS, "vmm02", 5, VIP, HOOK, zone_raft("vmm02"), ["vmm01"])
     assert decision["actions"] == [
         {"action": "release", "minion": "vmm01", "runas": "oneadmin",
          "command": ["/hook.sh", "follower", "eth0", "10.213.0.100/24"]},
@@ -349,17 +407,30 @@ def test_vip_released_elsewhere_and_claimed_by_the_leader(runner):
 @pytest.mark.parametrize(
     ("raft_status", "note"),
     [
-        ({"vmm02": raft("follower", 6)}, "vmm02 is not the leader of term 5 any more"),
-        ({"vmm02": raft("leader", 4)}, "vmm02 is not the leader of term 5 any more"),
-        ({}, "now unreachable"),
-        ({"vmm02": raft("leader", 5), "vmm01": raft("leader", 6)}, "vmm01 leads in a newer term"),
+        (zone_raft("vmm02", vmm01=("leader", 99)), "2 front-ends claim leadership"),
+        (zone_raft("vmm02", vmm01=("follower", 4), vmm03=None, vmm04=None), "only 2 of 5"),
+        ({}, "no front-end reports state leader"),
+        (zone_raft("vmm02", vmm02=("leader", 5)) | {"vmm02": {"state_name": "leader", "term": 5,
+                                                              "server_id": 3}}, "the pillar says 1"),
     ],
-    ids=["stepped-down", "older-term", "unreachable", "newer-leader"],
-)
-def test_vip_untouched_when_the_request_is_stale(runner, raft_status, note):
-    decision = runner._vip_decision("vmm02", 5, VIP, HOOK, raft_status, ["vmm01"])
+    ids=["liar-term-99", "no-majority", "unreachable", "wrong-server-id"],
+)  # fmt: skip
+def test_vip_untouched_without_a_leader_a_majority_agrees_on(runner, raft_status, note):
+    decision = runner._vip_decision(SERVERS, "vmm02", 5, VIP, HOOK, raft_status, ["vmm01"])
     assert decision["actions"] == []
     assert note in decision["notes"][0]
+
+
+def test_vip_follows_the_agreed_leader_not_the_event(runner):
+    # The role event named vmm02 term 5; the front-ends agree vmm03 leads term 6.
+    decision = runner._vip_decision(
+        SERVERS, "vmm02", 5, VIP, HOOK, zone_raft("vmm03", term=6), ["vmm02"]
+    )
+    assert [(a["action"], a["minion"]) for a in decision["actions"]] == [
+        ("release", "vmm02"),
+        ("claim", "vmm03"),
+    ]
+    assert "the front-ends agree on vmm03 (term 6)" in decision["notes"][0]
 
 
 @pytest.mark.parametrize(
@@ -423,8 +494,8 @@ def error_event(server_id=2, in_error=None, reporter="vmm01"):
     }
 
 
-def test_error_takes_the_lock_and_starts_one_repair(runner):
-    reactions, lock, logged = runner._claim_decision(ERROR_TAG, error_event(2), REACTOR, None, 1000)
+def test_error_starts_the_repair_orchestration_and_takes_no_lock(runner):
+    reactions, logged = runner._error_decision(ERROR_TAG, error_event(2), REACTOR, None, 1000)
     assert reactions == [
         {
             "id": "onenebula_ha-reactor-repair-vmm03",
@@ -432,33 +503,35 @@ def test_error_takes_the_lock_and_starts_one_repair(runner):
             "pillar": {"target": "vmm03"},
         }
     ]
-    assert lock == {"target": "vmm03", "server_id": 2, "name": "vmm03", "started": 1000,
-                    "reporter": "vmm01"}  # fmt: skip
     assert logged[0] == "warning" and "starting onenebula_ha.orch.repair for vmm03" in logged[1]
 
 
-def test_lock_holds_while_the_locked_server_is_in_error_and_young(runner):
-    held = {"target": "vmm03", "server_id": 2, "started": 1000}
-    for event, now, started in [
-        (error_event(4, in_error=[2, 4]), 1599, False),  # vmm03 still in error, lock young
-        (error_event(4, in_error=[4]), 1100, True),  # vmm03 recovered
-        (error_event(2), 1600, True),  # lock expired (ttl 600)
+def test_only_the_stored_lock_holds_a_repair_back_whatever_the_event_says(runner):
+    held = {"holder": {"target": "vmm03", "leader": "vmm01", "started": 1000, "token": "t"}}
+    backing_off = {"failures": {"vmm03": {"count": 1, "reason": "x", "retry_after": 1030}}}
+    for event, lock, now, started in [
+        (error_event(4, in_error=[4]), held, 1100, False),  # in_error leaves vmm03 out
+        (error_event(4, in_error=[2, 4]), held, 1100, False),
+        (error_event(2), held, 1600, True),  # lock expired (ttl 600)
+        (error_event(2), backing_off, 1020, False),
+        (error_event(4), backing_off, 1020, True),  # another target is not backing off
+        (error_event(2), backing_off, 1030, True),
     ]:
-        reactions, lock, _ = runner._claim_decision(ERROR_TAG, event, REACTOR, held, now)
-        assert bool(reactions) is started and bool(lock) is started
+        reactions, _ = runner._error_decision(ERROR_TAG, event, REACTOR, lock, now)
+        assert bool(reactions) is started, (event, lock, now)
 
 
 @pytest.mark.parametrize(
     ("event", "settings", "message"),
     [
         (error_event(2, reporter="intruder"), REACTOR, "intruder is not a known front-end"),
-        (error_event(0), REACTOR, "the leader vmm01 reports itself in error"),
-        (error_event(2, in_error=[3]), REACTOR, "malformed event data"),
+        (error_event(0), REACTOR, "vmm01 reports itself in error"),
+        (dict(error_event(2), server_id="2"), REACTOR, "malformed event data"),
         (error_event(7), REACTOR, "no front-end is server 7"),
         (error_event(2), dict(REACTOR, repair=False), "repair is off"),
     ],
 )
-def test_error_events_that_take_no_lock(runner, event, settings, message):
-    reactions, lock, logged = runner._claim_decision(ERROR_TAG, event, settings, None, 1000)
-    assert reactions == [] and lock is None
+def test_error_events_that_start_nothing(runner, event, settings, message):
+    reactions, logged = runner._error_decision(ERROR_TAG, event, settings, None, 1000)
+    assert reactions == []
     assert message in logged[1]
