@@ -15,9 +15,11 @@ holds the VIP; the leader is asked for the zone (``onenebula_zone.show``).
 * the planners, which hold every decision the orchestrations and reactions take (their SLS
   files only loop over what a planner returns): :func:`plan` (the ordered steps of
   ``orch.deploy``/``add``/``remove``/``repair``/``rolling_restart``), :func:`vip_plan`
-  (``orch.remediate_vip``), :func:`role_reaction` and :func:`repair_claim` (the reactor).
-  Each wraps a pure function (``_plan_<action>``, ``_vip_decision``, ``_role_decision``,
-  ``_claim_decision``) that takes the facts and returns the decision, tested as plain Python.
+  (``orch.remediate_vip``), :func:`role_reaction` and :func:`error_reaction` (the reactor:
+  triggers only), :func:`repair_claim`, :func:`repair_check` and :func:`repair_release` (the
+  repair lock). Each wraps a pure function (``_plan_<action>``, ``_vip_decision``,
+  ``_role_decision``, ``_error_decision``, ``_repair_decision``, ``_majority_leader``) that
+  takes the facts and returns the decision, tested as plain Python.
 
 The master needs the formula's modules (``salt-run saltutil.sync_all``) and its minion
 ``<id>_master`` must see the ``onenebula_ha`` pillar.
