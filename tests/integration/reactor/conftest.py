@@ -164,7 +164,7 @@ def file_tree(tmp_path_factory, repo_root):
 
 
 @pytest.fixture(scope="package")
-def master(salt_factories, file_tree, master_config_from_state):
+def master(salt_factories, file_tree, master_config_from_state, test_pillar):
     path = salt_factories.environ.get("PATH", "")
     if not path.startswith(VENV_BIN + os.pathsep):
         salt_factories.environ["PATH"] = VENV_BIN + os.pathsep + path
@@ -184,8 +184,12 @@ def master(salt_factories, file_tree, master_config_from_state):
     ]
     overrides["onenebula_ha_reactor"]["query_timeout"] = 5
     factory = salt_factories.salt_master_daemon("ohr-master", overrides=overrides)
+    # The orchestrations render as the master's own minion (<id>_master), which needs the
+    # onenebula_ha pillar, as on a real master (README, step 2).
     with (
         factory.state_tree.base.temp_file("test_reactor/echo.sls", ECHO_REACTION),
+        factory.pillar_tree.base.temp_file("top.sls", "base:\n  '*':\n    - onenebula_ha\n"),
+        factory.pillar_tree.base.temp_file("onenebula_ha.sls", yaml.safe_dump(test_pillar)),
         factory.started(start_timeout=120),
     ):
         ret = factory.salt_run_cli(timeout=180).run("saltutil.sync_all")

@@ -148,11 +148,15 @@ def _apply_minion_state(master, salt_call, test_pillar, beacon):
     """``state.apply onenebula_ha.salt.minion`` with ``onenebula_ha:beacon`` set to ``beacon``."""
     pillar = copy.deepcopy(test_pillar)
     pillar["onenebula_ha"]["beacon"] = {"enabled": True, **beacon}
-    with (
-        master.pillar_tree.base.temp_file("top.sls", "base:\n  '*':\n    - onenebula_ha\n"),
-        master.pillar_tree.base.temp_file("onenebula_ha.sls", yaml.safe_dump(pillar)),
-    ):
+    # The master fixture's pillar file (the orchestrations render with it): changed for
+    # this run only.
+    pillar_file = Path(master.pillar_tree.base.write_path) / "onenebula_ha.sls"
+    original = pillar_file.read_text()
+    pillar_file.write_text(yaml.safe_dump(pillar))
+    try:
         return salt_call.run("state.apply", "onenebula_ha.salt.minion")
+    finally:
+        pillar_file.write_text(original)
 
 
 @pytest.fixture
