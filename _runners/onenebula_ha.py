@@ -1337,12 +1337,15 @@ def _target_condition(target, leader, zone_doc, raft, later, max_lag):
 
 
 def _repair_decision(servers, target, raft, zone_doc, later=None, force=False,
-                     max_lag=DEFAULT_MAX_LAG):  # fmt: skip
+                     max_lag=DEFAULT_MAX_LAG, configured=None):  # fmt: skip
     """
     Whether to repair ``target`` (a minion id) and from which leader: ``{"repair": bool,
     "leader": <minion or None>, "term", "reason"}``. The source is the majority-agreed
     leader, never the highest self-reported term; ``force`` (an operator's explicit
     request) repairs a server that looks healthy, never without an agreed leader.
+    ``configured``: {minion: SERVER_ID in its oned.conf}; a target whose oned.conf does
+    not carry its pillar id is being joined or removed (the orchestrations set it), not
+    repaired.
     """
     decision = {"repair": False, "leader": None, "term": None, "reason": None}
     by_minion = {s["minion"]: s for s in servers}
@@ -1357,6 +1360,12 @@ def _repair_decision(servers, target, raft, zone_doc, later=None, force=False,
     decision.update(leader=leader, term=agreed["term"])
     if leader == target:
         decision["reason"] = f"{target} is the leader (term {agreed['term']}): never repaired"
+        return decision
+    if configured is not None and configured.get(target) != by_minion[target]["id"]:
+        decision["reason"] = (
+            f"no repair of {target}: its oned.conf SERVER_ID is {configured.get(target)}, not "
+            f"{by_minion[target]['id']} (being joined or removed)"
+        )
         return decision
     broken, why = _target_condition(by_minion[target], leader, zone_doc, raft, later, max_lag)
     if not broken and not force:
@@ -1506,12 +1515,17 @@ def _confirmed_decision(servers, target, current, force):
     """:func:`_repair_decision` on the view ``current``, with a second look at a follower
     that may be stuck (``DEFAULT_CONFIRM_SECONDS`` later)."""
     raft = _raft_from_view(current)
-    decision = _repair_decision(servers, target, raft, current.get("zone"), force=force)
+    configured = {
+        minion: entry.get("configured_id")
+        for minion, entry in (current.get("servers") or {}).items()
+    }
+    decision = _repair_decision(servers, target, raft, current.get("zone"), force=force,
+                                configured=configured)  # fmt: skip
     if not decision["repair"] and "to be confirmed" in (decision["reason"] or ""):
         time.sleep(DEFAULT_CONFIRM_SECONDS)
         later = _call([s["minion"] for s in servers], "onenebula_zone.raft_status")
         decision = _repair_decision(servers, target, raft, current.get("zone"), later=later,
-                                    force=force)  # fmt: skip
+                                    force=force, configured=configured)  # fmt: skip
     return decision
 
 

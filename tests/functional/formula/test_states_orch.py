@@ -60,6 +60,7 @@ def make_view(leader=None, states=None, healthy=None, bare=False, problems=()):
                 "term": 5,
                 "server_id": MINIONS.index(minion),
                 "log_index": 100,
+                "configured_id": MINIONS.index(minion) if minion in states else -1,
             }
             for minion in MINIONS
         },

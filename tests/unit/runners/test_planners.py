@@ -55,6 +55,7 @@ def make_view(leader=None, states=None, healthy=None, bare=False, problems=(), a
                 "term": 5,
                 "server_id": MINIONS.index(m),
                 "log_index": 100,
+                "configured_id": MINIONS.index(m) if m in states else -1,
             }
             for m in MINIONS
         },

@@ -155,6 +155,20 @@ def test_the_leader_is_never_a_repair_target():
     assert "is the leader" in decision["reason"]
 
 
+def test_a_server_being_joined_or_removed_is_not_repaired():
+    # Between server-add and its start a joining server is in error as the leader sees it;
+    # its oned.conf still says SERVER_ID -1 until the join's start step sets it.
+    doc = zone(vmm01="leader", vmm03="error")
+    joining = runner._repair_decision(
+        SERVERS, "vmm03", honest(), doc, configured={"vmm01": 0, "vmm02": 1, "vmm03": -1}
+    )
+    assert joining["repair"] is False and "SERVER_ID is -1, not 2" in joining["reason"]
+    member = runner._repair_decision(
+        SERVERS, "vmm03", honest(), doc, configured={"vmm01": 0, "vmm02": 1, "vmm03": 2}
+    )
+    assert member["repair"] is True
+
+
 def test_an_unknown_target_is_refused():
     decision = runner._repair_decision(SERVERS, "hv07", honest(), zone(vmm01="leader"))
     assert decision["repair"] is False and "not a front-end" in decision["reason"]
