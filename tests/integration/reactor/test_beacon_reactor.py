@@ -127,10 +127,14 @@ def test_failed_follower_starts_the_real_repair_which_checks_the_zone_itself(
         states = result["return"]["data"]["ohr-master"]
         notes = [s["comment"] for s in states.values() if "show_notification" in s["__id__"]]
         assert len(states) == 1, states  # the notification only: no step ran
+        # ohr-fe1 alone answers as leader (or, on a loaded machine, not even in time).
+        assert notes[0].startswith(
+            f"onenebula_ha repair: nothing done: no repair of {frontend_of[victim]}: "
+        ), notes
         assert (
-            f"no repair of {frontend_of[victim]}: ohr-fe1 reports state leader in term" in notes[0]
-        )
-        assert "but only 1 of 3 front-ends are in that term" in notes[0]
+            "but only 1 of 3 front-ends are in that term" in notes[0]
+            or "no front-end reports state leader" in notes[0]
+        ), notes
 
         # The beacon goes on reporting every second: one look per target per 30 s.
         reports = list(event_listener.get_events([(master.id, ERROR_TAG)], after_time=killed_at))
