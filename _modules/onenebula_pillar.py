@@ -1120,7 +1120,16 @@ def _fence_errors(config):
 
 
 def with_endpoints(config):
-    """Return ``config`` with each server's ``endpoint`` derived from its address when unset."""
+    """
+    Return ``config`` with each server's ``endpoint`` derived from its address when unset
+    (``http://<address>:<oned:port>/RPC2``, an IPv6 address in brackets).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call onenebula_pillar.with_endpoints '{"servers": [{"address": "10.0.0.1"}]}'
+    """
     oned = config.get("oned") if isinstance(config.get("oned"), dict) else {}
     port = oned.get("port", 2633)
     servers = config.get("servers")

@@ -816,12 +816,46 @@ def _plan_rolling_restart(facts):
     return plan.result()
 
 
+def _id_conflicts(facts):
+    """Pillar servers the zone already lists under another SERVER_ID. A deployed server
+    keeps the ID the zone gave it (oned.conf, the Raft log and the peers know it by that
+    ID), so a pillar edit of ``id`` cannot be applied by any step."""
+    conflicts = []
+    for server in facts.servers:
+        for entry in facts.in_zone(server["name"]):
+            if entry.get("id") != server["id"]:
+                conflicts.append(
+                    f"{server['name']} is server {entry.get('id')} in the zone but has id "
+                    f"{server['id']} in onenebula_ha:servers"
+                )
+    return conflicts
+
+
+def _checked_first(planner):
+    """Refuse before planning any step (a DB backup included) when the pillar changed the
+    SERVER_ID of a deployed server; ``remove`` stays possible, it is the way out."""
+
+    def checked(facts):
+        conflicts = _id_conflicts(facts)
+        if conflicts:
+            return _Plan(planner.__name__.removeprefix("_plan_")).fail(
+                "; ".join(conflicts)
+                + ": a deployed server keeps its SERVER_ID; put the zone's id back in the "
+                "pillar, or remove the server (onenebula_ha.orch.remove) and add it again"
+            )
+        return planner(facts)
+
+    checked.__name__ = planner.__name__
+    checked.__doc__ = planner.__doc__
+    return checked
+
+
 _PLANNERS = {
-    "deploy": _plan_deploy,
-    "add": _plan_add,
+    "deploy": _checked_first(_plan_deploy),
+    "add": _checked_first(_plan_add),
     "remove": _plan_remove,
-    "repair": _plan_repair,
-    "rolling_restart": _plan_rolling_restart,
+    "repair": _checked_first(_plan_repair),
+    "rolling_restart": _checked_first(_plan_rolling_restart),
 }
 
 

@@ -14,7 +14,7 @@
     source pillar: the files come from onenebula_ha:secrets:files. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
-{%- from tplroot ~ "/libha.jinja" import source_leader, manifest_path with context %}
+{%- from tplroot ~ "/libha.jinja" import source_leader, keeps_own_secrets, manifest_path with context %}
 {%- set secrets = onenebula_ha.secrets %}
 {%- set secrets_dir = onenebula_ha.paths.one_auth_dir %}
 {%- set owner = {'user': onenebula_ha.user, 'group': onenebula_ha.group} %}
@@ -47,7 +47,7 @@ onenebula_ha-secrets-file-managed-{{ file }}:
       - file: onenebula_ha-secrets-file-directory
 {%-   endfor %}
 
-{%- elif source_leader == opts.id %}
+{%- elif keeps_own_secrets %}
 {#-   This host is the source: keep its own files, only their ownership and mode. #}
 {%-   set local_files = salt['file.find'](secrets_dir, type='f', maxdepth=1)
                         if salt['file.directory_exists'](secrets_dir) else [] %}

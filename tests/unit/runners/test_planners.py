@@ -536,3 +536,31 @@ def test_error_events_that_start_nothing(runner, event, settings, message):
     reactions, logged = runner._error_decision(ERROR_TAG, event, settings, None, 1000)
     assert reactions == []
     assert message in logged[1]
+
+
+# ------------------------------------------------------------------ a changed SERVER_ID
+
+
+@pytest.mark.parametrize("action", ["deploy", "add", "repair", "rolling_restart"])
+def test_a_changed_server_id_is_refused_before_any_step(runner, action):
+    """issue 10 point 7: the refusal used to come after a DB backup had run."""
+    servers = [dict(s) for s in SERVERS]
+    servers[2]["id"] = 7
+    facts = runner._Facts(CONVERGED, servers, wait_timeout=300, target=servers[2]["minion"])
+    plan = runner._PLANNERS[action](facts)
+    assert plan["steps"] == []
+    assert plan["error"] == (
+        f"onenebula_ha {action}: {servers[2]['name']} is server 2 in the zone but has id 7 in "
+        "onenebula_ha:servers: a deployed server keeps its SERVER_ID; put the zone's id back "
+        "in the pillar, or remove the server (onenebula_ha.orch.remove) and add it again"
+    )
+
+
+def test_remove_stays_possible_with_a_changed_server_id(runner):
+    servers = [dict(s) for s in SERVERS]
+    servers[2]["id"] = 7
+    assert runner._id_conflicts(runner._Facts(CONVERGED, servers, wait_timeout=300)) != []
+    plan = runner._PLANNERS["remove"](
+        runner._Facts(CONVERGED, servers, wait_timeout=300, target=servers[2]["minion"])
+    )
+    assert plan["error"] is None or "SERVER_ID" not in plan["error"]
