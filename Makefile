@@ -4,13 +4,14 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 PYTEST := scripts/pytest.sh
 
-.PHONY: help setup setup-system setup-venv test check compat lint demo bench lab-down clean
+.PHONY: help setup setup-system setup-venv test check compat lint demo chaos bench lab-down clean
 
 help:
 	@echo "make demo   - set up, bring up the 5-front-end lab, deploy, fail over, tear down"
 	@echo "make test   - set up and run the full suite (unit, functional, integration, e2e)"
 	@echo "make check  - the quick subset (unit + functional)"
 	@echo "make compat - unit, functional and integration tests on Salt 3006 and 3007"
+	@echo "make chaos  - randomized faults on a deployed lab, audits, timeline picture (SEED=n)"
 	@echo "make bench  - the benchmarks (bench/)"
 	@echo "make lint   - ruff, yamllint, salt-lint"
 
@@ -37,6 +38,10 @@ lint: setup-venv
 
 demo: setup
 	$(PY) -m onelab.demo
+
+# SEED=n replays a run; results and the timeline picture go to bench/results/chaos/.
+chaos: setup
+	$(PY) -m onelab.chaos $(if $(SEED),--seed $(SEED))
 
 bench: setup
 	$(PY) -m bench

@@ -187,6 +187,14 @@ def partition(spec: HostSpec, scope: str, lab_frontends: Iterable[HostSpec]) -> 
     _nft(spec, _partition_table_script(blocked))
 
 
+def block(spec: HostSpec, addresses: Iterable[str]) -> None:
+    """Cut ``spec`` off from ``addresses`` (both directions), beside its other partitions
+    (a split of the zone: each side blocks the other's addresses)."""
+    blocked = set(addresses) | set(blocked_set(spec))
+    if blocked:
+        _nft(spec, _partition_table_script(blocked))
+
+
 def heal(spec: HostSpec) -> None:
     """Remove every partition rule from the host."""
     present = partition_tables(spec)

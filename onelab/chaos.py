@@ -1,0 +1,577 @@
+"""``make chaos``: a randomized fault run on a deployed lab, with audits and a timeline picture.
+
+Modelled on a Jepsen nemesis + checkers: on a 5-front-end lab deployed with the full wiring
+(Raft hooks, beacon, reactor, the fencing agent), a nemesis draws faults from a seeded
+random generator (the seed is printed: ``--seed`` replays a run), one trial at a time:
+
+* the fault is injected on the leader, a follower or the zone, watched (the lab samplers:
+  VIP every 100 ms, each oned's Raft state and term), then healed; the trial's mechanics are
+  :func:`onelab.trials.run_trial` (watch, heal with :func:`onelab.trials.restore`, wait for
+  a healthy zone) so the figures are the fault trials' own;
+* a client on the client host writes continuously through the VIP with its own session
+  (``one.vm.allocate`` of a uniquely named VM) and records every answer: acknowledged (with
+  the id), failed (error reply, transport error, timeout);
+* after each heal, an audit: one leader and every other server its follower in its term
+  (the healthy zone, within the repair bound), COMMIT converged, the VIP on the leader only,
+  the leader-only services running there only, every acknowledged write readable from the
+  leader under its name, no id acknowledged twice. A failed write found in the pool is
+  *ambiguous*: the call failed but the VM exists (OpenNebula issue #2038 class).
+
+The output: the seed, per fault kind trials / time to new leader / VIP on the leader only
+p50 and p95 / samples with two or more holders / time with no holder / writes acknowledged,
+lost and ambiguous, the audit failures, ``chaos.json`` and ``chaos-timeline.svg`` (drawn by
+:mod:`onelab.timeline_svg` with the standard library) in ``--out``. Exit status 1 on any
+audit failure.
+
+    python -m onelab.chaos [--seed N] [--duration 540] [--trials N] [--out DIR] [--attach]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import random
+import statistics
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+import xmlrpc.client
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from onelab import netns, network, proc, topology
+from onelab.lab import Lab
+from onelab.sampling import ONE_AUTH, Timeline, _read_session, _Sampler, _TimeoutTransport
+from onelab.trials import FAULT_KINDS, FaultKind, restore, run_trial
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = REPO_ROOT / "bench" / "results" / "chaos"
+#: A server may be out of the zone (error, rejoining, repaired) at most this long after a heal.
+REPAIR_BOUND = 180
+COMMIT_TIMEOUT = 30
+PORT = 2633
+
+
+# -- the nemesis ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A fault the nemesis can draw: ``on`` is ``leader``, ``follower`` or ``zone``;
+    ``inject(lab, leader, follower)`` does it, ``release`` ends it after ``hold`` x
+    ELECTION_TIMEOUT; ``observe`` (x ELECTION_TIMEOUT) bounds the watch before the heal."""
+
+    name: str
+    title: str
+    inject: Callable[[Lab, str, str], object]
+    release: Callable[[Lab, str, str], object] | None = None
+    hold: float = 1.5
+    observe: float = 6.0
+    overlappable: bool = True
+
+
+def _leader_kind(name: str) -> tuple[Callable, Callable | None]:
+    kind = FAULT_KINDS[name]
+    release = kind.release
+    return (
+        lambda lab, leader, _follower: kind.inject(lab, leader),
+        None if release is None else (lambda lab, leader, _follower: release(lab, leader)),
+    )
+
+
+def _split(lab: Lab, leader: str, follower: str) -> None:
+    """The leader and one follower on one side, the three others on the other."""
+    minority = {leader, follower}
+    specs = {host.name: host.spec for host in lab.frontends}
+    for name, spec in specs.items():
+        other_side = [s.ip for n, s in specs.items() if (n in minority) != (name in minority)]
+        network.block(spec, other_side)
+
+
+def _drop_database(lab: Lab, _leader: str, follower: str) -> None:
+    lab.exec(
+        follower,
+        ["mariadb", "--defaults-file=/etc/mysql/debian.cnf", "-e", "DROP DATABASE opennebula"],
+        check=False,
+    )
+
+
+def _faults() -> dict[str, Fault]:
+    kill_leader, _ = _leader_kind("sigkill")
+    freeze_host, thaw_host = _leader_kind("host_freeze")
+    faults = [
+        Fault("kill_leader", "SIGKILL of the leader's oned", kill_leader),
+        Fault("kill_follower", "SIGKILL of a follower's oned", lambda lab, _l, f: lab.kill_oned(f),
+              observe=2.0),
+        Fault("stop_leader", "the leader's oned SIGSTOPped, then thawed",
+              lambda lab, leader, _f: lab.freeze(leader),
+              lambda lab, leader, _f: lab.thaw(leader)),
+        Fault("stop_follower", "a follower's oned SIGSTOPped, then thawed",
+              lambda lab, _l, f: lab.freeze(f), lambda lab, _l, f: lab.thaw(f), observe=2.0),
+        Fault("host_freeze", "the leader host frozen (paused VM), then thawed",
+              freeze_host, thaw_host),
+        Fault("part_leader_peers", "the leader cut off from its peers",
+              _leader_kind("partition_peers")[0]),
+        Fault("part_leader_all", "the leader cut off from everything",
+              _leader_kind("partition_all")[0]),
+        Fault("part_follower", "a follower cut off from its peers",
+              lambda lab, _l, f: lab.partition(f, "peers"), observe=2.0),
+        Fault("split_2_3", "2/3 split: the leader and a follower against three", _split),
+        Fault("power_cycle", "power-cycle of the leader", _leader_kind("power_cycle")[0]),
+        Fault("master_stopped", "the Salt master stopped, then SIGKILL of the leader's oned",
+              lambda lab, leader, _f: (lab.master_stop(), lab.kill_oned(leader)),
+              overlappable=False),
+        Fault("mariadb_follower", "MariaDB stopped on a follower, then started",
+              lambda lab, _l, f: lab.service(f, "mariadb", "stop"),
+              lambda lab, _l, f: lab.service(f, "mariadb", "start"), hold=2.0, observe=3.0),
+        Fault("db_dropped", "a follower's database dropped (the repair path)", _drop_database,
+              observe=3.0, overlappable=False),
+    ]  # fmt: skip
+    return {fault.name: fault for fault in faults}
+
+
+FAULTS = _faults()
+OVERLAP = "overlap"
+
+
+def draw(rng: random.Random, kinds: Sequence[str]) -> list[str]:
+    """The next fault(s): one kind of ``kinds``, or for ``overlap`` two distinct
+    overlappable kinds of ``kinds`` (both are injected together)."""
+    name = rng.choice(list(kinds))
+    if name != OVERLAP:
+        return [name]
+    pool = [k for k in kinds if k != OVERLAP and FAULTS[k].overlappable]
+    if len(pool) < 2:  # overlap drawn alone: from every overlappable kind
+        pool = [k for k, fault in FAULTS.items() if fault.overlappable]
+    first = rng.choice(pool)
+    second = rng.choice([k for k in pool if k != first])
+    return [first, second]
+
+
+def as_kind(names: Sequence[str], rng: random.Random, followers: Sequence[str]) -> FaultKind:
+    """One :class:`onelab.trials.FaultKind` doing ``names`` (each on its drawn follower)."""
+    chosen = [(FAULTS[name], rng.choice(list(followers))) for name in names]
+    label = "+".join(names) if len(names) == 1 else f"{OVERLAP}:{'+'.join(names)}"
+    holds = [fault.hold for fault, _ in chosen if fault.release is not None]
+
+    def inject(lab: Lab, leader: str) -> None:
+        for fault, follower in chosen:
+            fault.inject(lab, leader, follower)
+
+    def release(lab: Lab, leader: str) -> None:
+        for fault, follower in chosen:
+            if fault.release is not None:
+                fault.release(lab, leader, follower)
+
+    targets = ", ".join(f"{fault.name}->{follower}" for fault, follower in chosen)
+    return FaultKind(
+        label,
+        f"{' and '.join(fault.title for fault, _ in chosen)} ({targets})",
+        inject,
+        release=release if holds else None,
+        hold=max(holds) if holds else 1.5,
+    )
+
+
+# -- the client ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Write:
+    t: float
+    name: str
+    #: ``acked`` (with ``oid``), ``failed`` (error reply or transport error)
+    outcome: str
+    oid: int | None = None
+    error: str = ""
+    latency: float = 0.0
+
+
+class Writer(_Sampler):
+    """A client on the client host allocating VMs through ``url`` as fast as it is answered
+    (one call at a time, ``timeout`` seconds each), with its own session."""
+
+    def __init__(self, url: str, auth: Path, *, timeout: float = 3.0, prefix: str = "chaos"):
+        super().__init__(interval=0.05)
+        self.url = url
+        self.auth = auth
+        self.timeout = timeout
+        self.prefix = prefix
+        self.samples: list[Write] = []
+
+    def start(self) -> None:
+        self._spawn(self._run, name="chaos-writer")
+
+    def _run(self) -> None:
+        try:
+            netns.enter(topology.CLIENT_HOST.netns)
+        except OSError as exc:
+            self.errors.append(str(exc))
+            return
+        for number, _tick in enumerate(self._ticks(), start=1):
+            session = _read_session(self.auth) or ""
+            name = f"{self.prefix}-{number}"
+            t = time.monotonic()
+            write = Write(t, name, "failed")
+            try:
+                proxy = xmlrpc.client.ServerProxy(
+                    self.url, transport=_TimeoutTransport(self.timeout), allow_none=True
+                )
+                reply = proxy.one.vm.allocate(session, f'NAME="{name}"\nCPU=0.1\nMEMORY=16', False)
+                if reply and reply[0] is True:
+                    write.outcome, write.oid = "acked", int(reply[1])
+                else:
+                    write.error = str(reply[1] if reply and len(reply) > 1 else reply)[:200]
+            except (OSError, xmlrpc.client.Error, ValueError, TypeError, IndexError) as exc:
+                write.error = f"{type(exc).__name__}: {exc}"[:200]
+            write.latency = time.monotonic() - t
+            with self._lock:
+                self.samples.append(write)
+
+
+def in_client(function: Callable[[], object], timeout: float = 120) -> object:
+    """Run ``function`` in a thread inside the client host's network namespace."""
+    result: dict = {}
+
+    def target() -> None:
+        try:
+            netns.enter(topology.CLIENT_HOST.netns)
+            result["value"] = function()
+        except BaseException as exc:  # handed to the caller
+            result["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if "error" in result:
+        raise result["error"]
+    if thread.is_alive():
+        raise TimeoutError(f"the client's call did not end within {timeout}s")
+    return result.get("value")
+
+
+def vm_pool(ip: str, session: str) -> dict[str, list[int]]:
+    """Every VM in the pool of the oned at ``ip`` (from the client host): name -> ids."""
+
+    def call():
+        proxy = xmlrpc.client.ServerProxy(
+            f"http://{ip}:{PORT}/RPC2", transport=_TimeoutTransport(60), allow_none=True
+        )
+        return proxy.one.vmpool.info(session, -2, -1, -1, -1)
+
+    reply = in_client(call)
+    if not reply or reply[0] is not True:
+        raise RuntimeError(f"one.vmpool.info on {ip} failed: {reply}")
+    pool: dict[str, list[int]] = {}
+    for vm in ET.fromstring(reply[1]).iter("VM"):
+        pool.setdefault(vm.findtext("NAME") or "", []).append(int(vm.findtext("ID") or -1))
+    return pool
+
+
+# -- the audit ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Audit:
+    trial: int
+    kind: str
+    leader: str | None = None
+    failures: list[str] = field(default_factory=list)
+    acked: int = 0
+    lost: int = 0
+    failed: int = 0
+    ambiguous: int = 0
+
+
+def audit_writes(writes: Sequence[Write], pool: dict[str, list[int]], audit: Audit) -> None:
+    """Every acknowledged write readable under its name and id, no id acknowledged twice;
+    failed writes found in the pool counted as ambiguous."""
+    acked = [w for w in writes if w.outcome == "acked"]
+    audit.acked = len(acked)
+    audit.failed = len(writes) - len(acked)
+    for oid, count in Counter(w.oid for w in acked).items():
+        if count > 1:
+            audit.failures.append(f"id {oid} acknowledged to {count} writes")
+    for write in acked:
+        if write.oid not in pool.get(write.name, []):
+            audit.lost += 1
+            audit.failures.append(f"acknowledged write {write.name} (id {write.oid}) not readable")
+    for name, ids in pool.items():
+        if len(ids) > 1 and name.startswith("chaos-"):
+            audit.failures.append(f"{name} exists {len(ids)} times: {ids}")
+    audit.ambiguous = sum(1 for w in writes if w.outcome == "failed" and w.name in pool)
+
+
+def commit_converged(timeline: Timeline, timeout: float = COMMIT_TIMEOUT) -> bool:
+    def same() -> bool:
+        latest = timeline.raft.latest()
+        commits = {s.commit for s in latest.values()}
+        return len(latest) == len(timeline.raft.specs) and len(commits) == 1 and None not in commits
+
+    try:
+        proc.wait_until(same, timeout=timeout, interval=0.2, what="COMMIT to converge")
+    except TimeoutError:
+        return False
+    return True
+
+
+def leader_services_elsewhere(lab: Lab, leader: str, services: Sequence[str]) -> list[str]:
+    """``host:service`` pairs wrong for the leader-only services (running off the leader,
+    or not running on it)."""
+    wrong = []
+    for host in lab.frontends:
+        for service in services:
+            running = lab.service(host.name, service, "status").returncode == 0
+            if running != (host.name == leader):
+                wrong.append(f"{host.name}:{service}={'running' if running else 'stopped'}")
+    return wrong
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    if len(values) == 1:
+        return round(values[0], 2)
+    return round(statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1], 2)
+
+
+def summary(rows: Sequence[dict]) -> list[dict]:
+    """Per fault kind: trials and the figures the issue asks for."""
+    kinds: dict[str, list[dict]] = {}
+    for row in rows:
+        kinds.setdefault(row["kind"].split(":")[0], []).append(row)
+    out = []
+    for kind, group in sorted(kinds.items()):
+        only = [r["vip_new_leader_only_s"] for r in group if r.get("new_leader")]
+        out.append(
+            {
+                "kind": kind,
+                "trials": len(group),
+                "new_leader_p50_s": percentile([r["new_leader_s"] for r in group], 50),
+                "vip_only_p50_s": percentile(only, 50),
+                "vip_only_p95_s": percentile(only, 95),
+                "two_holder_samples": sum(r["two_holder_samples"] for r in group),
+                "no_holder_s": round(sum(r["no_holder_s"] for r in group), 2),
+                "acked": sum(r["writes"]["acked"] for r in group),
+                "lost": sum(r["writes"]["lost"] for r in group),
+                "failed": sum(r["writes"]["failed"] for r in group),
+                "ambiguous": sum(r["writes"]["ambiguous"] for r in group),
+                "audit_failures": sum(len(r["audit_failures"]) for r in group),
+            }
+        )
+    return out
+
+
+SUMMARY_COLUMNS = (
+    ("kind", "fault kind"),
+    ("trials", "trials"),
+    ("new_leader_p50_s", "new leader p50 s"),
+    ("vip_only_p50_s", "VIP leader-only p50 s"),
+    ("vip_only_p95_s", "p95 s"),
+    ("two_holder_samples", "samples >=2 holders"),
+    ("no_holder_s", "no holder s"),
+    ("acked", "writes acked"),
+    ("lost", "lost"),
+    ("failed", "failed"),
+    ("ambiguous", "ambiguous"),
+    ("audit_failures", "audit failures"),
+)
+
+
+def summary_table(rows: Sequence[dict]) -> str:
+    lines = [
+        "| " + " | ".join(title for _k, title in SUMMARY_COLUMNS) + " |",
+        "|" + "---|" * len(SUMMARY_COLUMNS),
+    ]
+    for row in rows:
+        cells = ["-" if row.get(k) is None else str(row[k]) for k, _t in SUMMARY_COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def chaos_pillar(size: int) -> dict:
+    from onelab.demo import lab_pillar
+
+    pillar = lab_pillar(size, topology.state_dir() / "shared")
+    pillar["onenebula_ha"].setdefault("fence", {})["enabled"] = True
+    return pillar
+
+
+def run(
+    lab: Lab,
+    pillar: dict,
+    *,
+    seed: int,
+    kinds: Sequence[str],
+    trials: int | None,
+    duration: float,
+    out_dir: Path,
+    log: Callable[[str], None] = print,
+) -> int:
+    """The nemesis loop on a deployed ``lab``; returns the exit status."""
+    from onelab.timeline_svg import write_svg
+    from onelab.trials import election_timeout_s
+
+    settings = pillar["onenebula_ha"]
+    election = election_timeout_s(pillar)
+    services = list(settings.get("leader_services") or [])
+    rng = random.Random(seed)
+    log(f"chaos: seed {seed} (replay with --seed {seed}); kinds {', '.join(kinds)}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    auth = lab.frontends[0].tree.path(ONE_AUTH)
+    session = _read_session(auth) or ""
+    rows: list[dict] = []
+    started = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        timeline = stack.enter_context(Timeline(lab))
+        writer = Writer(f"http://{topology.VIP}:{PORT}/RPC2", auth)
+        writer.start()
+        stack.callback(writer.stop)
+        try:
+            number = 0
+            while (trials is None and time.monotonic() - started < duration) or (
+                trials is not None and number < trials
+            ):
+                number += 1
+                leader = timeline.wait_healthy(REPAIR_BOUND)
+                followers = [h.name for h in lab.frontends if h.name != leader]
+                names = draw(rng, kinds)
+                kind = as_kind(names, rng, followers)
+                observe = max(FAULTS[n].observe for n in names) * election
+                first_write = len(writer.snapshot())
+                audit = Audit(number, kind.name)
+                log(f"[{number}] {kind.title}")
+                try:
+                    row = run_trial(
+                        lab,
+                        timeline,
+                        kind,
+                        election_timeout=election,
+                        observe=observe,
+                        healthy_timeout=REPAIR_BOUND,
+                        log=log,
+                    )
+                except TimeoutError as exc:
+                    row = {"kind": kind.name, "title": kind.title, "new_leader": None,
+                           "new_leader_s": None, "vip_new_leader_only_s": None,
+                           "two_holder_samples": 0, "no_holder_s": 0.0}  # fmt: skip
+                    audit.failures.append(f"not healthy within {REPAIR_BOUND}s: {exc}")
+                    restore(lab)
+                audit.leader = timeline.healthy(within=2.0)
+                if audit.leader is None:
+                    audit.failures.append(f"no healthy zone at the audit: {timeline.describe()}")
+                else:
+                    if not commit_converged(timeline):
+                        audit.failures.append(f"COMMIT not converged: {timeline.describe()}")
+                    wrong = leader_services_elsewhere(lab, audit.leader, services)
+                    if wrong:
+                        audit.failures.append(f"leader-only services wrong: {', '.join(wrong)}")
+                    writes = writer.snapshot()
+                    leader_ip = lab.host(audit.leader).spec.ip
+                    pool = vm_pool(leader_ip, session)
+                    everything = Audit(number, kind.name)
+                    audit_writes(writes, pool, everything)
+                    audit.failures += everything.failures
+                    mine = Audit(number, kind.name)
+                    audit_writes(writes[first_write:], pool, mine)
+                    audit.acked, audit.failed = mine.acked, mine.failed
+                    audit.lost, audit.ambiguous = mine.lost, mine.ambiguous
+                row["trial"] = number
+                row["writes"] = {
+                    "acked": audit.acked, "lost": audit.lost,
+                    "failed": audit.failed, "ambiguous": audit.ambiguous,
+                }  # fmt: skip
+                row["audit_failures"] = audit.failures
+                rows.append(row)
+                verdict = "audit ok" if not audit.failures else "AUDIT FAILED"
+                log(f"[{number}] {verdict}: writes {row['writes']} {'; '.join(audit.failures)}")
+                if audit.failures and audit.leader is None:
+                    break  # the zone did not come back: later trials would prove nothing
+        finally:
+            writer.stop()
+            timeline.stop()
+            figures = summary(rows)
+            data = {
+                "seed": seed,
+                "kinds": list(kinds),
+                "election_timeout_s": election,
+                "wall_s": round(time.monotonic() - started, 1),
+                "load_avg": list(_loadavg()),
+                "summary": figures,
+                "rows": rows,
+                "writer_errors": writer.errors,
+                "timeline": timeline.to_dict(),
+            }
+            (out_dir / "chaos.json").write_text(json.dumps(data, indent=1) + "\n")
+            svg = write_svg(
+                out_dir / "chaos-timeline.svg", data["timeline"], [h.name for h in lab.frontends]
+            )
+            log(f"\nseed {seed}; {len(rows)} trials in {data['wall_s']}s; load {data['load_avg']}")
+            log(summary_table(figures))
+            log(f"results: {out_dir / 'chaos.json'}; timeline picture: {svg}")
+    failed = [r for r in rows if r["audit_failures"]]
+    if failed or not rows:
+        log(f"chaos: {len(failed)} trial(s) failed the audit (seed {seed})")
+        return 1
+    log(f"chaos: every audit passed (seed {seed})")
+    return 0
+
+
+def _loadavg() -> tuple[float, ...]:
+    with contextlib.suppress(OSError):
+        return tuple(float(x) for x in Path("/proc/loadavg").read_text().split()[:3])
+    return ()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from onelab.trials import deployed_lab
+
+    parser = argparse.ArgumentParser(
+        prog="python -m onelab.chaos", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--seed", type=int, default=None, help="default: drawn and printed")
+    parser.add_argument("--kinds", default=",".join([*FAULTS, OVERLAP]))
+    parser.add_argument("--trials", type=int, default=None, help="a fixed number of trials")
+    parser.add_argument(
+        "--duration", type=float, default=540, help="seconds of trials (without --trials)"
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--attach", action="store_true",
+        help="use the lab deployed by `onelab up 5 --deploy --fence` and leave it up",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 10**6)
+    kinds = args.kinds.split(",")
+    unknown = [k for k in kinds if k not in FAULTS and k != OVERLAP]
+    if unknown:
+        parser.error(f"unknown kinds {unknown}; known: {', '.join([*FAULTS, OVERLAP])}")
+    print(f"chaos: seed {seed}", flush=True)
+    pillar = chaos_pillar(5)
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    with contextlib.ExitStack() as stack:
+        if args.attach:
+            from onelab.salt_plain import PlainSalt
+
+            lab = Lab.attach(PlainSalt())
+        else:
+            lab = stack.enter_context(deployed_lab(5, pillar=pillar, out=log)).lab
+        return run(
+            lab, pillar, seed=seed, kinds=kinds, trials=args.trials, duration=args.duration,
+            out_dir=args.out, log=log,
+        )  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""The chaos run's plain functions: the seeded nemesis, the write audit, the summary and the
+timeline picture (the run itself needs the lab: tests/e2e/chaos)."""
+
+from __future__ import annotations
+
+import random
+import xml.etree.ElementTree as ET
+
+from onelab import chaos
+from onelab.timeline_svg import render
+
+ALL = [*chaos.FAULTS, chaos.OVERLAP]
+
+
+def _draws(seed: int, count: int = 40) -> list[list[str]]:
+    rng = random.Random(seed)
+    return [chaos.draw(rng, ALL) for _ in range(count)]
+
+
+def test_a_seed_replays_the_same_faults():
+    assert _draws(1234) == _draws(1234)
+    assert _draws(1234) != _draws(4321)
+
+
+def test_an_overlap_is_two_distinct_overlappable_faults():
+    rng = random.Random(7)
+    for _ in range(200):
+        names = chaos.draw(rng, [chaos.OVERLAP])
+        assert len(names) == 2 and names[0] != names[1]
+        assert all(chaos.FAULTS[n].overlappable for n in names)
+
+
+def test_the_kinds_the_issue_names_are_all_there():
+    assert {
+        "kill_leader", "kill_follower", "stop_leader", "stop_follower", "host_freeze",
+        "part_leader_peers", "part_leader_all", "part_follower", "split_2_3", "power_cycle",
+        "master_stopped", "mariadb_follower", "db_dropped",
+    } <= set(chaos.FAULTS)  # fmt: skip
+
+
+def test_a_drawn_fault_becomes_one_trial_kind_with_its_release():
+    kind = chaos.as_kind(["stop_follower", "kill_leader"], random.Random(1), ["vmm02", "vmm03"])
+    assert kind.name == "overlap:stop_follower+kill_leader"
+    assert kind.release is not None
+    assert "->vmm0" in kind.title
+    single = chaos.as_kind(["kill_leader"], random.Random(1), ["vmm02"])
+    assert single.name == "kill_leader" and single.release is None
+
+
+def _write(n: int, outcome: str, oid: int | None = None) -> chaos.Write:
+    return chaos.Write(float(n), f"chaos-{n}", outcome, oid)
+
+
+def test_the_write_audit_finds_lost_duplicate_and_ambiguous_writes():
+    writes = [
+        _write(1, "acked", 10),
+        _write(2, "acked", 11),  # lost: not in the pool
+        _write(3, "failed"),  # ambiguous: failed, yet in the pool
+        _write(4, "failed"),  # refused: not in the pool
+        _write(5, "acked", 10),  # id acknowledged twice
+    ]
+    pool = {"chaos-1": [10], "chaos-3": [12], "chaos-5": [10]}
+    audit = chaos.Audit(1, "kill_leader")
+    chaos.audit_writes(writes, pool, audit)
+    assert (audit.acked, audit.lost, audit.failed, audit.ambiguous) == (3, 1, 2, 1)
+    assert any("id 10 acknowledged to 2 writes" in f for f in audit.failures)
+    assert any("chaos-2" in f for f in audit.failures)
+
+
+def test_a_clean_history_passes_the_write_audit():
+    writes = [_write(1, "acked", 1), _write(2, "acked", 2), _write(3, "failed")]
+    audit = chaos.Audit(1, "kill_leader")
+    chaos.audit_writes(writes, {"chaos-1": [1], "chaos-2": [2]}, audit)
+    assert audit.failures == [] and audit.ambiguous == 0 and audit.lost == 0
+
+
+def _row(kind: str, new_leader_s, only_s, two: int = 0) -> dict:
+    return {
+        "kind": kind, "new_leader": "vmm02" if new_leader_s is not None else None,
+        "new_leader_s": new_leader_s, "vip_new_leader_only_s": only_s,
+        "two_holder_samples": two, "no_holder_s": 1.0, "audit_failures": [],
+        "writes": {"acked": 5, "lost": 0, "failed": 1, "ambiguous": 1},
+    }  # fmt: skip
+
+
+def test_the_summary_groups_by_kind_with_percentiles():
+    rows = [_row("kill_leader", 5.0, 6.0), _row("kill_leader", 7.0, 9.0, two=1),
+            _row("kill_follower", None, None), _row("overlap:a+b", 4.0, 5.0)]  # fmt: skip
+    by_kind = {row["kind"]: row for row in chaos.summary(rows)}
+    assert set(by_kind) == {"kill_leader", "kill_follower", "overlap"}
+    kill = by_kind["kill_leader"]
+    assert kill["trials"] == 2 and kill["two_holder_samples"] == 1
+    assert kill["vip_only_p50_s"] == 7.5 and 8.5 < kill["vip_only_p95_s"] <= 9.0
+    assert kill["acked"] == 10 and kill["ambiguous"] == 2
+    assert by_kind["kill_follower"]["vip_only_p50_s"] is None
+    assert "| kill_leader | 2 |" in chaos.summary_table(chaos.summary(rows))
+
+
+def test_the_timeline_picture_is_svg_with_roles_holders_and_marks():
+    timeline = {
+        "marks": [{"t": 1.0, "label": "kill_leader: fault on vmm01"}],
+        "vip": [
+            {"t": 0.0, "holders": ["vmm01"], "parked": []},
+            {"t": 1.0, "holders": ["vmm01", "vmm02"], "parked": []},
+            {"t": 2.0, "holders": [], "parked": []},
+            {"t": 3.0, "holders": ["vmm02"], "parked": []},
+        ],
+        "raft": [
+            {"t": 0.0, "host": "vmm01", "state": "leader"},
+            {"t": 0.0, "host": "vmm02", "state": "follower"},
+            {"t": 2.0, "host": "vmm01", "state": None},
+            {"t": 2.5, "host": "vmm02", "state": "leader"},
+        ],
+    }
+    svg = render(timeline, ["vmm01", "vmm02"])
+    root = ET.fromstring(svg)
+    assert root.tag.endswith("svg")
+    fills = [el.get("fill") for el in root.iter() if el.tag.endswith("rect")]
+    assert "#d32f2f" in fills  # the two-holder sample
+    assert "#2e7d32" in fills and "#90caf9" in fills
+    texts = "".join(el.text or "" for el in root.iter() if el.tag.endswith("text"))
+    assert "vmm01" in texts and "kill_leader: fault on vmm01" in texts
