@@ -120,3 +120,16 @@ def test_the_timeline_picture_is_svg_with_roles_holders_and_marks():
     assert "#2e7d32" in fills and "#90caf9" in fills
     texts = "".join(el.text or "" for el in root.iter() if el.tag.endswith("text"))
     assert "vmm01" in texts and "kill_leader: fault on vmm01" in texts
+
+
+def test_repair_orchestrations_are_recognised_on_the_master_bus():
+    new = {"fun": "runner.state.orchestrate", "fun_args": [{"mods": "onenebula_ha.orch.repair"}]}
+    assert chaos.repair_event("salt/run/20261127/new", new) == ("started", "20261127", None)
+    done = {**new, "success": True, "return": {"retcode": 0}}
+    assert chaos.repair_event("salt/run/20261127/ret", done) == ("finished", "20261127", True)
+    failed = {**new, "success": True, "return": {"retcode": 1}}
+    assert chaos.repair_event("salt/run/20261127/ret", failed)[2] is False
+    deploy = {"fun": "runner.state.orchestrate", "fun_args": ["onenebula_ha.orch.deploy"]}
+    assert chaos.repair_event("salt/run/1/new", deploy) is None
+    assert chaos.repair_event("salt/job/1/new", new) is None
+    assert chaos.repair_event("salt/run/1/new", {"fun": "runner.onenebula_ha.status"}) is None
