@@ -65,3 +65,38 @@ def test_restore_refused_while_the_follower_runs(loaders, zone, as_server, tmp_p
     ret = loaders.states.onenebula_db.restored_from_leader(name=dump["path"], server="not-a-member")
     assert ret.result is False
     assert "oned is running on this host" in ret.comment
+
+
+def test_restore_checks_oneadmin_credentials_before_keeping_anything(
+    loaders, own_zone, as_server, tmp_path, monkeypatch
+):
+    """issue 10 point 6: without oneadmin's credentials onedb restore cannot run; the module
+    says so before it dumps the current DB (it used to take a pre-restore dump each time)."""
+    from pathlib import Path
+
+    from salt.exceptions import CommandExecutionError
+
+    zone = own_zone
+    leader = zone.servers[zone.wait_leader()]
+    follower = next(s for s in zone.servers if s.id != leader.id)
+    db = loaders.modules.onenebula_db
+    as_server(leader)
+    dump = db.backup(str(tmp_path / "leader.sql"))
+    as_server(follower)
+    zone.stop(follower.id)
+    backups = Path(loaders.opts["onenebula_ha.backup_dir"])
+    kept_before = sorted(backups.glob("pre-restore-*.sql"))
+
+    monkeypatch.setenv("ONE_AUTH", str(tmp_path / "no-such-one_auth"))
+    with pytest.raises(
+        CommandExecutionError, match="refusing to restore: ONE_AUTH file not present"
+    ):
+        db.restore(dump["path"])
+    assert sorted(backups.glob("pre-restore-*.sql")) == kept_before
+
+    monkeypatch.setenv("ONE_AUTH", follower.env["ONE_AUTH"])
+    result = db.restore(dump["path"])
+    assert result["previous_backup"] is not None
+    assert sorted(backups.glob("pre-restore-*.sql")) == sorted(
+        [*kept_before, Path(result["previous_backup"])]
+    )
