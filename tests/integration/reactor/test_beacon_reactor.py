@@ -14,7 +14,11 @@ REPAIR = "onenebula_ha.orch.repair"
 VIP_ORCH = "onenebula_ha.orch.remediate_vip"
 
 
-def wait_for(event_listener, master, pattern, after, timeout=60):
+def wait_for_event(event_listener, master, pattern, after, timeout=60):
+    """The master's events matching ``pattern`` since ``after``, once there is one.
+
+    Salt's event listener does the waiting (this is not a poll: see onelab.proc.wait_until).
+    """
     matched = event_listener.wait_for_events(
         [(master.id, pattern)], after_time=after, timeout=timeout
     )
@@ -38,7 +42,7 @@ def orchestrations(event_listener, master, after, mods):
 def test_role_event_reaches_the_master_with_the_beacon_dict_as_data(
     event_listener, master, minion, synced_at, zone, leader_index
 ):
-    event = wait_for(event_listener, master, ROLE_TAG, synced_at)[0]
+    event = wait_for_event(event_listener, master, ROLE_TAG, synced_at)[0]
     data = event.data
     # The master unwraps the minion's beacon events: the beacon's dict is the event data,
     # with the minion id at top level, not under data['data'].
@@ -51,7 +55,9 @@ def test_role_event_reaches_the_master_with_the_beacon_dict_as_data(
 
 
 def test_reactor_gets_the_same_shape(event_listener, master, minion, synced_at):
-    echo = wait_for(event_listener, master, "onenebula_ha/test/reactor-data", synced_at)[0].data
+    echo = wait_for_event(event_listener, master, "onenebula_ha/test/reactor-data", synced_at)[
+        0
+    ].data
     assert echo["tag"] == ROLE_TAG
     assert echo["id"] == "ohr-fe1"
     assert echo["state"] == "leader"
@@ -107,7 +113,7 @@ def test_failed_follower_starts_the_real_repair_which_checks_the_zone_itself(
     killed_at = time.time()
     zone.kill(victim)
     try:
-        events = wait_for(event_listener, master, ERROR_TAG, killed_at, timeout=60)
+        events = wait_for_event(event_listener, master, ERROR_TAG, killed_at, timeout=60)
         data = events[0].data
         assert (data["server_id"], data["name"], data["id"], data["reason"]) == (
             victim_server.id,
