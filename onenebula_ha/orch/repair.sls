@@ -16,24 +16,16 @@
     follower anyway. #}
 {%- from tpldir.split('/')[0] ~ "/map.jinja" import onenebula_ha %}
 {%- set plan = salt['saltutil.runner']('onenebula_ha.plan', action='repair', target=pillar.get('target'),
-      force=pillar.get('force', False), servers=onenebula_ha.servers, zone=onenebula_ha.zone.id, wait=onenebula_ha.deploy.wait_timeout,
-      claim=not opts.test) %}
+      force=pillar.get('force', False), servers=onenebula_ha.servers, zone=onenebula_ha.zone.id, wait=onenebula_ha.deploy.wait_timeout, claim=not opts.test) %}
 {{- raise(plan.error or 'onenebula_ha repair: runner onenebula_ha.plan failed (synced?): ' ~ plan)
       if plan is not mapping or plan.error }}
 
 onenebula_ha-orch-repair-test-show_notification:
   test.show_notification:
     - text: {{ plan.notes | join('; ') | json }}
-{%- for step in plan.steps %}
+{%- for step in plan.steps if step.get('kind') != 'runner' %}
 
 {{ step.id }}:
-{%-   if step.get('kind') == 'runner' %}
-  salt.runner:
-    - name: {{ step.fun }}
-{%-     for key, value in step.kwarg | dictsort %}
-    - {{ key }}: {{ value | json }}
-{%-     endfor %}
-{%-   else %}
   salt.state:
     - name: {{ step.label | json }}
     - tgt: {{ step.tgt | join(',') | json }}
@@ -42,9 +34,14 @@ onenebula_ha-orch-repair-test-show_notification:
     - expect_minions: true
     - pillar:
         onenebula_ha_run: {{ step.run | json }}
-{%-   endif %}
     - require: {{ step.require | json }}
-{%-   if step.get('onfail') %}
+{%- endfor %}
+{%- for step in plan.steps if step.get('kind') == 'runner' %}
+
+{{ step.id }}:
+  salt.runner:
+    - name: {{ step.fun }}
+    - kwarg: {{ step.kwarg | json }}
+    - require: {{ step.require | json }}
     - onfail: {{ step.onfail | json }}
-{%-   endif %}
 {%- endfor %}
