@@ -23,7 +23,6 @@ The checks are plain Python (:func:`find_errors`) so they can be tested without 
 """
 
 import contextlib
-import copy
 import difflib
 import ipaddress
 import re
@@ -1145,7 +1144,7 @@ def with_endpoints(config):
     return dict(config, servers=derived)
 
 
-def find_errors(config, pillar=None):
+def find_errors(config, pillar=None, measured=False):
     """
     Return every problem in a merged ``onenebula_ha`` configuration, as messages.
 
@@ -1161,7 +1160,9 @@ def find_errors(config, pillar=None):
     """
     if not isinstance(config, dict):
         return [f"{ROOT}: must be a mapping, not {_show(config)}"]
-    size = _measure(config)
+    # ``measured``: the raw pillar was measured before the merge (settings), and the
+    # defaults it was merged over are the formula's own.
+    size = None if measured else _measure(config)
     if size:
         return [f"{ROOT}: too large ({size}); refused before it is rendered"]
     check = _Checker(pillar)
@@ -1234,7 +1235,7 @@ def _redacted(errors, trees):
     return cleaned
 
 
-def validate(config, pillar=None):
+def validate(config, pillar=None, measured=False):
     """
     Validate and normalise the merged ``onenebula_ha`` configuration.
 
@@ -1248,7 +1249,7 @@ def validate(config, pillar=None):
 
         salt vmm01 onenebula_pillar.validate "$(salt vmm01 pillar.get onenebula_ha --out=json)"
     """
-    errors = find_errors(config, pillar)
+    errors = find_errors(config, pillar, measured=measured)
     if errors:
         raise CommandExecutionError("Invalid onenebula_ha pillar:\n  - " + "\n  - ".join(errors))
     return with_endpoints(config)
@@ -1281,8 +1282,9 @@ def merge(defaults, platform, pillar):
     if problem:
         raise CommandExecutionError("Invalid onenebula_ha pillar:\n  - " + problem)
     lookup = pillar.get("lookup")
+    # merge(strategy="recurse") works on a deep copy of its first argument
     merged = salt.utils.dictupdate.merge(
-        copy.deepcopy(defaults), platform or {}, strategy="recurse", merge_lists=False
+        defaults, platform or {}, strategy="recurse", merge_lists=False
     )
     if isinstance(lookup, dict):
         usable = {
@@ -1311,7 +1313,7 @@ def settings(defaults, platform, pillar):
         salt-call onenebula_pillar.settings '{}' '{}' "$(salt-call pillar.get onenebula_ha --out=json)"
     """
     merged = merge(defaults, platform, pillar)
-    return validate(merged, pillar if isinstance(pillar, dict) else None)
+    return validate(merged, pillar, measured=True)
 
 
 def check(
@@ -1343,5 +1345,5 @@ def check(
     problem = _pillar_problem(pillar)
     if problem:
         return {"valid": False, "errors": [problem]}
-    errors = find_errors(merge(defaults, platform, pillar), pillar)
+    errors = find_errors(merge(defaults, platform, pillar), pillar, measured=True)
     return {"valid": not errors, "errors": errors}
