@@ -295,8 +295,11 @@ class Demo:
         pillar = self.pillar or lab_pillar(self.size, topology.state_dir() / "shared")
         master_extra = reactor_master_config(pillar)
         salt = PlainSalt(master_extra=master_extra)
-        self.lab = Lab(self.size, salt=salt, warmup_ms=self.warmup_ms)
-        timings = self.lab.up(wait=self.lab_wait)
+        lab = Lab(self.size, salt=salt, warmup_ms=self.warmup_ms)
+        # Only a lab that came up is this driver's to tear down: while up() waits for the
+        # lock the lab belongs to someone else, and a failed up() has cleaned after itself.
+        timings = lab.up(wait=self.lab_wait)
+        self.lab = lab
         self.out("  lab up: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
         self.cli = PlainSaltCLI(salt)
         write_pillar(self.lab.pillar_dir, pillar)
