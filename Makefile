@@ -39,7 +39,7 @@ lint: setup-venv
 demo: setup
 	$(PY) -m onelab.demo
 
-# SEED=n replays a run; results and the timeline picture go to bench/results/chaos/.
+# SEED=n (or SEED=random) for another seed than 1127; results and the timeline picture go to bench/results/chaos/.
 chaos: setup
 	$(PY) -m onelab.chaos $(if $(SEED),--seed $(SEED))
 

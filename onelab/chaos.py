@@ -2,7 +2,8 @@
 
 Modelled on a Jepsen nemesis + checkers: on a 5-front-end lab deployed with the full wiring
 (Raft hooks, beacon, reactor, the fencing agent), a nemesis draws faults from a seeded
-random generator (the seed is printed: ``--seed`` replays a run), one trial at a time:
+random generator (the seed is printed; 1127 unless ``--seed N`` or ``--seed random``),
+one trial at a time:
 
 * the fault is injected on the leader, a follower or the zone, watched (the lab samplers:
   VIP every 100 ms, each oned's Raft state and term), then healed; the trial's mechanics are
@@ -56,6 +57,8 @@ DEFAULT_OUT = REPO_ROOT / "bench" / "results" / "chaos"
 #: A server may be out of the zone (error, rejoining, repaired) at most this long after a heal.
 REPAIR_BOUND = 180
 COMMIT_TIMEOUT = 30
+#: ``make chaos`` replays this seed unless told otherwise (``SEED=n``, ``SEED=random``).
+DEFAULT_SEED = 1127
 #: The VIP is a lock: no sample with two holders, except one 100 ms sample when a paused VM
 #: resumes (it answers ARP before any of its programs runs again).
 TWO_HOLDER_SAMPLES_ALLOWED = {"host_freeze": 1}
@@ -624,7 +627,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m onelab.chaos", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--seed", type=int, default=None, help="default: drawn and printed")
+    parser.add_argument(
+        "--seed",
+        default=str(DEFAULT_SEED),
+        help=f"the nemesis' seed (default {DEFAULT_SEED}; 'random': drawn, and printed)",
+    )
     parser.add_argument("--kinds", default=",".join([*FAULTS, OVERLAP]))
     parser.add_argument("--trials", type=int, default=None, help="a fixed number of trials")
     parser.add_argument(
@@ -636,7 +643,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="use the lab deployed by `onelab up 5 --deploy --fence` and leave it up",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 10**6)
+    if args.seed == "random":
+        seed = random.SystemRandom().randrange(1, 10**6)
+    elif args.seed.isdigit():
+        seed = int(args.seed)
+    else:
+        parser.error("--seed takes a number or 'random'")
     kinds = args.kinds.split(",")
     unknown = [k for k in kinds if k not in FAULTS and k != OVERLAP]
     if unknown:
