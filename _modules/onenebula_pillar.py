@@ -143,7 +143,9 @@ SCHEMA = {
     "sharedfs": {"mounts": ListOf(MOUNT_SCHEMA)},
     "web_ui": {"services": None},
     "leader_services": None,
-    "packages": {"manage": None, "repo": FREE},
+    "version": None,
+    "edition": None,
+    "packages": {"manage": None, "repo": FREE, "enterprise_token": None},
     "beacon": {"enabled": None, "interval": None, "report_errors_every": None, "error_after": None},
     "reactor": {"enabled": None, "move_vip": None, "repair": None, "repair_lock_ttl": None},
     "deploy": {"wait_timeout": None, "backup_dir": None},
@@ -173,6 +175,8 @@ SCHEMA = {
     "paths": FREE,
     "services": FREE,
     "pkgs": FREE,
+    "repo": FREE,
+    "platform": FREE,
     "lookup": FREE,
 }
 # Paths the formula needs; lookup may add salt_conf_dir (null: the running config's dir).
@@ -1115,6 +1119,39 @@ def _fence_errors(config):
     return errors
 
 
+VERSION_RE = re.compile(r"^\d+\.\d+$")
+TOKEN_RE = re.compile(r"^[^:\s]+:\S+$")
+
+
+def _release_errors(config):
+    """OpenNebula version, edition and the enterprise token (whose value is never echoed).
+    Whether the OS has packages for that version is onenebula_platform's decision."""
+    errors = []
+    version = config.get("version")
+    if not isinstance(version, str) or not VERSION_RE.match(version):
+        errors.append(
+            f"{_path('version')}: {_show(version)} must be an OpenNebula release written as a "
+            'quoted string, e.g. "7.0" or "6.10" (unquoted, YAML reads 6.10 as the number 6.1)'
+        )
+    edition = config.get("edition")
+    if edition not in ("community", "enterprise"):
+        errors.append(f"{_path('edition')}: {_show(edition)} must be community or enterprise")
+    packages = config.get("packages") or {}
+    token = packages.get("enterprise_token")
+    if edition == "enterprise" and packages.get("manage") and not packages.get("repo"):
+        if not isinstance(token, str) or not TOKEN_RE.match(token):
+            errors.append(
+                f"{_path('packages', 'enterprise_token')}: required with edition enterprise, "
+                "as '<login>:<password>' (the customer token; its value is never shown)"
+            )
+    elif token is not None and edition != "enterprise":
+        errors.append(
+            f"{_path('packages', 'enterprise_token')}: set, but edition is {_show(edition)}; "
+            "the token is only used with edition enterprise"
+        )
+    return errors
+
+
 # ------------------------------------------------------------------ public API
 
 
@@ -1185,6 +1222,7 @@ def find_errors(config, pillar=None, measured=False):
         _platform_errors(check, config)
         _misc_errors(check, config)
         check.errors += _fence_errors(config)
+        check.errors += _release_errors(config)
     except Exception as exc:  # pylint: disable=broad-except
         # A bug here must still stop the render with a message, not a traceback that
         # might carry pillar values.
@@ -1207,6 +1245,10 @@ def _secrets_of(tree):
         one_auth = files.get("one_auth")
         if isinstance(one_auth, str) and ":" in one_auth:
             found.append(one_auth.split(":", 1)[1].strip())
+    packages = tree.get("packages")
+    token = packages.get("enterprise_token") if isinstance(packages, dict) else None
+    if isinstance(token, str) and token:
+        found += [token, *token.split(":", 1)[1:]]
     return found
 
 

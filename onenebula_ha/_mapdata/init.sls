@@ -7,6 +7,9 @@
 {%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
 {%- set redacted = salt['defaults.deepcopy'](onenebula_ha) %}
 {%- do redacted.database.update({'password': '<redacted>'}) %}
+{%- if redacted.packages.enterprise_token %}
+{%-   do redacted.packages.update({'enterprise_token': '<redacted>'}) %}
+{%- endif %}
 {%- do redacted.secrets.update({'files': redacted.secrets.files | list}) %}
 
 onenebula_ha-_mapdata-file-serialize:

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # vim: ft=sls
 ---
-{#- The OpenNebula front-end packages (oned, FireEdge, Flow, Gate). #}
+{#- The OpenNebula front-end packages for onenebula_ha:version (onenebula_ha.pkgs.opennebula,
+    from onenebula_platform.layer; overridable through onenebula_ha:lookup:pkgs). #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
 

@@ -18,7 +18,12 @@ PYTHON_PATHS = [
     "tests",
     "bench",
 ]
-PLAIN_YAML = ["pillar.example", "onenebula_ha/defaults.yaml", "onenebula_ha/osfamilymap.yaml"]
+PLAIN_YAML = [
+    "pillar.example",
+    "onenebula_ha/defaults.yaml",
+    "onenebula_ha/osfamilymap.yaml",
+    "onenebula_ha/platforms.yaml",
+]
 
 
 def _run(repo_root, *argv):
