@@ -251,7 +251,9 @@ def react(relative_path, functions, tmp_dir, tag, data):
         high[name]["__sls__"] = path
     errors = compiler.verify_high(high)
     assert not errors, errors
-    chunks, errors = compiler.compile_high_data(high)
+    compiled = compiler.compile_high_data(high)
+    # Salt 3007+ returns (chunks, errors); 3006 returns the chunks alone.
+    chunks, errors = compiled if isinstance(compiled, tuple) else (compiled, [])
     assert not errors, errors
     keep = ("__id__", "state", "fun", "args")
     return json.loads(json.dumps([{k: c[k] for k in keep if k in c} for c in chunks]))
