@@ -1136,7 +1136,7 @@ def _release_errors(config):
     edition = config.get("edition")
     if edition not in ("community", "enterprise"):
         errors.append(f"{_path('edition')}: {_show(edition)} must be community or enterprise")
-    packages = config.get("packages") or {}
+    packages = config.get("packages") if isinstance(config.get("packages"), dict) else {}
     token = packages.get("enterprise_token")
     if edition == "enterprise" and packages.get("manage") and not packages.get("repo"):
         if not isinstance(token, str) or not TOKEN_RE.match(token):

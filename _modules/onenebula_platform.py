@@ -21,6 +21,7 @@ Community repositories follow OpenNebula's "OpenNebula Repositories" page:
 
 from urllib.parse import urlsplit
 
+import salt.utils.yaml
 from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "onenebula_platform"
@@ -57,8 +58,18 @@ def _supported_list(platforms_of_version):
 
 
 def find_error(platforms, version, edition, grains):
-    """Why this version/edition cannot be installed from OpenNebula's repositories on an OS
-    with these grains, as a message naming the key; ``None`` when it can."""
+    """
+    Why this version/edition cannot be installed from OpenNebula's repositories on an OS
+    with these grains, as a message naming the key; ``None`` when it can.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt vmm01 onenebula_platform.find_error "$(cat onenebula_ha/platforms.yaml)" 7.0 community '{"os": "Ubuntu", "osrelease": "20.04"}'
+    """
+    if isinstance(platforms, str):
+        platforms = salt.utils.yaml.safe_load(platforms)
     versions = platforms.get("versions") or {}
     if edition not in EDITIONS:
         return f"onenebula_ha:edition: {_shown(edition)} must be community or enterprise"
@@ -96,8 +107,6 @@ def layer(platforms, version, edition="community", grains=None):
         salt vmm01 onenebula_platform.layer "$(cat onenebula_ha/platforms.yaml)" 7.0
     """
     if isinstance(platforms, str):
-        import salt.utils.yaml
-
         platforms = salt.utils.yaml.safe_load(platforms)
     grains = __grains__ if grains is None else grains
     error = find_error(platforms, version, edition, grains)

@@ -69,5 +69,5 @@ def test_enterprise_with_token_is_valid(pillar_module, config):
 def test_token_without_enterprise_is_reported_without_its_value(pillar_module, config):
     config["packages"]["enterprise_token"] = TOKEN
     errors = pillar_module.find_errors(config)
-    assert any("edition is community" in e for e in errors)
+    assert any("edition is 'community'" in e for e in errors)
     assert not any("s3cr3t" in e for e in errors)
