@@ -110,6 +110,7 @@ import logging
 import os
 import time
 
+import salt.loader
 import salt.utils.beacons
 import salt.utils.files
 from salt.exceptions import CommandExecutionError
@@ -126,14 +127,22 @@ SALT_OPTIONS = frozenset(
 _MEMORY_VERSION = 1
 
 
+def _utils():
+    """The formula's utils (``_utils/onenebula_ha.py``). Salt 3008 packs no ``__utils__``
+    into beacons, so the beacon loads the utils loader itself, once."""
+    utils = globals().get("__utils__")
+    if not utils:
+        utils = globals()["__utils__"] = salt.loader.utils(dict(__opts__))
+    return utils
+
+
 def __virtual__():
-    if "onenebula_zone.raft_status" not in __salt__:
-        return (
-            False,
-            "onenebula_raft: the onenebula_zone execution module is not loaded "
-            "(sync it with saltutil.sync_all; it needs OpenNebula's onezone command)",
-        )
-    return __virtualname__
+    return _utils()["onenebula_ha.needs_function"](
+        __virtualname__,
+        __salt__,
+        "onenebula_zone.raft_status",
+        " (sync it with saltutil.sync_all; it needs OpenNebula's onezone command)",
+    )
 
 
 # ------------------------------------------------------------------ configuration

@@ -45,7 +45,6 @@ __virtualname__ = "onenebula_conf"
 # ``set`` is the public name; the Python function avoids shadowing the builtin.
 __func_alias__ = {"set_": "set"}
 
-SYSTEM_WIDE_PATH = "/etc/one/oned.conf"
 SECRET_KEYS = frozenset({"PASSWD", "PASSWORD"})
 MASK = "********"
 _INTEGER = re.compile(r"^-?[0-9]+$")
@@ -428,13 +427,7 @@ def default_path():
 
         salt '*' onenebula_conf.default_path
     """
-    configured = __opts__.get("onenebula_ha.oned_conf")
-    if configured:
-        return configured
-    location = os.environ.get("ONE_LOCATION")
-    if location:
-        return os.path.join(location, "etc", "oned.conf")
-    return SYSTEM_WIDE_PATH
+    return __utils__["onenebula_ha.one_path"](__opts__, "oned_conf")
 
 
 def _read(path):

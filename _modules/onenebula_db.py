@@ -23,7 +23,6 @@ import logging
 import os
 import re
 
-import salt.utils.path
 from salt.exceptions import CommandExecutionError
 
 log = logging.getLogger(__name__)
@@ -42,17 +41,7 @@ _CONNECTION_FLAGS = (
 
 
 def __virtual__():
-    if salt.utils.path.which("onedb") is None:
-        return (False, "onenebula_db: the OpenNebula 'onedb' command is not on PATH")
-    return __virtualname__
-
-
-def _error(message, **info):
-    """A CommandExecutionError whose text is just ``message`` (the CLI's or oned's own);
-    details go to ``.info`` without being appended to the text, as Salt's ``info=`` would."""
-    exc = CommandExecutionError(message)
-    exc.info = info
-    return exc
+    return __utils__["onenebula_ha.needs_command"](__virtualname__, "onedb")
 
 
 # ------------------------------------------------------------------ helpers
@@ -151,7 +140,9 @@ def _onedb(subcommand, args, connection, check=True):
         options["env"] = env
     result = __salt__["cmd.run_all"](argv, **options)
     if check and result["retcode"] != 0:
-        raise _error(_failure_message(result, subcommand, connection), retcode=result["retcode"])
+        raise __utils__["onenebula_ha.error"](
+            _failure_message(result, subcommand, connection), retcode=result["retcode"]
+        )
     return result
 
 
@@ -164,13 +155,7 @@ def _sha256(path):
 
 
 def _backup_dir():
-    configured = __opts__.get("onenebula_ha.backup_dir")
-    if configured:
-        return configured
-    location = os.environ.get("ONE_LOCATION")
-    if location:
-        return os.path.join(location, "var", "backups")
-    return "/var/lib/one/backups"
+    return __utils__["onenebula_ha.one_path"](__opts__, "backup_dir")
 
 
 def _timestamped_path(prefix):
@@ -180,10 +165,7 @@ def _timestamped_path(prefix):
 
 def _lock_file():
     """oned's lock file: ``$ONE_LOCATION/var/.lock`` self-contained, else /var/lock/one/one."""
-    location = os.environ.get("ONE_LOCATION")
-    if location:
-        return os.path.join(location, "var", ".lock")
-    return "/var/lock/one/one"
+    return __utils__["onenebula_ha.one_path"](__opts__, "oned_lock")
 
 
 def read_sidecar(path):

@@ -33,17 +33,14 @@ import xml.etree.ElementTree as ET
 import xmlrpc.client
 
 import salt.utils.json
-import salt.utils.path
 from salt.exceptions import CommandExecutionError
 
 log = logging.getLogger(__name__)
 
 __virtualname__ = "onenebula_zone"
 
-STATE_NAMES = {0: "solo", 1: "candidate", 2: "follower", 3: "leader"}
 ZONE_STATES = {0: "enabled", 1: "disabled"}
 DEFAULT_ENDPOINT = "http://localhost:2633/RPC2"
-DEFAULT_MAX_LAG = 100
 # Where OpenNebula's clients look, in order, after the environment variables.
 ENDPOINT_FILES = ("~/.one/one_endpoint", "/var/lib/one/.one/one_endpoint")
 AUTH_FILES = ("~/.one/one_auth", "/var/lib/one/.one/one_auth")
@@ -62,17 +59,7 @@ _CONF_ENDPOINT_KEY = "onenebula_zone.conf_endpoint"
 
 
 def __virtual__():
-    if salt.utils.path.which("onezone") is None:
-        return (False, "onenebula_zone: the OpenNebula 'onezone' command is not on PATH")
-    return __virtualname__
-
-
-def _error(message, **info):
-    """A CommandExecutionError whose text is just ``message`` (the CLI's or oned's own);
-    details go to ``.info`` without being appended to the text, as Salt's ``info=`` would."""
-    exc = CommandExecutionError(message)
-    exc.info = info
-    return exc
+    return __utils__["onenebula_ha.needs_command"](__virtualname__, "onezone")
 
 
 # ------------------------------------------------------------------ configuration
@@ -180,7 +167,7 @@ def _run(argv):
     )
     if result["retcode"] != 0:
         message = (result.get("stderr") or "").strip() or (result.get("stdout") or "").strip()
-        raise _error(
+        raise __utils__["onenebula_ha.error"](
             message or f"{argv[0]} {argv[1]} exited with {result['retcode']}",
             command=" ".join(argv[:2]),
             retcode=result["retcode"],
@@ -202,7 +189,7 @@ def _normalise_server(server):
         "id": _to_int(server.get("ID")),
         "name": server.get("NAME"),
         "endpoint": server.get("ENDPOINT"),
-        "state": STATE_NAMES.get(state, "error"),
+        "state": __utils__["onenebula_ha.state_name"](state),
         "term": _to_int(server.get("TERM")),
         "votedfor": _to_int(server.get("VOTEDFOR")),
         "commit": _to_int(server.get("COMMIT")),
@@ -317,17 +304,19 @@ def _call(endpoint, method, *params, timeout=2.0):
     try:
         reply = getattr(proxy, method)(session, *params)
     except xmlrpc.client.Fault as exc:
-        raise _error(exc.faultString, reachable=True) from None
+        raise __utils__["onenebula_ha.error"](exc.faultString, reachable=True) from None
     except (OSError, http.client.HTTPException, xmlrpc.client.ProtocolError) as exc:
-        raise _error(f"cannot reach oned at {endpoint}: {exc}", reachable=False) from None
+        raise __utils__["onenebula_ha.error"](
+            f"cannot reach oned at {endpoint}: {exc}", reachable=False
+        ) from None
     finally:
         proxy("close")()
     if not isinstance(reply, list | tuple) or not reply:
-        raise _error(f"{method}: unexpected reply", reachable=True)
+        raise __utils__["onenebula_ha.error"](f"{method}: unexpected reply", reachable=True)
     if not reply[0]:
         message = reply[1] if len(reply) > 1 else f"{method} failed"
         code = reply[2] if len(reply) > 2 else None
-        raise _error(message, reachable=True, code=code)
+        raise __utils__["onenebula_ha.error"](message, reachable=True, code=code)
     return reply[1] if len(reply) > 1 else None
 
 
@@ -337,7 +326,7 @@ def _parse_raft(xml_text):
     except ET.ParseError as exc:
         raise CommandExecutionError(f"one.zone.raftstatus returned invalid XML: {exc}") from None
     values = {field.lower(): _to_int(root.findtext(field)) for field in RAFT_FIELDS}
-    values["state_name"] = STATE_NAMES.get(values["state"], "error")
+    values["state_name"] = __utils__["onenebula_ha.state_name"](values["state"])
     return values
 
 
@@ -403,10 +392,6 @@ def leader(zone=0, refresh=False):
     return max(leaders, key=lambda server: server["term"] or -1)
 
 
-def _max_lag(max_lag):
-    return int(_option("max_lag", DEFAULT_MAX_LAG) if max_lag is None else max_lag)
-
-
 def health(zone=0, max_lag=None, ignore=None, refresh=True):
     """
     Judge the zone's health as the OpenNebula docs define it: exactly one leader, every
@@ -425,7 +410,7 @@ def health(zone=0, max_lag=None, ignore=None, refresh=True):
         salt '*' onenebula_zone.health
         salt '*' onenebula_zone.health max_lag=10 ignore='[2]'
     """
-    lag_limit = _max_lag(max_lag)
+    lag_limit = __utils__["onenebula_ha.max_lag"](__opts__, max_lag)
     ignore = _normalise_ignore(ignore)
     try:
         servers = show(zone, refresh=refresh)["servers"]
@@ -446,7 +431,7 @@ def health(zone=0, max_lag=None, ignore=None, refresh=True):
     elif len(leaders) > 1:
         problems.append(f"{len(leaders)} leaders: " + ", ".join(_label(s) for s in leaders))
     for server in considered:
-        if server["state"] not in ("leader", "follower"):
+        if server["state"] not in __utils__["onenebula_ha.healthy_states"]():
             problems.append(f"{_label(server)} is in state {server['state']}")
     current = max(leaders, key=lambda s: s["term"] or -1) if leaders else None
     if current is not None and current["log_index"] is not None:
@@ -456,11 +441,11 @@ def health(zone=0, max_lag=None, ignore=None, refresh=True):
             if server["log_index"] is None:
                 problems.append(f"{_label(server)} reports no log index")
                 continue
-            lag = current["log_index"] - server["log_index"]
-            if lag > lag_limit:
-                problems.append(
-                    f"{_label(server)} is {lag} log records behind the leader (limit {lag_limit})"
-                )
+            behind = __utils__["onenebula_ha.lag_problem"](
+                server["log_index"], current["log_index"], lag_limit
+            )
+            if behind:
+                problems.append(f"{_label(server)} is {behind}")
     return {"healthy": not problems, "leader": current, "problems": problems, "servers": servers}
 
 
@@ -496,7 +481,7 @@ def wait_healthy(zone=0, timeout=120, interval=2, max_lag=None, ignore=None):
             return report
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise _error(
+            raise __utils__["onenebula_ha.error"](
                 f"zone {zone} is not healthy after {timeout}s: " + "; ".join(report["problems"]),
                 report=report,
             )

@@ -42,9 +42,6 @@ log = logging.getLogger(__name__)
 __virtualname__ = "onenebula_ha"
 
 DEFAULT_PORT = 2633
-DEFAULT_MAX_LAG = 100
-HEALTHY_STATES = ("leader", "follower")
-STATE_NAMES = {0: "solo", 1: "candidate", 2: "follower", 3: "leader"}
 
 
 def __virtual__():
@@ -160,7 +157,7 @@ def _server_view(server, raft, conf_id, zone_servers, leader_raft, max_lag):
     if raft["ok"]:
         status = raft["ret"]
         entry.update(
-            state=STATE_NAMES.get(status.get("state"), "error"),
+            state=__utils__["onenebula_ha.state_name"](status.get("state")),
             term=status.get("term"),
             log_index=status.get("log_index"),
             commit=status.get("commit"),
@@ -187,24 +184,22 @@ def _server_view(server, raft, conf_id, zone_servers, leader_raft, max_lag):
         problems.append(
             f"oned.conf SERVER_ID {conf_id} differs from its zone ID {entry['zone_id']}"
         )
-    if raft["ok"] and entry["state"] not in HEALTHY_STATES:
+    healthy_states = __utils__["onenebula_ha.healthy_states"]()
+    if raft["ok"] and entry["state"] not in healthy_states:
         problems.append(f"Raft state {entry['state']}")
-    if (
-        entry["state"] == "follower"
-        and leader_raft
-        and entry["log_index"] is not None
-        and leader_raft.get("log_index") is not None
-    ):
-        lag = leader_raft["log_index"] - entry["log_index"]
-        if lag > max_lag:
-            problems.append(f"{lag} log records behind the leader (limit {max_lag})")
-    if entry["member"] and entry["zone_state"] not in HEALTHY_STATES and raft["ok"]:
+    if entry["state"] == "follower" and leader_raft:
+        behind = __utils__["onenebula_ha.lag_problem"](
+            entry["log_index"], leader_raft.get("log_index"), max_lag
+        )
+        if behind:
+            problems.append(behind)
+    if entry["member"] and entry["zone_state"] not in healthy_states and raft["ok"]:
         problems.append(f"the leader sees it in state {entry['zone_state']}")
     entry["healthy"] = entry["member"] and raft["ok"] and not problems
     return entry
 
 
-def view(servers=None, zone=0, timeout=10, max_lag=DEFAULT_MAX_LAG):
+def view(servers=None, zone=0, timeout=10, max_lag=None):
     """
     Return what the orchestrations decide on: ``{"leader": <minion or None>, "bare":
     bool, "configured": [minions whose oned.conf has a SERVER_ID >= 0], "zone": <zone
@@ -222,6 +217,7 @@ def view(servers=None, zone=0, timeout=10, max_lag=DEFAULT_MAX_LAG):
         salt-run onenebula_ha.view
     """
     servers, _ = _settings(servers)
+    max_lag = __utils__["onenebula_ha.max_lag"](__opts__, max_lag)
     minions = [s["minion"] for s in servers]
     raft = _call(minions, "onenebula_zone.raft_status", timeout=timeout)
     conf = _call(minions, "onenebula_conf.get", ["FEDERATION/SERVER_ID"], timeout=timeout)
@@ -334,7 +330,7 @@ def _table(rows, columns):
     return "\n".join(line.rstrip() for line in lines)
 
 
-def status(servers=None, zone=0, timeout=10, max_lag=DEFAULT_MAX_LAG, fmt="data"):
+def status(servers=None, zone=0, timeout=10, max_lag=None, fmt="data"):
     """
     Report the zone: every front-end's Raft role, term and log position as it reports
     them itself, its membership as the leader sees it, who holds the VIP (each front-end

@@ -23,22 +23,12 @@ from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "onenebula_conf"
 
-# The values OpenNebula ships in share/etc/oned.conf (docs/opennebula-raft.md §3.2). A RAFT
-# block that exists is not completed by oned, so all six keys are always written.
-SHIPPED_RAFT = {
-    "LIMIT_PURGE": 100000,
-    "LOG_RETENTION": 250000,
-    "LOG_PURGE_TIMEOUT": 60,
-    "ELECTION_TIMEOUT_MS": 5000,
-    "BROADCAST_TIMEOUT_MS": 500,
-    "XMLRPC_TIMEOUT_MS": 1000,
-}
+#: Default of the ``raft`` state's keys: the value OpenNebula ships in oned.conf.
+SHIPPED = "shipped"
 
 
 def __virtual__():
-    if "onenebula_conf.set" not in __salt__:
-        return (False, "onenebula_conf execution module is not available")
-    return __virtualname__
+    return __utils__["onenebula_ha.needs_function"](__virtualname__, __salt__, "onenebula_conf.set")
 
 
 def _ret(name):
@@ -154,17 +144,18 @@ def server_id(name, path=None, value=None):
 def raft(
     name,
     path=None,
-    limit_purge=SHIPPED_RAFT["LIMIT_PURGE"],
-    log_retention=SHIPPED_RAFT["LOG_RETENTION"],
-    log_purge_timeout=SHIPPED_RAFT["LOG_PURGE_TIMEOUT"],
-    election_timeout_ms=SHIPPED_RAFT["ELECTION_TIMEOUT_MS"],
-    broadcast_timeout_ms=SHIPPED_RAFT["BROADCAST_TIMEOUT_MS"],
-    xmlrpc_timeout_ms=SHIPPED_RAFT["XMLRPC_TIMEOUT_MS"],
+    limit_purge=SHIPPED,
+    log_retention=SHIPPED,
+    log_purge_timeout=SHIPPED,
+    election_timeout_ms=SHIPPED,
+    broadcast_timeout_ms=SHIPPED,
+    xmlrpc_timeout_ms=SHIPPED,
 ):
     """
     Ensure the ``RAFT`` block of oned.conf holds exactly these six keys. Keys not given
-    take OpenNebula's shipped values (oned does not fill in keys missing from a RAFT
-    block that exists, so all six are always written).
+    (``"shipped"``) take the values OpenNebula ships in oned.conf (``shipped_raft`` of the
+    formula's utils, ``_utils/onenebula_ha.py``); oned does not fill in keys missing from
+    a RAFT block that exists, so all six are always written.
 
     ``name`` is a label, or the file path when it starts with ``/`` and ``path`` is not
     given.
@@ -178,7 +169,7 @@ def raft(
             - xmlrpc_timeout_ms: 500
     """
     ret = _ret(name)
-    values = {
+    given = {
         "LIMIT_PURGE": limit_purge,
         "LOG_RETENTION": log_retention,
         "LOG_PURGE_TIMEOUT": log_purge_timeout,
@@ -186,6 +177,8 @@ def raft(
         "BROADCAST_TIMEOUT_MS": broadcast_timeout_ms,
         "XMLRPC_TIMEOUT_MS": xmlrpc_timeout_ms,
     }
+    values = __utils__["onenebula_ha.shipped_raft"]()
+    values.update({key: value for key, value in given.items() if value != SHIPPED})
     for key, value in values.items():
         try:
             values[key] = int(value)

@@ -33,21 +33,13 @@ __virtualname__ = "onenebula_db"
 
 
 def __virtual__():
-    if "onenebula_db.restore" not in __salt__:
-        return (False, "onenebula_db execution module is not available")
-    return __virtualname__
+    return __utils__["onenebula_ha.needs_function"](
+        __virtualname__, __salt__, "onenebula_db.restore"
+    )
 
 
 def _marker_path(marker):
-    if marker:
-        return marker
-    configured = __opts__.get("onenebula_ha.restore_marker")
-    if configured:
-        return configured
-    location = os.environ.get("ONE_LOCATION")
-    if location:
-        return os.path.join(location, "var", ".onenebula_ha_restored.json")
-    return "/var/lib/one/.onenebula_ha_restored.json"
+    return marker or __utils__["onenebula_ha.one_path"](__opts__, "restore_marker")
 
 
 def _read_marker(path):
@@ -79,12 +71,9 @@ def _member_status(server, zone, max_lag):
     me = mine[0]
     if me["state"] == "leader":
         return True, f"{server} is the current leader: its DB is the source of backups"
-    limit = int(__opts__.get("onenebula_ha.max_lag", 100) if max_lag is None else max_lag)
-    if (
-        me["state"] == "follower"
-        and me["log_index"] is not None
-        and leader["log_index"] is not None
-        and leader["log_index"] - me["log_index"] <= limit
+    limit = __utils__["onenebula_ha.max_lag"](__opts__, max_lag)
+    if __utils__["onenebula_ha.caught_up"](
+        me["state"], me["log_index"], leader["log_index"], limit
     ):
         return True, f"{server} is already a caught-up follower of {leader['name']}"
     return False, None

@@ -35,9 +35,9 @@ __virtualname__ = "onenebula_zone"
 
 
 def __virtual__():
-    if "onenebula_zone.show" not in __salt__:
-        return (False, "onenebula_zone execution module is not available")
-    return __virtualname__
+    return __utils__["onenebula_ha.needs_function"](
+        __virtualname__, __salt__, "onenebula_zone.show"
+    )
 
 
 class _Busy(Exception):
@@ -45,15 +45,7 @@ class _Busy(Exception):
 
 
 def _lock_path(lock_file):
-    if lock_file:
-        return lock_file
-    configured = __opts__.get("onenebula_ha.lock_file")
-    if configured:
-        return configured
-    location = os.environ.get("ONE_LOCATION")
-    if location:
-        return os.path.join(location, "var", "onenebula_ha.lock")
-    return "/var/lock/one/onenebula_ha.lock"
+    return lock_file or __utils__["onenebula_ha.one_path"](__opts__, "lock_file")
 
 
 @contextlib.contextmanager
@@ -259,16 +251,9 @@ def server_absent(name, zone=0, max_lag=None, lock_file=None, require_stopped=Tr
 def _caught_up(report, server, max_lag):
     """Whether ``server`` is a follower within ``max_lag`` records of the leader."""
     leader = report["leader"]
-    if server["state"] != "follower" or leader is None:
-        return False
-    if leader["log_index"] is None or server["log_index"] is None:
-        return False
-    return leader["log_index"] - server["log_index"] <= max_lag
-
-
-def _lag_limit(max_lag):
-    default = __opts__.get("onenebula_ha.max_lag", 100)
-    return int(default if max_lag is None else max_lag)
+    return leader is not None and __utils__["onenebula_ha.caught_up"](
+        server["state"], server["log_index"], leader["log_index"], max_lag
+    )
 
 
 def _wait_caught_up(name, zone, lag_limit, timeout):
@@ -306,7 +291,7 @@ def follower_reset(name, zone=0, max_lag=None, force=False, wait=True, timeout=6
               - onenebula_db: vmm03-db
     """
     ret = _ret(name)
-    lag_limit = _lag_limit(max_lag)
+    lag_limit = __utils__["onenebula_ha.max_lag"](__opts__, max_lag)
     try:
         report = __salt__["onenebula_zone.health"](zone, max_lag=lag_limit, refresh=True)
         if not report["servers"]:

@@ -12,6 +12,7 @@ PYTHON_PATHS = [
     "_states",
     "_beacons",
     "_runners",
+    "_utils",
     "onenebula_ha/fence/files",
     "onesim",
     "onelab",

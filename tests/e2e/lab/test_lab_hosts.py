@@ -199,7 +199,7 @@ def test_sync_all_brings_the_formula_modules_to_every_minion(lab, lab_minions, s
     assert ret.returncode == 0, ret
     shipped = {
         kind: sorted(path.name for path in (repo_root / f"_{kind}").glob("*.py"))
-        for kind in ("modules", "states", "beacons")
+        for kind in ("modules", "states", "beacons", "utils")
     }
     assert shipped["modules"], "the formula ships execution modules"
     for host in lab.frontends:

@@ -46,6 +46,7 @@ def base_opts(tmp_path_factory, repo_root, venv_on_path):
     for kind, directory, name in (
         ("modules", "_modules", "onenebula_zone.py"),
         ("modules", "_modules", "onenebula_conf.py"),
+        ("utils", "_utils", "onenebula_ha.py"),
         ("beacons", "_beacons", "onenebula_raft.py"),
     ):
         (extmods / kind).mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ def example_pillar(repo_root):
 def salt_call(tmp_path_factory, repo_root):
     """A front-end (vmm02 of pillar.example); the master's state does not look at the id."""
     call = LocalSalt(tmp_path_factory.mktemp("salt-call"), repo_root, "vmm02")
-    rc, _, output = call("saltutil.sync_modules")
+    rc, _, output = call("saltutil.sync_all")
     assert rc == 0, output
     return call
 

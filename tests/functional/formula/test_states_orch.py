@@ -18,6 +18,7 @@ import salt._logging.impl
 import salt.client
 import salt.config
 import salt.runner
+from support.formula_utils import utils_dunder
 
 FORMULA = "onenebula_ha"
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -76,6 +77,7 @@ def _load_runner():
     spec = importlib.util.spec_from_file_location("onenebula_ha_runner_orch_test", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    module.__utils__ = utils_dunder()
     return module
 
 

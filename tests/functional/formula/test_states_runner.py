@@ -4,6 +4,7 @@ canned minion answers in place of the master's LocalClient."""
 import importlib.util
 
 import pytest
+from support.formula_utils import utils_dunder
 
 MINIONS = ["vmm01", "vmm02", "vmm03"]
 SERVERS = [
@@ -59,6 +60,7 @@ def runner(repo_root, monkeypatch):
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    module.__utils__ = utils_dunder()
     module.__opts__ = {"id": "salt_master"}
     settings = {"servers": SERVERS, "vip": {"address": "10.213.0.100/24", "interface": "eth0"}}
     monkeypatch.setattr(module, "_master_pillar", lambda: {"onenebula_ha": settings})

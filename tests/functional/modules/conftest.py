@@ -1,7 +1,7 @@
-"""Salt loaders (no daemons) with the repository's ``_modules``/``_states`` synced.
+"""Salt loaders (no daemons) with the repository's ``_modules``/``_states``/``_utils`` synced.
 
-The minion's ``file_roots`` holds links to the repository's ``_modules`` and ``_states``
-(not the whole checkout, whose venv would make every file-server walk slow), so
+The minion's ``file_roots`` holds links to the repository's ``_modules``, ``_states`` and
+``_utils`` (not the whole checkout, whose venv would make every file-server walk slow), so
 ``saltutil.sync_all`` (run by ``Loaders``) installs them exactly as on a real minion. The venv's
 ``bin`` is put on PATH first: ``onezone``/``onedb`` must be found there for the modules'
 ``__virtual__`` to load them, as on a host with OpenNebula installed.
@@ -31,12 +31,12 @@ def minion_opts(tmp_path_factory, repo_root, venv_on_path):
     root = tmp_path_factory.mktemp("minion")
     tree = root / "state-tree"
     tree.mkdir()
-    for directory in ("_modules", "_states"):
+    for directory in ("_modules", "_states", "_utils"):
         (tree / directory).symlink_to(repo_root / directory)
     # Private extension_modules dir holding the repository's modules, where sync_all puts
     # them on a real minion; never the machine's own /var/cache/salt/minion/extmods.
     extmods = root / "extmods"
-    for kind, directory in (("modules", "_modules"), ("states", "_states")):
+    for kind, directory in (("modules", "_modules"), ("states", "_states"), ("utils", "_utils")):
         (extmods / kind).mkdir(parents=True)
         for source in sorted((repo_root / directory).glob("*.py")):
             (extmods / kind / source.name).symlink_to(source)

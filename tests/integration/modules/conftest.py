@@ -28,7 +28,7 @@ def salt_factories_config():
 def module_tree(tmp_path_factory, repo_root):
     tree = tmp_path_factory.mktemp("file-roots")
     # onenebula_ha/: the formula's defaults.yaml and osfamilymap.yaml (onenebula_pillar.check)
-    for directory in ("_modules", "_states", "onenebula_ha"):
+    for directory in ("_modules", "_states", "_utils", "onenebula_ha"):
         (tree / directory).symlink_to(repo_root / directory)
     return tree
 

@@ -8,7 +8,7 @@ beacon against a simulated 3-server OpenNebula zone on loopback.
 * The master's file roots: a test tree first (a stand-in ``onenebula_ha/orch/repair.sls``
   that only records its target, and an ``echo`` reaction that reports what the reactor saw
   as ``data``), then links to the repository's ``_modules``, ``_beacons``, ``_runners``,
-  ``reactor`` and ``onenebula_ha``. The master syncs the formula's runner (the reactions
+  ``_utils``, ``reactor`` and ``onenebula_ha``. The master syncs the formula's runner (the reactions
   and the VIP safety net are decided by its planners), as ``salt-run saltutil.sync_all``
   does in production.
 * One minion, ``ohr-fe1``, stands for the front-end of the zone's leader: its
@@ -146,7 +146,7 @@ def master_config_from_state(tmp_path_factory, repo_root, test_pillar):
     (root / "pillar" / "top.sls").write_text("base:\n  '*':\n    - onenebula_ha\n")
     (root / "pillar" / "onenebula_ha.sls").write_text(yaml.safe_dump(test_pillar))
     argv = [SALT_CALL, "--local", "-l", "quiet", "-c", str(root / "conf"), "--out=json"]
-    for call in (["saltutil.sync_modules"], ["state.apply", "onenebula_ha.salt.master"]):
+    for call in (["saltutil.sync_all"], ["state.apply", "onenebula_ha.salt.master"]):
         proc = subprocess.run(argv + call, capture_output=True, text=True, timeout=180)
         assert proc.returncode == 0, proc.stdout + proc.stderr
     assert all(r["result"] for r in json.loads(proc.stdout)["local"].values()), proc.stdout
@@ -158,7 +158,7 @@ def master_config_from_state(tmp_path_factory, repo_root, test_pillar):
 def file_tree(tmp_path_factory, repo_root):
     """Links to the formula (not the whole checkout: its venv would slow every file walk)."""
     tree = tmp_path_factory.mktemp("file-roots")
-    for name in ("_modules", "_beacons", "_runners", "reactor", "onenebula_ha"):
+    for name in ("_modules", "_beacons", "_runners", "_utils", "reactor", "onenebula_ha"):
         (tree / name).symlink_to(repo_root / name)
     return tree
 

@@ -8,6 +8,7 @@ import types
 from pathlib import Path
 
 from salt.exceptions import CommandExecutionError
+from support.formula_utils import utils_dunder
 
 from onelab.saltconfig import build_state_tree
 
@@ -20,6 +21,7 @@ def load_beacon(name="onenebula_raft"):
     spec = importlib.util.spec_from_file_location(f"onenebula_test_beacons_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    module.__utils__ = utils_dunder()
     return module
 
 
@@ -28,6 +30,7 @@ def load_runner(name="onenebula_ha"):
     spec = importlib.util.spec_from_file_location(f"onenebula_test_runners_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    module.__utils__ = utils_dunder()
     return module
 
 

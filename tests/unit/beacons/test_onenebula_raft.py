@@ -5,6 +5,9 @@ import logging
 
 import pytest
 from beacon_helpers import FakeZone, load_beacon, raft, server
+from support.formula_utils import utils_dunder
+
+UTILS = utils_dunder()
 
 onenebula_raft = load_beacon()
 
@@ -41,6 +44,7 @@ def configure_loader_modules(zone, tmp_path):
             "__salt__": zone.functions(),
             "__opts__": {"cachedir": str(tmp_path / "cache"), "id": "vmm01"},
             "__context__": {},
+            "__utils__": UTILS,
         }
     }
 

@@ -8,6 +8,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+from support.formula_utils import utils_dunder
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 FILES = Path(__file__).resolve().parent / "files"
 
@@ -18,6 +20,7 @@ def load(kind, name):
     spec = importlib.util.spec_from_file_location(f"onenebula_test_{kind}_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    module.__utils__ = utils_dunder()
     return module
 
 

@@ -7,6 +7,9 @@ import shutil
 import pytest
 from onenebula_modules_helpers import FILES, load
 from salt.exceptions import CommandExecutionError
+from support.formula_utils import utils_dunder
+
+UTILS = utils_dunder()
 
 conf = load("modules", "onenebula_conf")
 
@@ -22,7 +25,7 @@ SHIPPED_RAFT = {
 
 @pytest.fixture
 def configure_loader_modules():
-    return {conf: {"__opts__": {}}}
+    return {conf: {"__opts__": {}, "__utils__": UTILS}}
 
 
 @pytest.fixture

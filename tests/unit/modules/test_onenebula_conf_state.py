@@ -4,6 +4,9 @@ import shutil
 
 import pytest
 from onenebula_modules_helpers import FILES, load
+from support.formula_utils import utils_dunder
+
+UTILS = utils_dunder()
 
 conf_mod = load("modules", "onenebula_conf")
 conf_state = load("states", "onenebula_conf")
@@ -32,7 +35,10 @@ def configure_loader_modules(opts, oned_conf):
         "onenebula_conf.differences": conf_mod.differences,
         "onenebula_conf.default_path": conf_mod.default_path,
     }
-    return {conf_mod: {"__opts__": opts}, conf_state: {"__salt__": functions, "__opts__": opts}}
+    return {
+        conf_mod: {"__opts__": opts, "__utils__": UTILS},
+        conf_state: {"__salt__": functions, "__opts__": opts, "__utils__": UTILS},
+    }
 
 
 # ------------------------------------------------------------------------ server_id

@@ -4,8 +4,12 @@ import hashlib
 import logging
 
 import pytest
+import salt.utils.path
 from onenebula_modules_helpers import load, run_result
 from salt.exceptions import CommandExecutionError
+from support.formula_utils import utils_dunder
+
+UTILS = utils_dunder()
 
 db = load("modules", "onenebula_db")
 
@@ -92,6 +96,7 @@ def configure_loader_modules(fake, backup_dir, auth_file):
                 "onenebula_ha.backup_dir": str(backup_dir),
                 "onenebula_ha.one_auth_file": str(auth_file),
             },
+            "__utils__": UTILS,
         }
     }
 
@@ -116,7 +121,7 @@ def sha(path):
 
 
 def test_virtual_needs_onedb_on_path(monkeypatch):
-    monkeypatch.setattr(db.salt.utils.path, "which", lambda name: None)
+    monkeypatch.setattr(salt.utils.path, "which", lambda name: None)
     assert db.__virtual__() == (
         False,
         "onenebula_db: the OpenNebula 'onedb' command is not on PATH",

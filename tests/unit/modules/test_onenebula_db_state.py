@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 from onenebula_modules_helpers import load
 from salt.exceptions import CommandExecutionError
+from support.formula_utils import utils_dunder
+
+UTILS = utils_dunder()
 
 db_state = load("states", "onenebula_db")
 
@@ -110,7 +113,7 @@ def configure_loader_modules(master, restores, state, opts):
         "onenebula_db.restore": restore,
         "onenebula_zone.health": health,
     }
-    return {db_state: {"__salt__": functions, "__opts__": opts}}
+    return {db_state: {"__salt__": functions, "__opts__": opts, "__utils__": UTILS}}
 
 
 def test_restores_an_unhealthy_member_and_writes_the_marker(restores, digest, opts, master):

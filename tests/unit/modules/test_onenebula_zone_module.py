@@ -6,6 +6,7 @@ import threading
 from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 
 import pytest
+import salt.utils.path
 from onenebula_modules_helpers import (
     EXAMPLE_ROWS,
     FakeOnezone,
@@ -15,6 +16,9 @@ from onenebula_modules_helpers import (
     show_document,
 )
 from salt.exceptions import CommandExecutionError
+from support.formula_utils import utils_dunder
+
+UTILS = utils_dunder()
 
 zone = load("modules", "onenebula_zone")
 conf = load("modules", "onenebula_conf")
@@ -35,7 +39,14 @@ def fake():
 
 @pytest.fixture
 def configure_loader_modules(fake):
-    return {zone: {"__salt__": {"cmd.run_all": fake}, "__context__": {}, "__opts__": {}}}
+    return {
+        zone: {
+            "__salt__": {"cmd.run_all": fake},
+            "__context__": {},
+            "__opts__": {},
+            "__utils__": UTILS,
+        }
+    }
 
 
 @pytest.fixture
@@ -50,11 +61,11 @@ def no_sleep(monkeypatch):
 
 
 def test_virtual_needs_onezone_on_path(monkeypatch):
-    monkeypatch.setattr(zone.salt.utils.path, "which", lambda name: None)
+    monkeypatch.setattr(salt.utils.path, "which", lambda name: None)
     loaded, reason = zone.__virtual__()
     assert loaded is False
     assert "onezone" in reason
-    monkeypatch.setattr(zone.salt.utils.path, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(salt.utils.path, "which", lambda name: f"/usr/bin/{name}")
     assert zone.__virtual__() == "onenebula_zone"
 
 

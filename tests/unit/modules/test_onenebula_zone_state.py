@@ -10,6 +10,9 @@ import sys
 
 import pytest
 from onenebula_modules_helpers import EXAMPLE_ROWS, FakeOnezone, load, run_result, server_row
+from support.formula_utils import utils_dunder
+
+UTILS = utils_dunder()
 
 zone_mod = load("modules", "onenebula_zone")
 zone_state = load("states", "onenebula_zone")
@@ -44,8 +47,13 @@ def configure_loader_modules(fake, opts):
         for name in ("show", "health", "server_add", "server_del", "server_reset", "wait_healthy")
     }
     return {
-        zone_mod: {"__salt__": {"cmd.run_all": fake}, "__context__": {}, "__opts__": opts},
-        zone_state: {"__salt__": exec_functions, "__opts__": opts},
+        zone_mod: {
+            "__salt__": {"cmd.run_all": fake},
+            "__context__": {},
+            "__opts__": opts,
+            "__utils__": UTILS,
+        },
+        zone_state: {"__salt__": exec_functions, "__opts__": opts, "__utils__": UTILS},
     }
 
 

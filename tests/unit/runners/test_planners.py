@@ -7,6 +7,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from support.formula_utils import utils_dunder
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 MINIONS = ["vmm01", "vmm02", "vmm03", "vmm04", "vmm05"]
@@ -22,6 +23,7 @@ def runner():
     spec = importlib.util.spec_from_file_location("onenebula_ha_runner_planners", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    module.__utils__ = utils_dunder()
     return module
 
 

@@ -1,0 +1,165 @@
+"""
+What the onenebula_ha formula's modules share, said once: Salt's ``__utils__``, synced
+with the other custom modules by ``saltutil.sync_all`` (``sync_utils``).
+
+* Raft vocabulary: the state names of ``one.zone.raftstatus`` (:func:`state_name`), the
+  states of a healthy member (:func:`healthy_states`).
+* The one judgement of a caught-up follower (:func:`caught_up`, :func:`lag_problem`) and
+  its limit (:func:`max_lag`: argument, else minion config ``onenebula_ha.max_lag``, else
+  :data:`DEFAULT_MAX_LAG`).
+* The one path resolver of OpenNebula files (:func:`one_path`): minion config option,
+  else under ``$ONE_LOCATION`` for a self-contained install, else the system-wide path.
+* The RAFT values OpenNebula ships in ``oned.conf`` (:func:`shipped_raft`); the formula's
+  ``defaults.yaml`` repeats them for the pillar and a test keeps the two equal.
+* Module plumbing: :func:`error` (a CommandExecutionError carrying details in ``.info``),
+  :func:`needs_command` and :func:`needs_function` (``__virtual__`` with a reason).
+
+Modules call these as ``__utils__["onenebula_ha.<function>"](...)``. Salt 3008 gives
+execution modules, states and runners ``__utils__``, but not beacons: the
+``onenebula_raft`` beacon loads this loader itself (``salt.loader.utils``).
+
+Nothing here imports anything outside Salt and the standard library.
+"""
+
+import os
+
+import salt.utils.path
+from salt.exceptions import CommandExecutionError
+
+__virtualname__ = "onenebula_ha"
+
+#: ``STATE`` of ``one.zone.raftstatus`` and of ``onezone show`` (docs/opennebula-raft.md
+#: §2.2); anything else is an error.
+STATE_NAMES = {0: "solo", 1: "candidate", 2: "follower", 3: "leader"}
+#: The states of the members of a healthy zone: one leader, the others followers.
+HEALTHY_STATES = ("leader", "follower")
+#: How many log records a follower may be behind the leader and still count as caught up.
+DEFAULT_MAX_LAG = 100
+#: The ``RAFT`` block OpenNebula ships in ``/etc/one/oned.conf`` (docs/opennebula-raft.md
+#: §3.2). oned does not complete a RAFT block that exists, so the formula always writes all
+#: six keys. ``onenebula_ha/defaults.yaml`` (``raft:``) holds the same values for the
+#: pillar; tests/unit/utils keeps the two equal.
+SHIPPED_RAFT = {
+    "LIMIT_PURGE": 100000,
+    "LOG_RETENTION": 250000,
+    "LOG_PURGE_TIMEOUT": 60,
+    "ELECTION_TIMEOUT_MS": 5000,
+    "BROADCAST_TIMEOUT_MS": 500,
+    "XMLRPC_TIMEOUT_MS": 1000,
+}
+#: Files OpenNebula and the formula use, by what they are: the minion config option that
+#: overrides the path (None: not configurable), the system-wide path (package install) and
+#: the path below ``$ONE_LOCATION`` (self-contained install).
+PATHS = {
+    "oned_conf": ("onenebula_ha.oned_conf", "/etc/one/oned.conf", ("etc", "oned.conf")),
+    "backup_dir": ("onenebula_ha.backup_dir", "/var/lib/one/backups", ("var", "backups")),
+    "oned_lock": (None, "/var/lock/one/one", ("var", ".lock")),
+    "lock_file": (
+        "onenebula_ha.lock_file",
+        "/var/lock/one/onenebula_ha.lock",
+        ("var", "onenebula_ha.lock"),
+    ),
+    "restore_marker": (
+        "onenebula_ha.restore_marker",
+        "/var/lib/one/.onenebula_ha_restored.json",
+        ("var", ".onenebula_ha_restored.json"),
+    ),
+}
+
+
+def __virtual__():
+    return __virtualname__
+
+
+# ------------------------------------------------------------------ Raft
+
+
+def state_name(code):
+    """The name of Raft state ``code`` (``"error"`` for anything unknown)."""
+    return STATE_NAMES.get(code, "error")
+
+
+def healthy_states():
+    """The Raft states of the members of a healthy zone."""
+    return HEALTHY_STATES
+
+
+def shipped_raft():
+    """A copy of the RAFT values OpenNebula ships in oned.conf (upper-case keys)."""
+    return dict(SHIPPED_RAFT)
+
+
+def max_lag(opts, value=None):
+    """The caught-up limit: ``value``, else minion config ``onenebula_ha.max_lag``, else
+    :data:`DEFAULT_MAX_LAG`."""
+    if value is None:
+        value = (opts or {}).get("onenebula_ha.max_lag", DEFAULT_MAX_LAG)
+    return int(value)
+
+
+def lag(leader_index, log_index):
+    """Records ``log_index`` is behind ``leader_index``; None when either is unknown."""
+    if leader_index is None or log_index is None:
+        return None
+    return leader_index - log_index
+
+
+def caught_up(state, log_index, leader_index, limit):
+    """Whether a server in Raft ``state`` at ``log_index`` is a follower within ``limit``
+    records of the leader's ``leader_index``."""
+    behind = lag(leader_index, log_index)
+    return state == "follower" and behind is not None and behind <= limit
+
+
+def lag_problem(log_index, leader_index, limit):
+    """What is wrong with a follower's log position, or None when it is caught up (or the
+    positions are unknown: that is judged elsewhere)."""
+    behind = lag(leader_index, log_index)
+    if behind is not None and behind > limit:
+        return f"{behind} log records behind the leader (limit {limit})"
+    return None
+
+
+# ------------------------------------------------------------------ paths
+
+
+def one_path(opts, kind):
+    """
+    Where OpenNebula (or the formula) keeps ``kind`` (a key of :data:`PATHS`): the minion
+    config option when set, else below ``$ONE_LOCATION`` for a self-contained install,
+    else the system-wide path.
+    """
+    option, system, relative = PATHS[kind]
+    configured = (opts or {}).get(option) if option else None
+    if configured:
+        return configured
+    location = os.environ.get("ONE_LOCATION")
+    if location:
+        return os.path.join(location, *relative)
+    return system
+
+
+# ------------------------------------------------------------------ module plumbing
+
+
+def error(message, **info):
+    """A CommandExecutionError whose text is just ``message`` (the CLI's or oned's own);
+    details go to ``.info`` without being appended to the text, as Salt's ``info=`` would."""
+    exc = CommandExecutionError(message)
+    exc.info = info
+    return exc
+
+
+def needs_command(virtualname, command):
+    """``__virtual__`` of a module that runs an OpenNebula command."""
+    if salt.utils.path.which(command) is None:
+        return (False, f"{virtualname}: the OpenNebula '{command}' command is not on PATH")
+    return virtualname
+
+
+def needs_function(virtualname, functions, function, hint=""):
+    """``__virtual__`` of a module that needs the execution module function ``function``."""
+    if function not in functions:
+        module = function.split(".", 1)[0]
+        return (False, f"{virtualname}: the {module} execution module is not available{hint}")
+    return virtualname
