@@ -137,10 +137,11 @@ def _utils():
 
 
 def __virtual__():
-    return _utils()["onenebula_ha.needs_function"](
+    if "onenebula_zone.raft_status" in __salt__:
+        return __virtualname__
+    return _utils()["onenebula_ha.not_loaded"](
         __virtualname__,
-        __salt__,
-        "onenebula_zone.raft_status",
+        "onenebula_zone",
         " (sync it with saltutil.sync_all; it needs OpenNebula's onezone command)",
     )
 

@@ -427,7 +427,7 @@ def default_path():
 
         salt '*' onenebula_conf.default_path
     """
-    return __utils__["onenebula_ha.one_path"](__opts__, "oned_conf")
+    return __utils__["onenebula_ha.one_path"]("oned_conf", __opts__.get("onenebula_ha.oned_conf"))
 
 
 def _read(path):

@@ -155,7 +155,7 @@ def _sha256(path):
 
 
 def _backup_dir():
-    return __utils__["onenebula_ha.one_path"](__opts__, "backup_dir")
+    return __utils__["onenebula_ha.one_path"]("backup_dir", __opts__.get("onenebula_ha.backup_dir"))
 
 
 def _timestamped_path(prefix):
@@ -165,7 +165,7 @@ def _timestamped_path(prefix):
 
 def _lock_file():
     """oned's lock file: ``$ONE_LOCATION/var/.lock`` self-contained, else /var/lock/one/one."""
-    return __utils__["onenebula_ha.one_path"](__opts__, "oned_lock")
+    return __utils__["onenebula_ha.one_path"]("oned_lock")
 
 
 def read_sidecar(path):

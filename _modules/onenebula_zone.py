@@ -410,7 +410,7 @@ def health(zone=0, max_lag=None, ignore=None, refresh=True):
         salt '*' onenebula_zone.health
         salt '*' onenebula_zone.health max_lag=10 ignore='[2]'
     """
-    lag_limit = __utils__["onenebula_ha.max_lag"](__opts__, max_lag)
+    lag_limit = __utils__["onenebula_ha.max_lag"](max_lag, _option("max_lag"))
     ignore = _normalise_ignore(ignore)
     try:
         servers = show(zone, refresh=refresh)["servers"]

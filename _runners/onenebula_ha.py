@@ -217,7 +217,7 @@ def view(servers=None, zone=0, timeout=10, max_lag=None):
         salt-run onenebula_ha.view
     """
     servers, _ = _settings(servers)
-    max_lag = __utils__["onenebula_ha.max_lag"](__opts__, max_lag)
+    max_lag = __utils__["onenebula_ha.max_lag"](max_lag, __opts__.get("onenebula_ha.max_lag"))
     minions = [s["minion"] for s in servers]
     raft = _call(minions, "onenebula_zone.raft_status", timeout=timeout)
     conf = _call(minions, "onenebula_conf.get", ["FEDERATION/SERVER_ID"], timeout=timeout)

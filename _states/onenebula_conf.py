@@ -19,6 +19,7 @@ the service state. Secret sub-keys (``DB/PASSWD``) are masked in changes and com
 
 import os
 
+import salt.utils.data
 from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "onenebula_conf"
@@ -28,7 +29,9 @@ SHIPPED = "shipped"
 
 
 def __virtual__():
-    return __utils__["onenebula_ha.needs_function"](__virtualname__, __salt__, "onenebula_conf.set")
+    if "onenebula_conf.set" in __salt__:
+        return __virtualname__
+    return __utils__["onenebula_ha.not_loaded"](__virtualname__, "onenebula_conf")
 
 
 def _ret(name):
@@ -50,36 +53,72 @@ def _missing(path):
     return None if os.path.exists(resolved) else resolved
 
 
-def _apply_section(ret, section, values, path):
-    """Shared body of the section-shaped states."""
+def _converge(ret, path, messages, check, apply, missing_changes=None):
+    """
+    The body every state here shares: check, then ``__opts__["test"]``, then act.
+
+    ``check()`` returns the changes to make (empty when the file is already as wanted),
+    ``apply()`` makes them; both may raise CommandExecutionError. ``messages`` holds the
+    comments: ``already``, ``would``, ``done``, ``failed`` (followed by the error) and
+    ``missing`` (what a test run predicts while the file does not exist yet, with
+    ``missing_changes``). Without ``missing_changes`` a missing file means there is
+    nothing to do (``absent``).
+    """
     missing = _missing(path)
     if missing:
-        if __opts__["test"]:
+        if missing_changes is None:
+            ret["result"] = True
+            ret["comment"] = f"{missing} does not exist; {messages['missing']}"
+        elif __opts__["test"]:
             ret["result"] = None
-            ret["comment"] = f"{missing} does not exist yet; {section} would be written"
-            ret["changes"] = {section: {"old": None, "new": "set"}}
+            ret["comment"] = f"{missing} does not exist yet; {messages['missing']}"
+            ret["changes"] = missing_changes
         else:
             ret["comment"] = f"{missing} does not exist"
         return ret
     try:
-        diff = __salt__["onenebula_conf.differences"](section, values, path=path)
-        if not diff["old"] and not diff["new"]:
+        changes = check()
+        if not changes:
             ret["result"] = True
-            ret["comment"] = f"{section} is already as wanted"
+            ret["comment"] = messages["already"]
             return ret
+        ret["changes"] = changes
         if __opts__["test"]:
             ret["result"] = None
-            ret["comment"] = f"{section} would be updated"
-            ret["changes"] = {section: diff}
+            ret["comment"] = messages["would"]
             return ret
-        __salt__["onenebula_conf.set_section"](section, values, path=path)
+        apply()
     except CommandExecutionError as exc:
-        ret["comment"] = f"Failed to update {section}: {exc}"
+        ret["changes"] = {}
+        ret["comment"] = f"{messages['failed']}: {exc}"
         return ret
     ret["result"] = True
-    ret["comment"] = f"{section} updated"
-    ret["changes"] = {section: diff}
+    ret["comment"] = messages["done"]
     return ret
+
+
+def _apply_section(ret, section, values, path):
+    """The vector ``section`` holds exactly ``values``."""
+
+    def check():
+        diff = __salt__["onenebula_conf.differences"](section, values, path=path)
+        return {section: diff} if diff["old"] or diff["new"] else {}
+
+    messages = {
+        "already": f"{section} is already as wanted",
+        "would": f"{section} would be updated",
+        "done": f"{section} updated",
+        "failed": f"Failed to update {section}",
+        "missing": f"{section} would be written",
+    }
+    return _converge(
+        ret,
+        path,
+        messages,
+        check,
+        lambda: __salt__["onenebula_conf.set_section"](section, values, path=path),
+        missing_changes={section: {"old": None, "new": "set"}},
+    )
 
 
 def server_id(name, path=None, value=None):
@@ -107,38 +146,32 @@ def server_id(name, path=None, value=None):
             "not a string with the state ID: write '- value: 2' or quote it, '- name: \"2\"')"
         )
         return ret
-    missing = _missing(path)
-    if missing:
-        if __opts__["test"]:
-            ret["result"] = None
-            ret["comment"] = f"{missing} does not exist yet; SERVER_ID would be set to {wanted}"
-            ret["changes"] = {"server_id": {"old": None, "new": wanted}}
-        else:
-            ret["comment"] = f"{missing} does not exist"
-        return ret
-    try:
+
+    def check():
         current = __salt__["onenebula_conf.get"]("FEDERATION/SERVER_ID", path=path)
         if current is not None and current.strip() == str(wanted):
-            ret["result"] = True
-            ret["comment"] = f"FEDERATION/SERVER_ID is already {wanted}"
-            return ret
+            return {}
         try:
             old = int(current) if current is not None else None
         except ValueError:
             old = current
-        ret["changes"] = {"server_id": {"old": old, "new": wanted}}
-        if __opts__["test"]:
-            ret["result"] = None
-            ret["comment"] = f"FEDERATION/SERVER_ID would be set to {wanted}"
-            return ret
-        __salt__["onenebula_conf.set"]("FEDERATION/SERVER_ID", wanted, path=path)
-    except CommandExecutionError as exc:
-        ret["changes"] = {}
-        ret["comment"] = f"Failed to set FEDERATION/SERVER_ID: {exc}"
-        return ret
-    ret["result"] = True
-    ret["comment"] = f"FEDERATION/SERVER_ID set to {wanted}"
-    return ret
+        return {"server_id": {"old": old, "new": wanted}}
+
+    messages = {
+        "already": f"FEDERATION/SERVER_ID is already {wanted}",
+        "would": f"FEDERATION/SERVER_ID would be set to {wanted}",
+        "done": f"FEDERATION/SERVER_ID set to {wanted}",
+        "failed": "Failed to set FEDERATION/SERVER_ID",
+        "missing": f"SERVER_ID would be set to {wanted}",
+    }
+    return _converge(
+        ret,
+        path,
+        messages,
+        check,
+        lambda: __salt__["onenebula_conf.set"]("FEDERATION/SERVER_ID", wanted, path=path),
+        missing_changes={"server_id": {"old": None, "new": wanted}},
+    )
 
 
 def raft(
@@ -224,38 +257,31 @@ def value(name, value, path=None):  # pylint: disable=redefined-outer-name
             - value: 0.0.0.0
     """
     ret = _ret(name)
-    missing = _missing(path)
-    if missing:
-        if __opts__["test"]:
-            ret["result"] = None
-            ret["comment"] = f"{missing} does not exist yet; {name} would be set"
-            ret["changes"] = {name: {"old": None, "new": "set"}}
-        else:
-            ret["comment"] = f"{missing} does not exist"
-        return ret
     secret = str(name).upper().rsplit("/", 1)[-1] in ("PASSWD", "PASSWORD")
-    try:
+
+    def check():
         current = __salt__["onenebula_conf.get"](name, path=path, reveal=True)
-        would_change = __salt__["onenebula_conf.set"](name, value, path=path, test=True)
-        if not would_change:
-            ret["result"] = True
-            ret["comment"] = f"{name} is already as wanted"
-            return ret
+        if not __salt__["onenebula_conf.set"](name, value, path=path, test=True):
+            return {}
         shown_old = "********" if secret and current is not None else current
         shown_new = "********" if secret else value
-        ret["changes"] = {name: {"old": shown_old, "new": shown_new}}
-        if __opts__["test"]:
-            ret["result"] = None
-            ret["comment"] = f"{name} would be updated"
-            return ret
-        __salt__["onenebula_conf.set"](name, value, path=path)
-    except CommandExecutionError as exc:
-        ret["changes"] = {}
-        ret["comment"] = f"Failed to set {name}: {exc}"
-        return ret
-    ret["result"] = True
-    ret["comment"] = f"{name} updated"
-    return ret
+        return {name: {"old": shown_old, "new": shown_new}}
+
+    messages = {
+        "already": f"{name} is already as wanted",
+        "would": f"{name} would be updated",
+        "done": f"{name} updated",
+        "failed": f"Failed to set {name}",
+        "missing": f"{name} would be set",
+    }
+    return _converge(
+        ret,
+        path,
+        messages,
+        check,
+        lambda: __salt__["onenebula_conf.set"](name, value, path=path),
+        missing_changes={name: {"old": None, "new": "set"}},
+    )
 
 
 def absent(name, path=None):
@@ -269,26 +295,58 @@ def absent(name, path=None):
             - name: RAFT_FOLLOWER_HOOK
     """
     ret = _ret(name)
-    missing = _missing(path)
-    if missing:
-        ret["result"] = True
-        ret["comment"] = f"{missing} does not exist; nothing to remove"
-        return ret
-    try:
+
+    def check():
         if not __salt__["onenebula_conf.unset"](name, path=path, test=True):
-            ret["result"] = True
-            ret["comment"] = f"{name} is already absent"
-            return ret
-        ret["changes"] = {name: {"old": "present", "new": None}}
-        if __opts__["test"]:
-            ret["result"] = None
-            ret["comment"] = f"{name} would be removed"
-            return ret
-        __salt__["onenebula_conf.unset"](name, path=path)
+            return {}
+        return {name: {"old": "present", "new": None}}
+
+    messages = {
+        "already": f"{name} is already absent",
+        "would": f"{name} would be removed",
+        "done": f"{name} removed",
+        "failed": f"Failed to remove {name}",
+        "missing": "nothing to remove",
+    }
+    return _converge(
+        ret, path, messages, check, lambda: __salt__["onenebula_conf.unset"](name, path=path)
+    )
+
+
+def _pillar_secret(path):
+    """The secret at the ``:``-separated pillar ``path``, read at run time."""
+    value = salt.utils.data.traverse_dict_and_list(__pillar__, path, None, delimiter=":")
+    return __utils__["onenebula_ha.secret"](value, path)
+
+
+def database(name, password_pillar, path=None, **values):
+    """
+    Ensure the vector ``name`` (normally ``DB``) of oned.conf holds exactly ``values``
+    (upper-cased keys) plus ``PASSWD`` read from the pillar at ``password_pillar`` (a
+    ``:``-separated path) when the state runs: the password is never a state argument,
+    so it appears neither in ``state.show_sls`` nor in Salt's logs, and it is masked in
+    the changes and the comment.
+
+    .. code-block:: yaml
+
+        oned-db:
+          onenebula_conf.database:
+            - name: DB
+            - password_pillar: onenebula_ha:database:password
+            - backend: mysql
+            - server: localhost
+            - port: 3306
+            - user: oneadmin
+            - db_name: opennebula
+    """
+    ret = _ret(name)
+    wanted = {key.upper(): value for key, value in values.items() if not str(key).startswith("__")}
+    try:
+        wanted["PASSWD"] = _pillar_secret(password_pillar)
     except CommandExecutionError as exc:
-        ret["changes"] = {}
-        ret["comment"] = f"Failed to remove {name}: {exc}"
+        ret["comment"] = str(exc)
         return ret
-    ret["result"] = True
-    ret["comment"] = f"{name} removed"
-    return ret
+    sub = section(name, wanted, path=path)
+    secret = wanted["PASSWD"]
+    sub["comment"] = sub["comment"].replace(secret, "********")
+    return sub

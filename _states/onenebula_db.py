@@ -33,13 +33,15 @@ __virtualname__ = "onenebula_db"
 
 
 def __virtual__():
-    return __utils__["onenebula_ha.needs_function"](
-        __virtualname__, __salt__, "onenebula_db.restore"
-    )
+    if "onenebula_db.restore" in __salt__:
+        return __virtualname__
+    return __utils__["onenebula_ha.not_loaded"](__virtualname__, "onenebula_db")
 
 
 def _marker_path(marker):
-    return marker or __utils__["onenebula_ha.one_path"](__opts__, "restore_marker")
+    return marker or __utils__["onenebula_ha.one_path"](
+        "restore_marker", __opts__.get("onenebula_ha.restore_marker")
+    )
 
 
 def _read_marker(path):
@@ -71,7 +73,7 @@ def _member_status(server, zone, max_lag):
     me = mine[0]
     if me["state"] == "leader":
         return True, f"{server} is the current leader: its DB is the source of backups"
-    limit = __utils__["onenebula_ha.max_lag"](__opts__, max_lag)
+    limit = __utils__["onenebula_ha.max_lag"](max_lag, __opts__.get("onenebula_ha.max_lag"))
     if __utils__["onenebula_ha.caught_up"](
         me["state"], me["log_index"], leader["log_index"], limit
     ):
@@ -157,14 +159,24 @@ def restored_from_leader(
         return ret
     try:
         expected = _expected_checksum(name, sha256)
+        problem = None
     except CommandExecutionError as exc:
-        ret["comment"] = f"Cannot read the checksum of {name}: {exc}"
-        return ret
+        expected, problem = None, f"Cannot read the checksum of {name}: {exc}"
     if expected is None:
-        ret["comment"] = (
+        problem = problem or (
             f"No checksum for {name}: pass sha256, or push the {name}.sha256 sidecar "
             "(onenebula_db.backup writes it)"
         )
+        if __opts__["test"]:
+            # In a test run the fresh backup this restores has not been taken: predict.
+            ret["result"] = None
+            ret["comment"] = (
+                f"The DB would be restored from {name} once that dump exists ({problem}); "
+                "the current DB would be kept"
+            )
+            ret["changes"] = {"db": {"old": None, "new": {"source": name}}}
+            return ret
+        ret["comment"] = problem
         return ret
     record = _read_marker(marker_path)
     if record.get("sha256") == expected:

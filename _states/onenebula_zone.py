@@ -35,9 +35,9 @@ __virtualname__ = "onenebula_zone"
 
 
 def __virtual__():
-    return __utils__["onenebula_ha.needs_function"](
-        __virtualname__, __salt__, "onenebula_zone.show"
-    )
+    if "onenebula_zone.show" in __salt__:
+        return __virtualname__
+    return __utils__["onenebula_ha.not_loaded"](__virtualname__, "onenebula_zone")
 
 
 class _Busy(Exception):
@@ -45,7 +45,9 @@ class _Busy(Exception):
 
 
 def _lock_path(lock_file):
-    return lock_file or __utils__["onenebula_ha.one_path"](__opts__, "lock_file")
+    return lock_file or __utils__["onenebula_ha.one_path"](
+        "lock_file", __opts__.get("onenebula_ha.lock_file")
+    )
 
 
 @contextlib.contextmanager
@@ -159,6 +161,15 @@ def server_present(name, endpoint, zone=0, max_lag=None, lock_file=None):
         ret["comment"] = _lock_failure_comment(exc, lock_file)
         return ret
     except CommandExecutionError as exc:
+        if __opts__["test"]:
+            # Nothing was changed; the zone cannot be read yet (e.g. oned of the bootstrap
+            # server is not started in a test run): predict the addition.
+            ret["result"] = None
+            ret["comment"] = (
+                f"Cannot read zone {zone} now ({exc}); server {name} would be added to it"
+            )
+            ret["changes"] = {"server": {"old": None, "new": {"name": name, "endpoint": endpoint}}}
+            return ret
         ret["comment"] = f"Failed to add server {name} to zone {zone}: {exc}"
         return ret
     ret["result"] = True
@@ -291,7 +302,7 @@ def follower_reset(name, zone=0, max_lag=None, force=False, wait=True, timeout=6
               - onenebula_db: vmm03-db
     """
     ret = _ret(name)
-    lag_limit = __utils__["onenebula_ha.max_lag"](__opts__, max_lag)
+    lag_limit = __utils__["onenebula_ha.max_lag"](max_lag, __opts__.get("onenebula_ha.max_lag"))
     try:
         report = __salt__["onenebula_zone.health"](zone, max_lag=lag_limit, refresh=True)
         if not report["servers"]:
@@ -337,4 +348,106 @@ def follower_reset(name, zone=0, max_lag=None, force=False, wait=True, timeout=6
         return ret
     ret["result"] = True
     ret["comment"] = f"Reset server {name} (ID {target['id']}); it has caught up"
+    return ret
+
+
+# ------------------------------------------------------------------ waits and checks
+
+
+def _member_problems(servers, members):
+    """Problems that waiting will not fix (wrong IDs), and members still missing."""
+    fatal, missing = [], []
+    for member in members or []:
+        found = [s for s in servers if s["name"] == member["name"]]
+        if not found:
+            missing.append(f"{member['name']} is not in the zone yet")
+            continue
+        ids = sorted(s["id"] for s in found)
+        expected = member.get("id")
+        if len(found) > 1:
+            fatal.append(f"{member['name']} is in the zone {len(found)} times (IDs {ids})")
+        elif expected is not None and ids != [int(expected)]:
+            fatal.append(
+                f"{member['name']} has ID {ids[0]} in the zone but {expected} in the pillar "
+                "(onenebula_ha:servers); SERVER_ID must equal the zone's ID"
+            )
+    return fatal, missing
+
+
+def healthy(name="zone", zone=0, members=None, ignore=None, timeout=180, interval=2, max_lag=None):
+    """
+    Wait until the zone is healthy as seen from this host (one leader, all other servers
+    caught-up followers) and every server in ``members`` (``[{name, id}]``) is in it with
+    that ID. Servers named in ``ignore`` are left out (a server being removed). Never
+    reports changes. In test mode it looks once: True when already so, None (would
+    wait) otherwise.
+
+    .. code-block:: yaml
+
+        zone-healthy:
+          onenebula_zone.healthy:
+            - members: [{name: vmm01, id: 0}]
+            - timeout: 120
+    """
+    ret = _ret(name)
+    deadline = time.monotonic() + float(timeout)
+    while True:
+        report = __salt__["onenebula_zone.health"](
+            zone, max_lag=max_lag, ignore=ignore, refresh=True
+        )
+        fatal, missing = _member_problems(report["servers"], members)
+        problems = report["problems"] + missing
+        if fatal:
+            ret["comment"] = f"Zone {zone}: " + "; ".join(fatal)
+            return ret
+        if not problems:
+            leader = report["leader"]["name"] if report["leader"] else "?"
+            ret["result"] = True
+            ret["comment"] = f"Zone {zone} is healthy: leader {leader}" + (
+                f" (ignoring {', '.join(map(str, ignore))})" if ignore else ""
+            )
+            return ret
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = (
+                f"Zone {zone} is not healthy yet; would wait up to {timeout}s for: "
+                + "; ".join(problems)
+            )
+            return ret
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            ret["comment"] = f"Zone {zone} is not healthy after {timeout}s: " + "; ".join(problems)
+            return ret
+        time.sleep(min(float(interval), remaining))
+
+
+def member(name, id, zone=0):  # pylint: disable=redefined-builtin
+    """
+    Check that server ``name`` is in the zone with ID ``id``, before that ID is written
+    to the server's oned.conf (the zone hands out IDs, the pillar must agree). Never
+    changes anything. In test mode an unreadable zone or a missing server gives None.
+
+    .. code-block:: yaml
+
+        vmm02-id:
+          onenebula_zone.member:
+            - name: vmm02
+            - id: 1
+    """
+    ret = _ret(name)
+    try:
+        servers = __salt__["onenebula_zone.show"](zone, refresh=True)["servers"]
+    except CommandExecutionError as exc:
+        ret["result"] = None if __opts__["test"] else False
+        ret["comment"] = f"Cannot read zone {zone}: {exc}"
+        return ret
+    fatal, missing = _member_problems(servers, [{"name": name, "id": id}])
+    if fatal:
+        ret["comment"] = "; ".join(fatal)
+    elif missing:
+        ret["result"] = None if __opts__["test"] else False
+        ret["comment"] = f"{name} is not in zone {zone}"
+    else:
+        ret["result"] = True
+        ret["comment"] = f"{name} is in zone {zone} with ID {id}"
     return ret

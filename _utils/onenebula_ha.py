@@ -7,16 +7,20 @@ with the other custom modules by ``saltutil.sync_all`` (``sync_utils``).
 * The one judgement of a caught-up follower (:func:`caught_up`, :func:`lag_problem`) and
   its limit (:func:`max_lag`: argument, else minion config ``onenebula_ha.max_lag``, else
   :data:`DEFAULT_MAX_LAG`).
-* The one path resolver of OpenNebula files (:func:`one_path`): minion config option,
-  else under ``$ONE_LOCATION`` for a self-contained install, else the system-wide path.
+* The one path resolver of OpenNebula files (:func:`one_path`): the minion config option
+  the caller read, else under ``$ONE_LOCATION`` for a self-contained install, else the
+  system-wide path.
 * The RAFT values OpenNebula ships in ``oned.conf`` (:func:`shipped_raft`); the formula's
   ``defaults.yaml`` repeats them for the pillar and a test keeps the two equal.
 * Module plumbing: :func:`error` (a CommandExecutionError carrying details in ``.info``),
-  :func:`needs_command` and :func:`needs_function` (``__virtual__`` with a reason).
+  :func:`secret` (a secret the states read from the pillar at run time, checked),
+  :func:`needs_command` and :func:`not_loaded` (``__virtual__`` with a reason).
 
-Modules call these as ``__utils__["onenebula_ha.<function>"](...)``. Salt 3008 gives
-execution modules, states and runners ``__utils__``, but not beacons: the
-``onenebula_raft`` beacon loads this loader itself (``salt.loader.utils``).
+Modules call these as ``__utils__["onenebula_ha.<function>"](...)`` and hand them plain
+values, never their own ``__opts__``/``__salt__``: inside a utils function those names
+resolve against the utils loader, not the caller's. Salt 3008 gives execution modules,
+states and runners ``__utils__``, but not beacons: the ``onenebula_raft`` beacon loads
+this loader itself (``salt.loader.utils``).
 
 Nothing here imports anything outside Salt and the standard library.
 """
@@ -47,20 +51,14 @@ SHIPPED_RAFT = {
     "BROADCAST_TIMEOUT_MS": 500,
     "XMLRPC_TIMEOUT_MS": 1000,
 }
-#: Files OpenNebula and the formula use, by what they are: the minion config option that
-#: overrides the path (None: not configurable), the system-wide path (package install) and
-#: the path below ``$ONE_LOCATION`` (self-contained install).
+#: Files OpenNebula and the formula use, by what they are: the system-wide path (package
+#: install) and the path below ``$ONE_LOCATION`` (self-contained install).
 PATHS = {
-    "oned_conf": ("onenebula_ha.oned_conf", "/etc/one/oned.conf", ("etc", "oned.conf")),
-    "backup_dir": ("onenebula_ha.backup_dir", "/var/lib/one/backups", ("var", "backups")),
-    "oned_lock": (None, "/var/lock/one/one", ("var", ".lock")),
-    "lock_file": (
-        "onenebula_ha.lock_file",
-        "/var/lock/one/onenebula_ha.lock",
-        ("var", "onenebula_ha.lock"),
-    ),
+    "oned_conf": ("/etc/one/oned.conf", ("etc", "oned.conf")),
+    "backup_dir": ("/var/lib/one/backups", ("var", "backups")),
+    "oned_lock": ("/var/lock/one/one", ("var", ".lock")),
+    "lock_file": ("/var/lock/one/onenebula_ha.lock", ("var", "onenebula_ha.lock")),
     "restore_marker": (
-        "onenebula_ha.restore_marker",
         "/var/lib/one/.onenebula_ha_restored.json",
         ("var", ".onenebula_ha_restored.json"),
     ),
@@ -89,12 +87,13 @@ def shipped_raft():
     return dict(SHIPPED_RAFT)
 
 
-def max_lag(opts, value=None):
-    """The caught-up limit: ``value``, else minion config ``onenebula_ha.max_lag``, else
-    :data:`DEFAULT_MAX_LAG`."""
-    if value is None:
-        value = (opts or {}).get("onenebula_ha.max_lag", DEFAULT_MAX_LAG)
-    return int(value)
+def max_lag(value=None, configured=None):
+    """The caught-up limit: ``value``, else ``configured`` (minion config
+    ``onenebula_ha.max_lag``), else :data:`DEFAULT_MAX_LAG`."""
+    for candidate in (value, configured):
+        if candidate is not None:
+            return int(candidate)
+    return DEFAULT_MAX_LAG
 
 
 def lag(leader_index, log_index):
@@ -123,14 +122,13 @@ def lag_problem(log_index, leader_index, limit):
 # ------------------------------------------------------------------ paths
 
 
-def one_path(opts, kind):
+def one_path(kind, configured=None):
     """
-    Where OpenNebula (or the formula) keeps ``kind`` (a key of :data:`PATHS`): the minion
-    config option when set, else below ``$ONE_LOCATION`` for a self-contained install,
-    else the system-wide path.
+    Where OpenNebula (or the formula) keeps ``kind`` (a key of :data:`PATHS`):
+    ``configured`` (the minion config option the caller read) when set, else below
+    ``$ONE_LOCATION`` for a self-contained install, else the system-wide path.
     """
-    option, system, relative = PATHS[kind]
-    configured = (opts or {}).get(option) if option else None
+    system, relative = PATHS[kind]
     if configured:
         return configured
     location = os.environ.get("ONE_LOCATION")
@@ -150,6 +148,15 @@ def error(message, **info):
     return exc
 
 
+def secret(value, path):
+    """``value`` (read by the caller from the pillar at ``path``, a ``:``-separated path)
+    when it is a non-empty string; else a CommandExecutionError naming the key, never the
+    value."""
+    if not isinstance(value, str) or not value:
+        raise CommandExecutionError(f"pillar {path} is not set")
+    return value
+
+
 def needs_command(virtualname, command):
     """``__virtual__`` of a module that runs an OpenNebula command."""
     if salt.utils.path.which(command) is None:
@@ -157,9 +164,6 @@ def needs_command(virtualname, command):
     return virtualname
 
 
-def needs_function(virtualname, functions, function, hint=""):
-    """``__virtual__`` of a module that needs the execution module function ``function``."""
-    if function not in functions:
-        module = function.split(".", 1)[0]
-        return (False, f"{virtualname}: the {module} execution module is not available{hint}")
-    return virtualname
+def not_loaded(virtualname, module, hint=""):
+    """``__virtual__``'s answer when the execution module ``module`` it needs is missing."""
+    return (False, f"{virtualname}: the {module} execution module is not available{hint}")

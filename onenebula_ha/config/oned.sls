@@ -46,8 +46,8 @@ onenebula_ha-config-oned-onenebula_conf-raft:
 
 {%- if database.backend == 'mysql' %}
 
-onenebula_ha-config-oned-onenebula_ha-database_config:
-  onenebula_ha.database_config:
+onenebula_ha-config-oned-onenebula_conf-database:
+  onenebula_conf.database:
     - name: DB
     - path: {{ oned_conf }}
     - password_pillar: onenebula_ha:database:password

@@ -21,19 +21,6 @@ onenebula_ha-ha-bootstrap-service-running-solo:
     - name: {{ oned }}
     - enable: true
 
-{%-   if opts.test and not running %}
-
-onenebula_ha-ha-bootstrap-onenebula_zone-server_present:
-  test.configurable_test_state:
-    - name: '{{ step }}: adding {{ target.name }} to zone {{ onenebula_ha.zone.id }}'
-    - changes: true
-    - result: true
-    - comment: >-
-        oned is not running yet: once started solo, {{ target.name }} would be added to
-        zone {{ onenebula_ha.zone.id }} ({{ target.endpoint }}) and get ID {{ target.id }}
-{%-     set present_requisite = 'test' %}
-{%-   else %}
-
 onenebula_ha-ha-bootstrap-onenebula_zone-server_present:
   onenebula_zone.server_present:
     - name: {{ target.name }}
@@ -41,10 +28,9 @@ onenebula_ha-ha-bootstrap-onenebula_zone-server_present:
     - zone: {{ onenebula_ha.zone.id }}
     - require:
       - service: onenebula_ha-ha-bootstrap-service-running-solo
-{%-     set present_requisite = 'onenebula_zone' %}
 
-onenebula_ha-ha-bootstrap-onenebula_ha-zone_member:
-  onenebula_ha.zone_member:
+onenebula_ha-ha-bootstrap-onenebula_zone-member:
+  onenebula_zone.member:
     - name: {{ target.name }}
     - id: {{ target.id }}
     - zone: {{ onenebula_ha.zone.id }}
@@ -52,14 +38,13 @@ onenebula_ha-ha-bootstrap-onenebula_ha-zone_member:
       - onenebula_zone: onenebula_ha-ha-bootstrap-onenebula_zone-server_present
     - require_in:
       - onenebula_conf: onenebula_ha-ha-bootstrap-onenebula_conf-server_id
-{%-   endif %}
 
 onenebula_ha-ha-bootstrap-onenebula_conf-server_id:
   onenebula_conf.server_id:
     - value: {{ target.id }}
     - path: {{ oned_conf }}
     - require:
-      - {{ present_requisite }}: onenebula_ha-ha-bootstrap-onenebula_zone-server_present
+      - onenebula_zone: onenebula_ha-ha-bootstrap-onenebula_zone-server_present
 
 onenebula_ha-ha-bootstrap-service-running-ha:
   service.running:
@@ -90,8 +75,8 @@ onenebula_ha-ha-bootstrap-service-running-ha:
 {%-   endif %}
 {%- endif %}
 
-onenebula_ha-ha-bootstrap-onenebula_ha-zone_healthy:
-  onenebula_ha.zone_healthy:
+onenebula_ha-ha-bootstrap-onenebula_zone-healthy:
+  onenebula_zone.healthy:
     - name: '{{ step }}: waiting for {{ target.name }} to lead zone {{ onenebula_ha.zone.id }}'
     - zone: {{ onenebula_ha.zone.id }}
     - members: [{name: {{ target.name | json }}, id: {{ target.id }}}]

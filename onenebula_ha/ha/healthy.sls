@@ -8,8 +8,8 @@
 {%- from tplroot ~ "/libha.jinja" import run with context %}
 {%- from tplroot ~ "/libstep.jinja" import step, members, timeout with context %}
 
-onenebula_ha-ha-healthy-onenebula_ha-zone_healthy:
-  onenebula_ha.zone_healthy:
+onenebula_ha-ha-healthy-onenebula_zone-healthy:
+  onenebula_zone.healthy:
     - name: '{{ step }}: waiting for a healthy zone'
     - zone: {{ onenebula_ha.zone.id }}
     - members: {{ members | json }}

@@ -5,7 +5,8 @@
     restore the leader's fresh dump (fetched from the master, verified against its
     sha256; the replaced DB is kept), creating the database first if it was dropped.
     No change when this server is already a caught-up follower or this very dump was
-    restored already. #}
+    restored already. In a test run, before the fresh dump exists, the state predicts the
+    restore (result None). #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
 {%- from tplroot ~ "/libha.jinja" import source_leader, backup_path with context %}
@@ -27,33 +28,18 @@ onenebula_ha-ha-restore-mysql_database-present:
     - connection_charset: utf8
 {%- endif %}
 
-{%- if opts.test and not salt['cp.hash_file'](source) %}
-
-onenebula_ha-ha-restore-onenebula_db-restored_from_leader:
-  test.configurable_test_state:
-    - name: '{{ step }}: restoring the leader backup'
-    - changes: true
-    - result: true
-    - comment: >-
-        {{ target.name }}'s DB would be replaced by a fresh backup of {{ source_leader }}
-        ({{ source }}), oned stopped first
-{%-   set restore_requisite = 'test' %}
-{%- else %}
-
 onenebula_ha-ha-restore-onenebula_db-restored_from_leader:
   onenebula_db.restored_from_leader:
     - name: {{ source }}
     - server: {{ target.name }}
     - zone: {{ onenebula_ha.zone.id }}
-{%-   if create_db %}
+{%- if create_db %}
     - require:
       - mysql_database: onenebula_ha-ha-restore-mysql_database-present
-{%-   endif %}
-{%-   set restore_requisite = 'onenebula_db' %}
 {%- endif %}
 
 onenebula_ha-ha-restore-service-dead:
   service.dead:
     - name: {{ onenebula_ha.services.oned }}
     - prereq:
-      - {{ restore_requisite }}: onenebula_ha-ha-restore-onenebula_db-restored_from_leader
+      - onenebula_db: onenebula_ha-ha-restore-onenebula_db-restored_from_leader

@@ -83,7 +83,11 @@ def minion_of(base_opts, tmp_path):
         # Each simulated minion gets loaders of its own module namespace: in one process,
         # loaders sharing a namespace would share the loaded modules' configuration.
         namespace = f"onenebula_test_minion_{next(counter)}"
-        functions = salt.loader.minion_mods(opts, context={}, loaded_base_name=namespace)
+        # As a minion does: the utils loader (the formula's _utils) handed to the modules.
+        utils = salt.loader.utils(opts, loaded_base_name=namespace)
+        functions = salt.loader.minion_mods(
+            opts, context={}, utils=utils, loaded_base_name=namespace
+        )
         beacon = salt.beacons.Beacon(opts, functions)
         beacon.beacons = salt.loader.beacons(opts, functions, loaded_base_name=namespace)
         return beacon

@@ -8,7 +8,6 @@ renders an SLS in a fraction of a ``salt-call`` process start.
 """
 
 import json
-import re
 
 import pytest
 import salt._logging.impl
@@ -234,22 +233,33 @@ def test_ha_step_renders_in_test_mode_on_a_bare_host(renderer, step):
         assert body["__sls__"] == f"{FORMULA}.ha.{step}"
 
 
-def test_join_steps_predict_their_change_when_nothing_runs_yet(renderer):
-    """On a bare host oned is not running: the steps still say what they would do."""
+def test_join_steps_render_their_real_states_in_test_mode_on_a_bare_host(renderer):
+    """On a bare host oned is not running and no dump exists: the steps still render the
+    states that act (which predict their change in test mode themselves), never a stand-in."""
     run = {"leader": "vmm01", "server": "vmm03", "step": "joining vmm03 (3 of 5)"}
     # Any host renders the step for the server named in the run pillar.
     restore = _states(
         renderer.show("vmm02", f"{FORMULA}.ha.restore", {"onenebula_ha_run": run}, test=True)
     )
-    predicted = restore["onenebula_ha-ha-restore-onenebula_db-restored_from_leader"]
-    assert predicted[:2] == ("test", "configurable_test_state")
-    assert predicted[2]["changes"] is True
-    assert "joining vmm03 (3 of 5)" in predicted[2]["name"]
+    module, function, args = restore["onenebula_ha-ha-restore-onenebula_db-restored_from_leader"]
+    assert (module, function) == ("onenebula_db", "restored_from_leader")
+    assert args["server"] == "vmm03"
     member = _states(
         renderer.show("vmm01", f"{FORMULA}.ha.member", {"onenebula_ha_run": run}, test=True)
     )
-    comment = member["onenebula_ha-ha-member-onenebula_zone-server_present"][2]["comment"]
-    assert re.search(r"vmm03 \(http://10\.213\.0\.30:2633/RPC2\).*ID 2", comment)
+    module, function, args = member["onenebula_ha-ha-member-onenebula_zone-server_present"]
+    assert (module, function) == ("onenebula_zone", "server_present")
+    assert (args["name"], args["endpoint"]) == ("vmm03", "http://10.213.0.30:2633/RPC2")
+    bootstrap_run = {"leader": "vmm01", "server": "vmm01", "step": "bootstrapping"}
+    bootstrap = _states(
+        renderer.show(
+            "vmm01", f"{FORMULA}.ha.bootstrap", {"onenebula_ha_run": bootstrap_run}, test=True
+        )
+    )
+    used = {(module, function) for module, function, _ in bootstrap.values()}
+    assert {("onenebula_zone", "server_present"), ("onenebula_zone", "member")} <= used
+    for states in (restore, member, bootstrap):
+        assert ("test", "configurable_test_state") not in {s[:2] for s in states.values()}
 
 
 def test_a_step_for_an_unknown_host_refuses_to_render(renderer):

@@ -10,6 +10,7 @@ UTILS = utils_dunder()
 
 conf_mod = load("modules", "onenebula_conf")
 conf_state = load("states", "onenebula_conf")
+DB_PASSWORD = "db-pass-Qx9"
 
 
 @pytest.fixture
@@ -37,7 +38,12 @@ def configure_loader_modules(opts, oned_conf):
     }
     return {
         conf_mod: {"__opts__": opts, "__utils__": UTILS},
-        conf_state: {"__salt__": functions, "__opts__": opts, "__utils__": UTILS},
+        conf_state: {
+            "__salt__": functions,
+            "__opts__": opts,
+            "__utils__": UTILS,
+            "__pillar__": {"onenebula_ha": {"database": {"password": DB_PASSWORD}}},
+        },
     }
 
 
@@ -206,3 +212,40 @@ def test_server_id_value_argument_wins_over_name(oned_conf):
     assert ret["result"] is True
     assert ret["changes"] == {"server_id": {"old": -1, "new": 4}}
     assert conf_mod.get("FEDERATION/SERVER_ID") == "4"
+
+
+# ------------------------------------------------------------------- database
+
+
+def test_database_section_takes_the_password_from_the_pillar_at_run_time(oned_conf):
+    values = {"backend": "mysql", "server": "localhost", "user": "oneadmin", "db_name": "one"}
+    ret = conf_state.database("DB", "onenebula_ha:database:password", **values)
+    assert ret["result"] is True
+    assert DB_PASSWORD in oned_conf.read_text()
+    assert DB_PASSWORD not in repr(ret)
+    again = conf_state.database("DB", "onenebula_ha:database:password", **values)
+    assert (again["result"], again["changes"]) == (True, {})
+
+
+def test_database_section_without_the_pillar_password_names_the_key(oned_conf):
+    before = oned_conf.read_text()
+    ret = conf_state.database("DB", "onenebula_ha:database:nope", backend="mysql")
+    assert ret["result"] is False
+    assert ret["comment"] == "pillar onenebula_ha:database:nope is not set"
+    assert oned_conf.read_text() == before
+
+
+def test_every_copy_of_the_edit_body_reports_a_missing_file_alike(opts, tmp_path):
+    missing = str(tmp_path / "nope.conf")
+    opts["test"] = True
+    predicted = [
+        conf_state.server_id("2", path=missing),
+        conf_state.raft("raft", path=missing),
+        conf_state.section("RAFT_LEADER_HOOK", {"COMMAND": "x"}, path=missing),
+        conf_state.value("PORT", 2634, path=missing),
+    ]
+    assert [r["result"] for r in predicted] == [None] * 4
+    assert all(r["changes"] and "does not exist yet" in r["comment"] for r in predicted)
+    assert conf_state.absent("RAFT", path=missing)["result"] is True
+    opts["test"] = False
+    assert conf_state.value("PORT", 2634, path=missing)["result"] is False

@@ -187,6 +187,17 @@ def test_checksum_is_required(restores, master):
     assert restores == []
 
 
+def test_test_mode_predicts_the_restore_before_the_dump_exists(restores, master, opts):
+    # A test run of a join: the leader's fresh backup has not been taken, nothing to fetch.
+    (master.root / "vmm01/var/lib/one/backups/leader.sql.sha256").unlink()
+    opts["test"] = True
+    ret = db_state.restored_from_leader(SOURCE)
+    assert ret["result"] is None
+    assert ret["changes"] == {"db": {"old": None, "new": {"source": SOURCE}}}
+    assert "would be restored" in ret["comment"] and "No checksum" in ret["comment"]
+    assert restores == []
+
+
 def test_corrupted_transfer_fails(restores, master):
     (master.root / "vmm01/var/lib/one/backups/leader.sql").write_text("-- truncated")
     ret = db_state.restored_from_leader(SOURCE)

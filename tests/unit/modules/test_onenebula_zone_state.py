@@ -225,6 +225,25 @@ def test_present_reports_cli_failure(fake):
     assert "oned cluster in election mode" in ret["comment"]
 
 
+def test_present_predicts_the_addition_when_the_zone_cannot_be_read_in_test_mode(fake, test_mode):
+    # The bootstrap server in a test run: oned is not started, so onezone cannot answer.
+    fake.fail["show"] = run_result(stderr="Failed to open TCP connection\n", retcode=255)
+    ret = zone_state.server_present("vmm04", NEW_ENDPOINT)
+    assert ret["result"] is None
+    assert ret["changes"] == {
+        "server": {"old": None, "new": {"name": "vmm04", "endpoint": NEW_ENDPOINT}}
+    }
+    assert "Failed to open TCP connection" in ret["comment"]
+    assert fake.commands("server-add") == []
+
+
+def test_present_fails_when_the_zone_cannot_be_read_for_real(fake):
+    fake.fail["show"] = run_result(stderr="Failed to open TCP connection\n", retcode=255)
+    ret = zone_state.server_present("vmm04", NEW_ENDPOINT)
+    assert (ret["result"], ret["changes"]) == (False, {})
+    assert fake.commands("server-add") == []
+
+
 def _lock_is_free(lock_file):
     """Whether another open file description could take the membership lock right now."""
     descriptor = os.open(lock_file, os.O_RDWR)
@@ -409,3 +428,39 @@ def test_unusable_lock_path_is_a_clean_failure(fake, opts, tmp_path):
         assert ret["result"] is False
         assert "Cannot take the membership lock" in ret["comment"]
     assert fake.calls == []
+
+
+# ---------------------------------------------------------------------------- healthy / member
+
+
+def test_healthy_when_the_zone_holds_the_members_with_their_ids(fake):
+    ret = zone_state.healthy(members=[{"name": "vmm01", "id": 0}, {"name": "vmm03", "id": 2}])
+    assert (ret["result"], ret["changes"]) == (True, {})
+    assert "leader vmm01" in ret["comment"]
+
+
+def test_healthy_fails_at_once_on_a_wrong_id(fake, no_sleep):
+    ret = zone_state.healthy(members=[{"name": "vmm03", "id": 5}], timeout=600)
+    assert ret["result"] is False
+    assert "vmm03 has ID 2 in the zone but 5 in the pillar" in ret["comment"]
+    assert no_sleep["now"] == 0.0
+
+
+def test_healthy_waits_then_gives_up_naming_what_is_missing(fake, no_sleep):
+    ret = zone_state.healthy(members=[{"name": "vmm04", "id": 3}], timeout=10, interval=2)
+    assert ret["result"] is False
+    assert "vmm04 is not in the zone yet" in ret["comment"]
+    assert no_sleep["now"] == 10.0
+
+
+def test_healthy_in_test_mode_looks_once(fake, test_mode, no_sleep):
+    ret = zone_state.healthy(members=[{"name": "vmm04", "id": 3}], timeout=10)
+    assert ret["result"] is None and no_sleep["now"] == 0.0
+
+
+def test_member_checks_the_id_the_zone_gave(fake, test_mode, opts):
+    assert zone_state.member("vmm02", 1)["result"] is True
+    assert zone_state.member("vmm02", 4)["result"] is False
+    assert zone_state.member("vmm09", 4)["result"] is None
+    opts["test"] = False
+    assert zone_state.member("vmm09", 4)["result"] is False

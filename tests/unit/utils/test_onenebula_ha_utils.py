@@ -52,22 +52,20 @@ def test_lag_problem_names_the_distance_and_the_limit():
 
 
 def test_max_lag_argument_then_minion_option_then_default():
-    assert utils.max_lag({}, None) == utils.DEFAULT_MAX_LAG == 100
-    assert utils.max_lag({"onenebula_ha.max_lag": "7"}, None) == 7
-    assert utils.max_lag({"onenebula_ha.max_lag": 7}, 3) == 3
+    assert utils.max_lag() == utils.DEFAULT_MAX_LAG == 100
+    assert utils.max_lag(None, "7") == 7
+    assert utils.max_lag(3, 7) == 3
+    assert utils.max_lag(0, 7) == 0
 
 
 @pytest.mark.parametrize("kind", sorted(utils.PATHS))
 def test_one_path_option_then_one_location_then_system(kind, monkeypatch, tmp_path):
-    option, system, relative = utils.PATHS[kind]
+    system, relative = utils.PATHS[kind]
     monkeypatch.delenv("ONE_LOCATION", raising=False)
-    assert utils.one_path({}, kind) == system
+    assert utils.one_path(kind) == system
     monkeypatch.setenv("ONE_LOCATION", str(tmp_path))
-    assert utils.one_path({}, kind) == str(tmp_path.joinpath(*relative))
-    if option:
-        assert utils.one_path({option: "/elsewhere"}, kind) == "/elsewhere"
-    else:
-        assert utils.one_path({f"onenebula_ha.{kind}": "/elsewhere"}, kind) != "/elsewhere"
+    assert utils.one_path(kind) == str(tmp_path.joinpath(*relative))
+    assert utils.one_path(kind, "/elsewhere") == "/elsewhere"
 
 
 def test_shipped_raft_is_what_defaults_yaml_gives_the_pillar():
@@ -94,10 +92,10 @@ def test_virtual_helpers_give_a_reason(monkeypatch):
     )
     monkeypatch.setattr(salt.utils.path, "which", lambda name: f"/usr/bin/{name}")
     assert utils.needs_command("onenebula_db", "onedb") == "onenebula_db"
-    assert utils.needs_function("x", {"onenebula_zone.show": print}, "onenebula_zone.show") == "x"
-    loaded, reason = utils.needs_function("x", {}, "onenebula_zone.show", " (sync it)")
-    assert loaded is False
-    assert reason == "x: the onenebula_zone execution module is not available (sync it)"
+    assert utils.not_loaded("x", "onenebula_zone", " (sync it)") == (
+        False,
+        "x: the onenebula_zone execution module is not available (sync it)",
+    )
 
 
 # ------------------------------------------------------------------ one place

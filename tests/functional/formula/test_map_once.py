@@ -1,0 +1,67 @@
+"""``map.jinja`` merges and validates the settings once per render, however many of the
+formula's Jinja libraries a file imports (template-formula style: imported without context,
+so Jinja evaluates it once and caches it for the render).
+
+The SLS is rendered in-process (``state.show_sls`` through ``salt.client.Caller``) on the
+``local_salt`` fixture's file roots, with the formula's modules in an extension modules
+directory of this test where ``onenebula_pillar`` is the real module plus a line that
+records each ``validate`` call in a file.
+"""
+
+import pytest
+import salt._logging.impl
+import salt.client
+import salt.config
+
+RUN = {"leader": "vmm01", "server": "vmm01", "step": "bootstrapping"}
+COUNTER = """
+
+_validate_uncounted = validate
+
+
+def validate(*args, **kwargs):  # noqa: F811 - the test's counting wrapper
+    with open({path!r}, "a", encoding="utf-8") as handle:
+        handle.write("validate\\n")
+    return _validate_uncounted(*args, **kwargs)
+"""
+
+
+@pytest.fixture(scope="module")
+def counted_show(local_salt, example_pillar_data, repo_root, tmp_path_factory):
+    local_salt.set_pillar(example_pillar_data)
+    root = tmp_path_factory.mktemp("map-once")
+    counter = root / "validations"
+    extmods = root / "extmods"
+    for kind, directory in (("modules", "_modules"), ("utils", "_utils")):
+        (extmods / kind).mkdir(parents=True)
+        for source in (repo_root / directory).glob("*.py"):
+            target = extmods / kind / source.name
+            if source.name == "onenebula_pillar.py":
+                target.write_text(source.read_text() + COUNTER.format(path=str(counter)))
+            else:
+                target.symlink_to(source)
+    opts = salt.config.minion_config(str(local_salt.conf_dir / "minion"))
+    opts.update({"id": "vmm01", "extension_modules": str(extmods), "cachedir": str(root / "cache")})
+    caller = salt.client.Caller(mopts=opts)
+
+    def show(sls, pillar):
+        counter.write_text("")
+        data = caller.cmd("state.show_sls", sls, pillar=pillar)
+        return data, counter.read_text().count("validate")
+
+    yield show
+    salt._logging.impl.shutdown_temp_handler()
+
+
+@pytest.mark.parametrize(
+    "sls", ["onenebula_ha.ha.bootstrap", "onenebula_ha.ha.restore", "onenebula_ha.config"]
+)
+def test_one_validation_per_render(counted_show, sls):
+    data, validations = counted_show(sls, {"onenebula_ha_run": RUN})
+    assert isinstance(data, dict) and data, data
+    assert validations == len(sls_files(data))
+
+
+def sls_files(data):
+    """The SLS files rendered for ``data`` (an SLS with includes renders each once)."""
+    return {body["__sls__"] for body in data.values()}
