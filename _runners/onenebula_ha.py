@@ -919,28 +919,18 @@ def _vip_request(request, settings):
     vip = settings.get("vip") or {}
     hook = settings.get("hook") or {}
     leader, term = request.get("leader"), request.get("term")
+
+    def ignored(note):
+        return None, None, vip, hook, frontends, note
+
     if not (vip.get("address") and vip.get("interface") and hook.get("command")):
-        return (
-            None,
-            None,
-            vip,
-            hook,
-            frontends,
-            ("no VIP configured (onenebula_ha_reactor:vip/hook): nothing to do"),
-        )
+        return ignored("no VIP configured (onenebula_ha_reactor:vip/hook): nothing to do")
     if leader not in frontends or not _is_int(term):
-        return (
-            None,
-            None,
-            vip,
-            hook,
-            frontends,
-            (
-                "ignored: pillar onenebula_ha_vip needs leader (one of "
-                + ", ".join(frontends)
-                + ") and term (an integer), got "
-                + json.dumps(request, sort_keys=True)
-            ),
+        return ignored(
+            "ignored: pillar onenebula_ha_vip needs leader (one of "
+            + ", ".join(frontends)
+            + ") and term (an integer), got "
+            + json.dumps(request, sort_keys=True)
         )
     return leader, term, vip, hook, frontends, None
 

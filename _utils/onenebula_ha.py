@@ -32,15 +32,15 @@ from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "onenebula_ha"
 
-#: ``STATE`` of ``one.zone.raftstatus`` and of ``onezone show`` (docs/opennebula-raft.md
-#: §2.2); anything else is an error.
+#: ``STATE`` of ``one.zone.raftstatus`` and of ``onezone show``
+#: (docs/opennebula-raft.md §2.2); anything else is an error.
 STATE_NAMES = {0: "solo", 1: "candidate", 2: "follower", 3: "leader"}
 #: The states of the members of a healthy zone: one leader, the others followers.
 HEALTHY_STATES = ("leader", "follower")
 #: How many log records a follower may be behind the leader and still count as caught up.
 DEFAULT_MAX_LAG = 100
-#: The ``RAFT`` block OpenNebula ships in ``/etc/one/oned.conf`` (docs/opennebula-raft.md
-#: §3.2). oned does not complete a RAFT block that exists, so the formula always writes all
+#: The ``RAFT`` block OpenNebula ships in ``/etc/one/oned.conf``
+#: (docs/opennebula-raft.md §3.2). oned does not complete a RAFT block that exists, so the formula always writes all
 #: six keys. ``onenebula_ha/defaults.yaml`` (``raft:``) holds the same values for the
 #: pillar; tests/unit/utils keeps the two equal.
 SHIPPED_RAFT = {

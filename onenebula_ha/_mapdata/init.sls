@@ -4,7 +4,7 @@
 {#- Dumps the merged, validated settings (secrets redacted) to
     /tmp/salt_mapdata_dump.yaml, as template-formula's _mapdata does. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha %}
 {%- set redacted = salt['defaults.deepcopy'](onenebula_ha) %}
 {%- do redacted.database.update({'password': '<redacted>'}) %}
 {%- if redacted.packages.enterprise_token %}

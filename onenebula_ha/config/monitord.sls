@@ -4,8 +4,8 @@
 {#- monitord.conf: monitoring probes report to the VIP, i.e. to the leader's monitord
     (the only one that acts). Left alone in the no-VIP mode. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
-{%- from tplroot ~ "/libha.jinja" import vip_ip with context %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha %}
+{%- from tplroot ~ "/libha.jinja" import vip_ip %}
 
 include:
   - {{ tplroot }}.package

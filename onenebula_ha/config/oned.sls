@@ -8,8 +8,8 @@
     breaks Raft, one#1609). Changes take effect at the next oned restart
     (onenebula_ha.orch.rolling_restart); this SLS never restarts oned itself. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
-{%- from tplroot ~ "/libha.jinja" import hook_arguments, hooks_enabled with context %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha %}
+{%- from tplroot ~ "/libha.jinja" import hook_arguments, hooks_enabled %}
 {%- set oned_conf = onenebula_ha.paths.oned_conf %}
 {%- set database = onenebula_ha.database %}
 {%- set raft = onenebula_ha.raft %}

@@ -5,7 +5,7 @@
     socket. The password is read from the pillar by the state at run time, so it never
     appears in the rendered states (onenebula_ha.database_user). #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha %}
 {%- set database = onenebula_ha.database %}
 {#- oned, onedb and mysqldump reach a local server over the socket (localhost) or TCP
     (127.0.0.1 / ::1, with skip-name-resolve): grant all three. #}

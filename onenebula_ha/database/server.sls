@@ -4,7 +4,7 @@
 {#- Each front-end runs its own MariaDB/MySQL server: Raft replicates the SQL, there is no
     shared or Galera database. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha %}
 {%- set database = onenebula_ha.database %}
 
 {%- if database.manage_server and database.backend == 'mysql' %}

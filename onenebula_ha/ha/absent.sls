@@ -5,9 +5,9 @@
     refuses to remove the leader, the last member, a server whose oned still answers, or
     from a zone unhealthy apart from that server. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
-{%- from tplroot ~ "/libha.jinja" import this_server with context %}
-{%- from tplroot ~ "/libstep.jinja" import target with context %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha %}
+{%- from tplroot ~ "/libha.jinja" import this_server %}
+{%- from tplroot ~ "/libstep.jinja" import target %}
 {#- The orchestration targets every remaining member (after a leader was stopped, who
     leads now is only known at run time): only the leader acts. #}
 {%- set report = salt['onenebula_zone.health'](onenebula_ha.zone.id, ignore=[target.name])

@@ -5,8 +5,8 @@
     oned.conf, so no password crosses Salt), with its .sha256 sidecar, pushed to the
     master for the server that restores it next. An older dump must never be reused. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
-{%- from tplroot ~ "/libha.jinja" import backup_path with context %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha %}
+{%- from tplroot ~ "/libha.jinja" import backup_path %}
 
 onenebula_ha-ha-backup-file-directory:
   file.directory:

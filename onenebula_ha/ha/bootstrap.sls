@@ -7,9 +7,9 @@
     warm-up and one election timeout; its leader hook brings up the VIP). Every step is
     a no-op once done, so a run interrupted at any point is finished by the next one. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
-{%- from tplroot ~ "/libha.jinja" import conf_server_id with context %}
-{%- from tplroot ~ "/libstep.jinja" import target, step, timeout with context %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha %}
+{%- from tplroot ~ "/libha.jinja" import conf_server_id %}
+{%- from tplroot ~ "/libstep.jinja" import target, step, timeout %}
 {%- set oned = onenebula_ha.services.oned %}
 {%- set oned_conf = onenebula_ha.paths.oned_conf %}
 {%- set running = salt['service.status'](oned) %}

@@ -4,9 +4,9 @@
 {#- Wait until the zone is healthy (one leader, all others caught-up followers) and holds
     the expected members with their pillar ids. Never reports changes. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
-{%- from tplroot ~ "/libha.jinja" import run with context %}
-{%- from tplroot ~ "/libstep.jinja" import step, members, timeout with context %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha %}
+{%- from tplroot ~ "/libha.jinja" import run %}
+{%- from tplroot ~ "/libstep.jinja" import step, members, timeout %}
 
 onenebula_ha-ha-healthy-onenebula_zone-healthy:
   onenebula_zone.healthy:

@@ -6,8 +6,8 @@
     interrupted run is left as it is) and check the zone gave it its pillar id. In a test
     run with the zone not readable yet, both states predict (result None). #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
-{%- from tplroot ~ "/libstep.jinja" import target, step with context %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha %}
+{%- from tplroot ~ "/libstep.jinja" import target, step %}
 
 onenebula_ha-ha-member-onenebula_zone-server_present:
   onenebula_zone.server_present:

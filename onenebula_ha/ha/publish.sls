@@ -5,8 +5,8 @@
     manifest to the master, where the other front-ends fetch them (secrets/init.sls).
     Nothing to do with secrets.source: pillar. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
-{%- from tplroot ~ "/libha.jinja" import manifest_path with context %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha %}
+{%- from tplroot ~ "/libha.jinja" import manifest_path %}
 
 {%- if onenebula_ha.secrets.source == 'leader' %}
 

@@ -5,8 +5,8 @@
     onezone server-reset, so replication resumes from the end of the leader's log, and
     wait for the follower to catch up. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
-{%- from tplroot ~ "/libstep.jinja" import target, timeout with context %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha %}
+{%- from tplroot ~ "/libstep.jinja" import target, timeout %}
 
 onenebula_ha-ha-reset-onenebula_zone-follower_reset:
   onenebula_zone.follower_reset:

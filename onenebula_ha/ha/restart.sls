@@ -4,7 +4,7 @@
 {#- Restart oned on this server (rolling restart: the orchestration waits for a healthy
     zone between servers, followers first, the leader last). #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha %}
 
 onenebula_ha-ha-restart-module-run:
   module.run:

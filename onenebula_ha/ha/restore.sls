@@ -8,9 +8,9 @@
     restored already. In a test run, before the fresh dump exists, the state predicts the
     restore (result None). #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
-{%- from tplroot ~ "/libha.jinja" import source_leader, backup_path with context %}
-{%- from tplroot ~ "/libstep.jinja" import target, step with context %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha %}
+{%- from tplroot ~ "/libha.jinja" import source_leader, backup_path %}
+{%- from tplroot ~ "/libstep.jinja" import target, step %}
 {%- set source = 'salt://' ~ source_leader ~ backup_path %}
 {%- set database = onenebula_ha.database %}
 {%- set create_db = database.manage_server and database.backend == 'mysql' %}

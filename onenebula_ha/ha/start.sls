@@ -4,8 +4,8 @@
 {#- On the joining server, after its DB restore and its server-add: SERVER_ID = its zone
     ID, then oned started (restarted if it was running with another SERVER_ID). #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
-{%- from tplroot ~ "/libstep.jinja" import target with context %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha %}
+{%- from tplroot ~ "/libstep.jinja" import target %}
 
 onenebula_ha-ha-start-onenebula_conf-server_id:
   onenebula_conf.server_id:

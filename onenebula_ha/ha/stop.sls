@@ -5,7 +5,7 @@
     leader-only services), keep it from starting at boot, and set SERVER_ID back to -1
     so a later start cannot disturb the zone with elections or a stale ID (one#1609). #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha %}
 
 onenebula_ha-ha-stop-service-dead:
   service.dead:

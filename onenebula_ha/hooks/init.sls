@@ -17,16 +17,19 @@
     With the fencing agent (onenebula_ha:fence:enabled) the leader action claims nothing:
     the agent adds the VIP and starts the leader-only services once a majority confirmed
     the leadership (docs/fence.md); the follower action (VIP removed, services stopped)
-    stays, and the hooks' sudoers rules keep only what it needs. #}
+    stays, and the hooks' sudoers rules keep only what it needs.
+    The three templates follow TOFS (libtofs.jinja): a file at
+    salt://onenebula_ha/hooks/files/<minion id or os_family>/<name> replaces the shipped one. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
-{%- from tplroot ~ "/libha.jinja" import failover_dir with context %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha %}
+{%- from tplroot ~ "/libha.jinja" import failover_dir %}
+{%- from tplroot ~ "/libtofs.jinja" import files_switch %}
 {%- set raft_dir = onenebula_ha.paths.hooks_dir ~ '/raft' %}
 {%- set owner = {'user': onenebula_ha.user, 'group': onenebula_ha.group} %}
 {%- set scripts = {} %}
 {%- do scripts.update(onenebula_ha.hooks.failover_scripts) %}
 {%- set leader_services_script = '50-onenebula_ha-leader-services' %}
-{%- from tplroot ~ "/libha.jinja" import vip_ip with context %}
+{%- from tplroot ~ "/libha.jinja" import vip_ip %}
 {%- set visudo = salt['cmd.which']('visudo') %}
 
 include:
@@ -45,7 +48,7 @@ onenebula_ha-hooks-file-directory:
 onenebula_ha-hooks-file-managed-failover:
   file.managed:
     - name: {{ raft_dir }}/failover.sh
-    - source: salt://{{ tplroot }}/hooks/files/failover.sh.jinja
+    - source: {{ files_switch(tplroot ~ '/hooks/files', 'failover.sh.jinja') }}
     - template: jinja
     - context:
         vip_script: {{ (onenebula_ha.paths.hooks_dir ~ '/' ~ onenebula_ha.hooks.vip_script) | json }}
@@ -72,7 +75,7 @@ onenebula_ha-hooks-file-directory-failover_d:
 onenebula_ha-hooks-file-managed-leader_services:
   file.managed:
     - name: {{ failover_dir }}/{{ leader_services_script }}
-    - source: salt://{{ tplroot }}/hooks/files/leader-services.sh.jinja
+    - source: {{ files_switch(tplroot ~ '/hooks/files', 'leader-services.sh.jinja') }}
     - template: jinja
     - context:
         services: {{ onenebula_ha.leader_services | json }}
@@ -108,7 +111,7 @@ onenebula_ha-hooks-file-managed-{{ name }}:
 onenebula_ha-hooks-file-managed-sudoers:
   file.managed:
     - name: /etc/sudoers.d/onenebula_ha
-    - source: salt://{{ tplroot }}/hooks/files/sudoers.jinja
+    - source: {{ files_switch(tplroot ~ '/hooks/files', 'sudoers.jinja') }}
     - template: jinja
     - context:
         user: {{ onenebula_ha.user | json }}

@@ -4,7 +4,7 @@
 {#- The OpenNebula front-end packages for onenebula_ha:version (onenebula_ha.pkgs.opennebula,
     from onenebula_platform.layer; overridable through onenebula_ha:lookup:pkgs). #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha %}
 
 include:
   - .repo

@@ -7,7 +7,7 @@
     credentials (a 0600 file rendered on the minion, never shown) and the repository.
     onenebula_ha:packages:repo (pkgrepo.managed arguments) replaces the official one. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha %}
 {%- set plan = salt['onenebula_platform.repo_plan'](onenebula_ha) %}
 
 {%- if not plan.manage %}

@@ -20,7 +20,7 @@
     one of the running config file (config.get conf_file), or
     onenebula_ha:lookup:paths:salt_conf_dir. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha %}
 {%- set reactor = onenebula_ha.reactor %}
 {%- set vip = onenebula_ha.vip %}
 {%- set conf_dir = onenebula_ha.paths.get('salt_conf_dir')

@@ -13,8 +13,8 @@
     each one against the manifest's checksum.
     source pillar: the files come from onenebula_ha:secrets:files. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
-{%- from tplroot ~ "/libha.jinja" import source_leader, keeps_own_secrets, manifest_path with context %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha %}
+{%- from tplroot ~ "/libha.jinja" import source_leader, keeps_own_secrets, manifest_path %}
 {%- set secrets = onenebula_ha.secrets %}
 {%- set secrets_dir = onenebula_ha.paths.one_auth_dir %}
 {%- set owner = {'user': onenebula_ha.user, 'group': onenebula_ha.group} %}

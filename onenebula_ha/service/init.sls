@@ -12,8 +12,8 @@
                                               steps of the orchestrations, at the right
                                               moment of its join #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
-{%- from tplroot ~ "/libha.jinja" import is_member with context %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha %}
+{%- from tplroot ~ "/libha.jinja" import is_member %}
 
 include:
   - {{ tplroot }}.package

@@ -4,7 +4,7 @@
 {#- Shared datastores (NFS, CephFS or a bind mount), mounted on every front-end and
     recorded in fstab. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha %}
 
 {%- for mount in onenebula_ha.sharedfs.mounts %}
 

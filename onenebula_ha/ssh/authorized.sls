@@ -7,7 +7,7 @@
     a key yet are skipped (the deploy orchestration generates all keys first). Hosts
     without SSH host keys (no sshd) get no known_hosts entry. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha %}
 {%- set ssh = onenebula_ha.ssh %}
 
 {%- if ssh.manage %}

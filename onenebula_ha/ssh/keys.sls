@@ -10,7 +10,7 @@
     (minion.d/onenebula_ha-mine.conf) so mine.update keeps them after a minion restart,
     and sent right away with mine.send whenever the mine does not hold this host's key. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha %}
 {%- set ssh = onenebula_ha.ssh %}
 
 {%- if ssh.manage %}

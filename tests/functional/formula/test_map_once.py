@@ -4,8 +4,8 @@ so Jinja evaluates it once and caches it for the render).
 
 The SLS is rendered in-process (``state.show_sls`` through ``salt.client.Caller``) on the
 ``local_salt`` fixture's file roots, with the formula's modules in an extension modules
-directory of this test where ``onenebula_pillar`` is the real module plus a line that
-records each ``validate`` call in a file.
+directory of this test where ``onenebula_pillar`` is the real module plus a wrapper that
+records each call of ``settings`` (what ``map.jinja`` calls to merge and validate) in a file.
 """
 
 import pytest
@@ -16,13 +16,13 @@ import salt.config
 RUN = {"leader": "vmm01", "server": "vmm01", "step": "bootstrapping"}
 COUNTER = """
 
-_validate_uncounted = validate
+_settings_uncounted = settings
 
 
-def validate(*args, **kwargs):  # noqa: F811 - the test's counting wrapper
+def settings(*args, **kwargs):  # noqa: F811 - the test's counting wrapper
     with open({path!r}, "a", encoding="utf-8") as handle:
-        handle.write("validate\\n")
-    return _validate_uncounted(*args, **kwargs)
+        handle.write("settings\\n")
+    return _settings_uncounted(*args, **kwargs)
 """
 
 
@@ -47,7 +47,7 @@ def counted_show(local_salt, example_pillar_data, repo_root, tmp_path_factory):
     def show(sls, pillar):
         counter.write_text("")
         data = caller.cmd("state.show_sls", sls, pillar=pillar)
-        return data, counter.read_text().count("validate")
+        return data, counter.read_text().count("settings")
 
     yield show
     salt._logging.impl.shutdown_temp_handler()

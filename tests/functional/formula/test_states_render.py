@@ -15,8 +15,8 @@ import salt.client
 import salt.config
 
 FORMULA = "onenebula_ha"
-# Directories whose SLS are not part of a front-end's base state.
-NOT_BASE = ("ha", "orch", "salt", "_mapdata")
+# Directories (and clean.sls) whose SLS are not part of a front-end's base state.
+NOT_BASE = ("ha", "orch", "salt", "_mapdata", "clean")
 DB_PASSWORD = "db-pass-Zq81"
 ONE_AUTH = "oneadmin:one-auth-Kw55"
 STATE_ARGS_KEYS = ("__sls__", "__env__", "__sls_included_from__")
@@ -260,6 +260,40 @@ def test_join_steps_render_their_real_states_in_test_mode_on_a_bare_host(rendere
     assert {("onenebula_zone", "server_present"), ("onenebula_zone", "member")} <= used
     for states in (restore, member, bootstrap):
         assert ("test", "configurable_test_state") not in {s[:2] for s in states.values()}
+
+
+def test_hook_templates_follow_tofs(renderer):
+    """Minion id, then os_family, then the shipped template: the first that exists wins."""
+    states = _states(renderer.show("vmm02", f"{FORMULA}.hooks"))
+    sources = {
+        args["name"].rsplit("/", 1)[1]: args["source"]
+        for module, function, args in states.values()
+        if (module, function) == ("file", "managed") and "source" in args
+    }
+    assert set(sources) == {"failover.sh", "50-onenebula_ha-leader-services", "onenebula_ha"}
+    for source in sources.values():
+        shipped = source[-1]
+        assert shipped.startswith(f"salt://{FORMULA}/hooks/files/") and shipped.count("/") == 5
+        name = shipped.rsplit("/", 1)[1]
+        assert source[0] == f"salt://{FORMULA}/hooks/files/vmm02/{name}"
+        assert len(source) == 3 and source[1].endswith(f"/{name}")
+
+
+def test_clean_removes_the_hooks_and_the_beacon_and_never_the_database(renderer):
+    data = renderer.show("vmm02", f"{FORMULA}.clean")
+    _assert_conventional_ids(data)
+    states = _states(data)
+    assert {(m, f) for m, f, _ in states.values()} == {
+        ("beacon", "absent"),
+        ("onenebula_conf", "absent"),
+        ("file", "absent"),
+    }
+    removed = sorted(args["name"] for _, _, args in states.values())
+    assert "/etc/sudoers.d/onenebula_ha" in removed
+    assert {"RAFT_LEADER_HOOK", "RAFT_FOLLOWER_HOOK", "onenebula_raft"} <= set(removed)
+    rendered = json.dumps(data)
+    for kept in ("mysql", "/var/lib/mysql", "backups", "/.one", "opennebula"):
+        assert kept not in rendered
 
 
 def test_a_step_for_an_unknown_host_refuses_to_render(renderer):

@@ -7,20 +7,13 @@ import shutil
 import pytest
 from onenebula_modules_helpers import FILES, load
 from salt.exceptions import CommandExecutionError
-from support.formula_utils import utils_dunder
+from support.formula_utils import load_utils_module, utils_dunder
 
 UTILS = utils_dunder()
 
 conf = load("modules", "onenebula_conf")
 
-SHIPPED_RAFT = {
-    "LIMIT_PURGE": 100000,
-    "LOG_RETENTION": 250000,
-    "LOG_PURGE_TIMEOUT": 60,
-    "ELECTION_TIMEOUT_MS": 5000,
-    "BROADCAST_TIMEOUT_MS": 500,
-    "XMLRPC_TIMEOUT_MS": 1000,
-}
+SHIPPED_RAFT = load_utils_module().shipped_raft()
 
 
 @pytest.fixture

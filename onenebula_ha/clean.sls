@@ -1,0 +1,66 @@
+# -*- coding: utf-8 -*-
+# vim: ft=sls
+---
+{#- Remove from this host what the formula installed for the front-end HA, never the
+    database's data:
+      salt vmm05 state.apply onenebula_ha.clean [test=True]
+    Run it after the server left the zone (onenebula_ha.orch.remove): on a host whose
+    oned.conf still has its pillar SERVER_ID (a member) it removes nothing and fails.
+    Removed: the onenebula_raft beacon; the Raft hooks in oned.conf (RAFT_LEADER_HOOK,
+    RAFT_FOLLOWER_HOOK), the hook scripts (raft/failover.sh, raft/failover.d/) and
+    /etc/sudoers.d/onenebula_ha.
+    Kept on purpose: the OpenNebula and MariaDB packages, the database and its dumps in
+    deploy.backup_dir (the pre-restore-* dumps are the only copies of replaced DBs), the
+    rest of oned.conf, the formula's restore marker, oneadmin's secrets (/var/lib/one/.one) and SSH key (hypervisors
+    trust it), and the shared datastore mounts. The master's side (master.d/onenebula_ha.conf)
+    is written by onenebula_ha.salt.master on the master host; delete that file there. #}
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha %}
+{%- from tplroot ~ "/libha.jinja" import failover_dir, is_member %}
+{%- set oned_conf = onenebula_ha.paths.oned_conf %}
+
+{%- if is_member %}
+
+onenebula_ha-clean-test-fail_without_changes:
+  test.fail_without_changes:
+    - name: >-
+        {{ opts.id }} is still a member of the zone (oned.conf SERVER_ID is its pillar id):
+        remove it first (onenebula_ha.orch.remove), then clean
+{%- else %}
+
+onenebula_ha-clean-beacon-absent:
+  beacon.absent:
+    - name: onenebula_raft
+    - save: true
+
+onenebula_ha-clean-onenebula_conf-absent-leader_hook:
+  onenebula_conf.absent:
+    - name: RAFT_LEADER_HOOK
+    - path: {{ oned_conf | json }}
+
+onenebula_ha-clean-onenebula_conf-absent-follower_hook:
+  onenebula_conf.absent:
+    - name: RAFT_FOLLOWER_HOOK
+    - path: {{ oned_conf | json }}
+
+onenebula_ha-clean-file-absent-failover_d:
+  file.absent:
+    - name: {{ failover_dir | json }}
+    - require:
+      - onenebula_conf: onenebula_ha-clean-onenebula_conf-absent-leader_hook
+      - onenebula_conf: onenebula_ha-clean-onenebula_conf-absent-follower_hook
+
+onenebula_ha-clean-file-absent-failover:
+  file.absent:
+    - name: {{ (onenebula_ha.paths.hooks_dir ~ '/raft/failover.sh') | json }}
+    - require:
+      - onenebula_conf: onenebula_ha-clean-onenebula_conf-absent-leader_hook
+      - onenebula_conf: onenebula_ha-clean-onenebula_conf-absent-follower_hook
+
+onenebula_ha-clean-file-absent-sudoers:
+  file.absent:
+    - name: /etc/sudoers.d/onenebula_ha
+    - require:
+      - file: onenebula_ha-clean-file-absent-failover_d
+      - file: onenebula_ha-clean-file-absent-failover
+{%- endif %}
