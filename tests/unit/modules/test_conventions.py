@@ -37,8 +37,6 @@ FORBIDDEN_IMPORTS = ("onesim", "onelab")
 #: Gaps the owners of those files are closing (issues 10 and 12). Strict xfail: the test
 #: fails once a gap is closed, so its entry goes at the same time.
 KNOWN_GAPS: dict[tuple[str, str], str] = {
-    ("_states/onenebula_ha.py", "mysql_native_hash"): "a helper Salt exposes as a state (point 3)",
-    ("_states/onenebula_ha.py", "manifest_text"): "a helper Salt exposes as a state (point 3)",
 }
 
 
