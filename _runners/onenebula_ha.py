@@ -1248,7 +1248,9 @@ def _state_name(status):
     if not status:
         return "down"
     name = status.get("state_name")
-    return name if isinstance(name, str) else STATE_NAMES.get(status.get("state"), "error")
+    return (
+        name if isinstance(name, str) else __utils__["onenebula_ha.state_name"](status.get("state"))
+    )
 
 
 def _majority_leader(servers, raft):
@@ -1318,7 +1320,7 @@ def _target_condition(target, leader, zone_doc, raft, later, max_lag):
     own = _status_of(raft, target["minion"])
     own_state = _state_name(own)
     if seen.get("state") == "error":
-        if own is not None and own_state in ("follower", "candidate", "leader"):
+        if own is not None and own_state in __utils__["onenebula_ha.ha_states"]():
             return False, (
                 f"{leader} sees {target['name']} in error, but it answers the master as "
                 f"{own_state} (term {own.get('term')}): not repairing a running server "
@@ -1357,7 +1359,7 @@ def _target_condition(target, leader, zone_doc, raft, later, max_lag):
 
 
 def _repair_decision(servers, target, raft, zone_doc, later=None, force=False,
-                     max_lag=DEFAULT_MAX_LAG, configured=None):  # fmt: skip
+                     max_lag=None, configured=None):  # fmt: skip
     """
     Whether to repair ``target`` (a minion id) and from which leader: ``{"repair": bool,
     "leader": <minion or None>, "term", "reason"}``. The source is the majority-agreed
@@ -1387,6 +1389,7 @@ def _repair_decision(servers, target, raft, zone_doc, later=None, force=False,
             f"{by_minion[target]['id']} (being joined or removed)"
         )
         return decision
+    max_lag = __utils__["onenebula_ha.max_lag"](max_lag)
     broken, why = _target_condition(by_minion[target], leader, zone_doc, raft, later, max_lag)
     if not broken and not force:
         decision["reason"] = f"no repair of {target}: {why}"

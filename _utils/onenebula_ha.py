@@ -82,6 +82,11 @@ def healthy_states():
     return HEALTHY_STATES
 
 
+def ha_states():
+    """The Raft states of a server that takes part in the zone (not solo, not in error)."""
+    return ("candidate", *HEALTHY_STATES)
+
+
 def shipped_raft():
     """A copy of the RAFT values OpenNebula ships in oned.conf (upper-case keys)."""
     return dict(SHIPPED_RAFT)

@@ -36,8 +36,7 @@ FORBIDDEN_IMPORTS = ("onesim", "onelab")
 
 #: Gaps the owners of those files are closing (issues 10 and 12). Strict xfail: the test
 #: fails once a gap is closed, so its entry goes at the same time.
-KNOWN_GAPS: dict[tuple[str, str], str] = {
-}
+KNOWN_GAPS: dict[tuple[str, str], str] = {}
 
 
 def product_files(directories=PRODUCT_DIRS, root: Path = REPO_ROOT) -> list[Path]:

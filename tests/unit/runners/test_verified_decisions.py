@@ -9,6 +9,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from support.formula_utils import utils_dunder
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -18,6 +19,7 @@ def _load_runner():
     spec = importlib.util.spec_from_file_location("onenebula_test_runner_verified", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    module.__utils__ = utils_dunder()  # the formula's _utils, as Salt hands them to runners
     return module
 
 
