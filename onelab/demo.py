@@ -432,8 +432,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m onelab.demo", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--size", type=int, choices=topology.ALLOWED_SIZES, default=5)
+    parser.add_argument(
+        "--no-fence",
+        dest="fence",
+        action="store_false",
+        help="leave the fencing agent off (hooks + reactor alone hold the VIP)",
+    )
     args = parser.parse_args(argv)
-    return Demo(args.size, out=lambda line: print(line, flush=True)).run()
+    # The demo shows what an operator should run: the VIP held under the fence's majority
+    # lease (docs/fence.md), not by the Raft hooks alone.
+    pillar = lab_pillar(args.size, topology.state_dir() / "shared")
+    pillar["onenebula_ha"]["fence"]["enabled"] = args.fence
+    return Demo(args.size, out=lambda line: print(line, flush=True), pillar=pillar).run()
 
 
 if __name__ == "__main__":
