@@ -376,14 +376,27 @@ def audit_writes(writes: Sequence[Write], pool: dict[str, list[int]], audit: Aud
     audit.ambiguous = sum(1 for w in writes if w.outcome == "failed" and w.name in pool)
 
 
+def commit_caught_up(samples, target: int | None) -> bool:
+    """Whether every server's COMMIT reached ``target`` (the leader's when the audit began).
+    With the client writing all along, COMMIT keeps moving: equal values sampled at different
+    instants are not the test; every server getting to the leader's earlier index is."""
+    commits = [s.commit for s in samples]
+    return (
+        target is not None and bool(commits) and all(c is not None and c >= target for c in commits)
+    )
+
+
 def commit_converged(timeline: Timeline, timeout: float = COMMIT_TIMEOUT) -> bool:
-    def same() -> bool:
-        latest = timeline.raft.latest()
-        commits = {s.commit for s in latest.values()}
-        return len(latest) == len(timeline.raft.specs) and len(commits) == 1 and None not in commits
+    latest = timeline.raft.latest()
+    leaders = [s for s in latest.values() if s.state == "leader"]
+    target = leaders[0].commit if len(leaders) == 1 else None
+
+    def caught_up() -> bool:
+        now = timeline.raft.latest()
+        return len(now) == len(timeline.raft.specs) and commit_caught_up(now.values(), target)
 
     try:
-        proc.wait_until(same, timeout=timeout, interval=0.2, what="COMMIT to converge")
+        proc.wait_until(caught_up, timeout=timeout, interval=0.2, what="COMMIT to converge")
     except TimeoutError:
         return False
     return True

@@ -133,3 +133,15 @@ def test_repair_orchestrations_are_recognised_on_the_master_bus():
     assert chaos.repair_event("salt/run/1/new", deploy) is None
     assert chaos.repair_event("salt/job/1/new", new) is None
     assert chaos.repair_event("salt/run/1/new", {"fun": "runner.onenebula_ha.status"}) is None
+
+
+def test_commit_converges_when_every_server_reaches_the_leaders_index():
+    from onelab.sampling import RaftSample
+
+    def samples(*commits):
+        return [RaftSample(0.0, f"vmm0{i}", "follower", 5, c) for i, c in enumerate(commits)]
+
+    assert chaos.commit_caught_up(samples(120, 121, 125), 120)  # moving on under writes
+    assert not chaos.commit_caught_up(samples(120, 119, 125), 120)  # one lagging
+    assert not chaos.commit_caught_up(samples(120, None), 120)  # one not answering
+    assert not chaos.commit_caught_up(samples(120, 120), None)  # no leader to compare with
