@@ -1,10 +1,10 @@
 """Decisions live in Python: orchestration and reactor SLS files stay short loops over what
 the runner's planners return (at most 25 % of their lines are Jinja statements)."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from support.load import load_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 25.0
@@ -12,9 +12,7 @@ LIMIT = 25.0
 
 def _load():
     path = REPO_ROOT / "scripts" / "jinja_share.py"
-    spec = importlib.util.spec_from_file_location("jinja_share", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_file(path, "jinja_share")
     return module
 
 

@@ -9,7 +9,6 @@ the ``local_salt`` fixture's configuration, as the master's own minion.
 """
 
 import copy
-import importlib.util
 import json
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import salt.client
 import salt.config
 import salt.runner
 from support.formula_utils import utils_dunder
+from support.load import load_file
 
 FORMULA = "onenebula_ha"
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -74,9 +74,7 @@ CONVERGED = make_view("vmm02", {m: "leader" if m == "vmm02" else "follower" for 
 
 def _load_runner():
     path = REPO_ROOT / "_runners" / "onenebula_ha.py"
-    spec = importlib.util.spec_from_file_location("onenebula_ha_runner_orch_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_file(path, "onenebula_ha_runner_orch_test")
     module.__utils__ = utils_dunder()
     return module
 

@@ -1,10 +1,9 @@
 """The ``onenebula_ha`` runner (what orchestrations decide on, and ``status``), driven with
 canned minion answers in place of the master's LocalClient."""
 
-import importlib.util
-
 import pytest
 from support.formula_utils import utils_dunder
+from support.load import load_file
 
 MINIONS = ["vmm01", "vmm02", "vmm03"]
 SERVERS = [
@@ -55,11 +54,7 @@ class FakeMinions:
 
 @pytest.fixture
 def runner(repo_root, monkeypatch):
-    spec = importlib.util.spec_from_file_location(
-        "onenebula_ha_runner", repo_root / "_runners" / "onenebula_ha.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_file(repo_root / "_runners" / "onenebula_ha.py", "onenebula_ha_runner")
     module.__utils__ = utils_dunder()
     module.__opts__ = {"id": "salt_master"}
     settings = {"servers": SERVERS, "vip": {"address": "10.213.0.100/24", "interface": "eth0"}}

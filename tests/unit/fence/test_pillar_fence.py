@@ -2,19 +2,15 @@
 followers' election timer (the formula's validation in _modules/onenebula_pillar.py)."""
 
 import copy
-import importlib.util
 
 import pytest
 import yaml
+from support.load import load_file
 
 
 @pytest.fixture(scope="module")
 def pillar_module(repo_root):
-    spec = importlib.util.spec_from_file_location(
-        "onenebula_pillar_for_fence", repo_root / "_modules" / "onenebula_pillar.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_file(repo_root / "_modules" / "onenebula_pillar.py", "onenebula_pillar_for_fence")
     return module
 
 

@@ -1,17 +1,12 @@
 """The status runner's reading of the fencing agents (second line): plain function."""
 
-import importlib.util
-
 import pytest
+from support.load import load_file
 
 
 @pytest.fixture(scope="module")
 def runner(repo_root):
-    spec = importlib.util.spec_from_file_location(
-        "onenebula_ha_runner_for_fence", repo_root / "_runners" / "onenebula_ha.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_file(repo_root / "_runners" / "onenebula_ha.py", "onenebula_ha_runner_for_fence")
     return module
 
 

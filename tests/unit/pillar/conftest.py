@@ -1,19 +1,15 @@
 """Loads the pillar validation module straight from ``_modules`` (no Salt loader needed)."""
 
 import copy
-import importlib.util
 
 import pytest
 import yaml
+from support.load import load_file
 
 
 @pytest.fixture(scope="session")
 def pillar_module(repo_root):
-    spec = importlib.util.spec_from_file_location(
-        "onenebula_pillar", repo_root / "_modules" / "onenebula_pillar.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_file(repo_root / "_modules" / "onenebula_pillar.py", "onenebula_pillar")
     return module
 
 

@@ -1,18 +1,13 @@
 """Loads onenebula_platform straight from ``_modules`` (no Salt loader needed)."""
 
-import importlib.util
-
 import pytest
 import yaml
+from support.load import load_file
 
 
 @pytest.fixture(scope="session")
 def platform_module(repo_root):
-    spec = importlib.util.spec_from_file_location(
-        "onenebula_platform", repo_root / "_modules" / "onenebula_platform.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_file(repo_root / "_modules" / "onenebula_platform.py", "onenebula_platform")
     return module
 
 

@@ -1,11 +1,11 @@
 """The README's pillar for three Debian 12 front-ends with OpenNebula 7.0 is complete and valid."""
 
-import importlib.util
 import re
 
 import pytest
 import yaml
 from salt.utils.dictupdate import merge
+from support.load import load_file
 from support.platform_grains import GRAINS
 
 MARKER = "<!-- README pillar: checked by tests/unit/platforms/test_readme_pillar.py -->"
@@ -20,11 +20,7 @@ def readme_pillar(repo_root):
 
 
 def _load(repo_root, name):
-    spec = importlib.util.spec_from_file_location(
-        f"{name}_for_readme", repo_root / "_modules" / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_file(repo_root / "_modules" / f"{name}.py", f"{name}_for_readme")
     return module
 
 

@@ -1,21 +1,19 @@
 """onenebula_ha:version, edition and packages:enterprise_token in the pillar validation."""
 
 import copy
-import importlib.util
 
 import pytest
 import yaml
+from support.load import load_file
 
 TOKEN = "customer-login:s3cr3t-Passw0rd"
 
 
 @pytest.fixture(scope="module")
 def pillar_module(repo_root):
-    spec = importlib.util.spec_from_file_location(
-        "onenebula_pillar_for_platforms", repo_root / "_modules" / "onenebula_pillar.py"
+    module = load_file(
+        repo_root / "_modules" / "onenebula_pillar.py", "onenebula_pillar_for_platforms"
     )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     return module
 
 

@@ -3,11 +3,11 @@ front-ends, the event, the lock) go in, the decision comes out. Nothing is rende
 minion is asked; the SLS files that run these decisions are tested in
 tests/functional/formula/test_states_orch.py and tests/unit/beacons/test_*_render.py."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 from support.formula_utils import utils_dunder
+from support.load import load_file
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 MINIONS = ["vmm01", "vmm02", "vmm03", "vmm04", "vmm05"]
@@ -20,9 +20,7 @@ SERVERS = [
 @pytest.fixture(scope="module")
 def runner():
     path = REPO_ROOT / "_runners" / "onenebula_ha.py"
-    spec = importlib.util.spec_from_file_location("onenebula_ha_runner_planners", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_file(path, "onenebula_ha_runner_planners")
     module.__utils__ = utils_dunder()
     return module
 

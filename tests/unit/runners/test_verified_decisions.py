@@ -5,20 +5,18 @@ the target must be broken as that leader sees it and by its own answer, and the 
 lock depends on nothing an event carries.
 """
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 from support.formula_utils import utils_dunder
+from support.load import load_file
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def _load_runner():
     path = REPO_ROOT / "_runners" / "onenebula_ha.py"
-    spec = importlib.util.spec_from_file_location("onenebula_test_runner_verified", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_file(path, "onenebula_test_runner_verified")
     module.__utils__ = utils_dunder()  # the formula's _utils, as Salt hands them to runners
     return module
 
