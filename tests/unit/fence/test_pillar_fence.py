@@ -1,11 +1,10 @@
 """The ``onenebula_ha:fence`` pillar key: typed, bounded, and the lease must end before the
 followers' election timer (the formula's validation in _modules/onenebula_pillar.py)."""
 
-import copy
-
 import pytest
 import yaml
 from support.load import load_file
+from support.merge import deep_merge
 
 
 @pytest.fixture(scope="module")
@@ -14,22 +13,12 @@ def pillar_module(repo_root):
     return module
 
 
-def _merge(base, over):
-    result = copy.deepcopy(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = _merge(result[key], value)
-        else:
-            result[key] = copy.deepcopy(value)
-    return result
-
-
 @pytest.fixture
 def settings(repo_root):
     defaults = yaml.safe_load((repo_root / "onenebula_ha" / "defaults.yaml").read_text())
     example = yaml.safe_load((repo_root / "pillar.example").read_text())
-    merged = _merge(defaults["onenebula_ha"], example["onenebula_ha"])
-    return lambda **fence: _merge(merged, {"fence": fence})
+    merged = deep_merge(defaults["onenebula_ha"], example["onenebula_ha"])
+    return lambda **fence: deep_merge(merged, {"fence": fence})
 
 
 def fence_errors(module, config):

@@ -1,10 +1,9 @@
 """Loads the pillar validation module straight from ``_modules`` (no Salt loader needed)."""
 
-import copy
-
 import pytest
 import yaml
 from support.load import load_file
+from support.merge import deep_merge
 
 
 @pytest.fixture(scope="session")
@@ -28,14 +27,4 @@ def example_pillar(repo_root):
 @pytest.fixture
 def merged(formula_defaults, example_pillar):
     """A function giving defaults merged with pillar.example, as map.jinja does."""
-
-    def _merge(base, over):
-        result = copy.deepcopy(base)
-        for key, value in over.items():
-            if isinstance(value, dict) and isinstance(result.get(key), dict):
-                result[key] = _merge(result[key], value)
-            else:
-                result[key] = copy.deepcopy(value)
-        return result
-
-    return lambda: _merge(formula_defaults, example_pillar)
+    return lambda: deep_merge(formula_defaults, example_pillar)
