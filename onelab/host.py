@@ -199,9 +199,24 @@ class Host:
                 )
         raise HostError(f"{self.name}: processes keep appearing while the host is stopped")
 
-    def continue_all(self) -> list[int]:
-        """SIGCONT every process of the host; return the PIDs signalled."""
-        return proc.send_signal(self.pids(), signal.SIGCONT)
+    def continue_all(self, *, rounds: int = 10) -> list[int]:
+        """SIGCONT every process of the host; return the PIDs signalled.
+
+        Returns once none of them is stopped any more. A SIGCONT can meet a group stop still
+        in progress in a many-threaded process (seen under load in CI: one process left in
+        ``T`` after the signal), so the stopped ones are signalled again until they run.
+        """
+        continued = proc.send_signal(self.pids(), signal.SIGCONT)
+        for _ in range(rounds):
+            try:
+                proc.wait_until(
+                    lambda: not _stopped(continued), timeout=2, interval=0.01,
+                    what="processes to continue",
+                )  # fmt: skip
+                return continued
+            except TimeoutError:
+                proc.send_signal(_stopped(continued), signal.SIGCONT)
+        raise HostError(f"{self.name}: processes {_stopped(continued)} stay stopped after SIGCONT")
 
     def power_off(self) -> None:
         """Kill every process of the host at once, as a power cut does."""
@@ -225,6 +240,10 @@ class Host:
 
     def rss_bytes(self) -> int:
         return sum(proc.rss_bytes(pid) for pid in self.pids())
+
+
+def _stopped(pids: list[int]) -> list[int]:
+    return [pid for pid in pids if proc.proc_state(pid) in ("T", "t")]
 
 
 def _read(path: Path) -> str:

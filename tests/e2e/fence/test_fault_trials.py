@@ -26,20 +26,7 @@ SIGKILL_KINDS = ("sigkill", "minion_stopped", "master_stopped")
 VIP_AFTER_ELECTION_S = 1.5
 
 
-#: Kinds whose trial has not yet passed end to end in the lab (its heal after restarting the
-#: master hung in the only full run; the fix in PlainSalt.responding is unproven there).
-UNPROVEN_KINDS = {"master_stopped": "the heal after a master restart is not yet proven (issue 9)"}
-
-
-@pytest.mark.parametrize(
-    "kind",
-    [
-        pytest.param(kind, marks=pytest.mark.xfail(reason=UNPROVEN_KINDS[kind], strict=False))
-        if kind in UNPROVEN_KINDS
-        else kind
-        for kind in FAULT_KINDS
-    ],
-)
+@pytest.mark.parametrize("kind", list(FAULT_KINDS))
 def test_a_fault_on_the_leader_never_leaves_two_vip_holders(
     kind, deployed, timeline, election_timeout, fault_figures
 ):
