@@ -111,14 +111,8 @@ def _scrub(text, connection):
 
 def _cli_env():
     """onedb restore refuses while oned runs, asking oned with OpenNebula's client: it
-    needs the same credentials and endpoint as the zone module (minion config
-    ``onenebula_ha.one_auth_file`` / ``onenebula_ha.endpoint``)."""
-    env = {}
-    if __opts__.get("onenebula_ha.one_auth_file"):
-        env["ONE_AUTH"] = __opts__["onenebula_ha.one_auth_file"]
-    if __opts__.get("onenebula_ha.endpoint"):
-        env["ONE_XMLRPC"] = __opts__["onenebula_ha.endpoint"]
-    return env
+    needs the same credentials and endpoint as the zone module."""
+    return __utils__["onenebula_ha.cli_env"](__opts__)
 
 
 def _failure_message(result, subcommand, connection):
@@ -222,8 +216,6 @@ def _refuse_if_oned_runs():
         )
 
 
-# Where OpenNebula's client looks for oneadmin's credentials after $ONE_AUTH.
-AUTH_FILES = ("~/.one/one_auth", "/var/lib/one/.one/one_auth")
 # What onedb/MySQL/SQLite say when the database itself is missing: nothing to keep.
 _NO_DATABASE = re.compile(r"Unknown database|File \S+ doesn't exist")
 
@@ -232,21 +224,10 @@ def _require_auth_file():
     """onedb restore asks oned (with OpenNebula's client) whether it runs, which needs
     oneadmin's credentials: check they are there before anything changes, instead of
     failing after the pre-restore dump."""
-    configured = __opts__.get("onenebula_ha.one_auth_file")
-    if configured:
-        if not os.path.isfile(configured):
-            raise CommandExecutionError(
-                f"refusing to restore: ONE_AUTH file not present: {configured} "
-                "(minion config onenebula_ha.one_auth_file)"
-            )
-        return configured
-    for candidate in (os.environ.get("ONE_AUTH"), *AUTH_FILES):
-        if candidate and os.path.isfile(os.path.expanduser(candidate)):
-            return candidate
-    raise CommandExecutionError(
-        "refusing to restore: ONE_AUTH file not present (onedb restore needs oneadmin's "
-        "credentials; set the minion config onenebula_ha.one_auth_file)"
-    )
+    try:
+        return __utils__["onenebula_ha.auth_file"](__opts__)
+    except CommandExecutionError as exc:
+        raise CommandExecutionError(f"refusing to restore: {exc}") from None
 
 
 def _keep_current(connection):

@@ -43,7 +43,6 @@ ZONE_STATES = {0: "enabled", 1: "disabled"}
 DEFAULT_ENDPOINT = "http://localhost:2633/RPC2"
 # Where OpenNebula's clients look, in order, after the environment variables.
 ENDPOINT_FILES = ("~/.one/one_endpoint", "/var/lib/one/.one/one_endpoint")
-AUTH_FILES = ("~/.one/one_auth", "/var/lib/one/.one/one_auth")
 RAFT_FIELDS = (
     "SERVER_ID",
     "STATE",
@@ -124,16 +123,7 @@ def _local_endpoint():
 
 
 def _auth_file():
-    configured = _option("one_auth_file")
-    if configured:
-        if not os.path.isfile(configured):
-            raise CommandExecutionError(f"ONE_AUTH file not present: {configured}")
-        return configured
-    candidates = [os.environ.get("ONE_AUTH"), *AUTH_FILES]
-    for candidate in candidates:
-        if candidate and os.path.isfile(os.path.expanduser(candidate)):
-            return os.path.expanduser(candidate)
-    raise CommandExecutionError("ONE_AUTH file not present")
+    return __utils__["onenebula_ha.auth_file"](__opts__)
 
 
 def _session():
@@ -145,12 +135,7 @@ def _session():
 
 def _cli_env():
     """Environment for ``onezone`` so it uses the configured endpoint and credentials."""
-    env = {}
-    if _option("endpoint"):
-        env["ONE_XMLRPC"] = _option("endpoint")
-    if _option("one_auth_file"):
-        env["ONE_AUTH"] = _option("one_auth_file")
-    return env or None
+    return __utils__["onenebula_ha.cli_env"](__opts__) or None
 
 
 # ------------------------------------------------------------------ onezone CLI

@@ -142,6 +142,44 @@ def one_path(kind, configured=None):
     return system
 
 
+# ------------------------------------------------------------------ credentials
+
+#: Where OpenNebula's client looks for oneadmin's credentials after ``$ONE_AUTH``.
+AUTH_FILES = ("~/.one/one_auth", "/var/lib/one/.one/one_auth")
+
+
+def auth_file(opts):
+    """
+    The file holding oneadmin's credentials, as OpenNebula's client resolves it: the minion
+    config ``onenebula_ha.one_auth_file`` when set (it must exist), else ``$ONE_AUTH``, else
+    :data:`AUTH_FILES`. A CommandExecutionError names the config key when none is there.
+    """
+    configured = opts.get("onenebula_ha.one_auth_file")
+    if configured:
+        if not os.path.isfile(configured):
+            raise CommandExecutionError(
+                f"ONE_AUTH file not present: {configured} (minion config onenebula_ha.one_auth_file)"
+            )
+        return configured
+    for candidate in (os.environ.get("ONE_AUTH"), *AUTH_FILES):
+        if candidate and os.path.isfile(os.path.expanduser(candidate)):
+            return os.path.expanduser(candidate)
+    raise CommandExecutionError(
+        "ONE_AUTH file not present (set the minion config onenebula_ha.one_auth_file)"
+    )
+
+
+def cli_env(opts):
+    """Environment handing the configured endpoint and credentials to an OpenNebula command
+    (``ONE_XMLRPC`` / ``ONE_AUTH`` from ``onenebula_ha.endpoint`` / ``one_auth_file``)."""
+    env = {}
+    if opts.get("onenebula_ha.endpoint"):
+        env["ONE_XMLRPC"] = opts["onenebula_ha.endpoint"]
+    if opts.get("onenebula_ha.one_auth_file"):
+        env["ONE_AUTH"] = opts["onenebula_ha.one_auth_file"]
+    return env
+
+
 # ------------------------------------------------------------------ module plumbing
 
 

@@ -24,6 +24,13 @@ def load(kind, name):
     return module
 
 
+def set_auth_files(monkeypatch, module, files):
+    """Make the credential lookup of ``module`` (done by the formula's utils) search ``files``
+    instead of OpenNebula's usual ``~/.one/one_auth`` and ``/var/lib/one/.one/one_auth``."""
+    utils_globals = module.__utils__["onenebula_ha.auth_file"].__globals__
+    monkeypatch.setitem(utils_globals, "AUTH_FILES", tuple(str(path) for path in files))
+
+
 def run_result(stdout="", stderr="", retcode=0):
     """What Salt's cmd.run_all returns."""
     return {"stdout": stdout, "stderr": stderr, "retcode": retcode, "pid": 4242}

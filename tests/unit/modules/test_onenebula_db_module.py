@@ -5,7 +5,7 @@ import logging
 
 import pytest
 import salt.utils.path
-from onenebula_modules_helpers import load, run_result
+from onenebula_modules_helpers import load, run_result, set_auth_files
 from salt.exceptions import CommandExecutionError
 from support.formula_utils import utils_dunder
 
@@ -373,7 +373,7 @@ def test_restore_without_any_one_auth_refuses_before_any_dump(
 ):
     del db.__opts__["onenebula_ha.one_auth_file"]
     monkeypatch.delenv("ONE_AUTH", raising=False)
-    monkeypatch.setattr(db, "AUTH_FILES", (str(tmp_path / "none"),))
+    set_auth_files(monkeypatch, db, [tmp_path / "none"])
     with pytest.raises(
         CommandExecutionError, match="refusing to restore: ONE_AUTH file not present"
     ):

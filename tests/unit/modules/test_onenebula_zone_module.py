@@ -13,6 +13,7 @@ from onenebula_modules_helpers import (
     load,
     run_result,
     server_row,
+    set_auth_files,
     show_document,
 )
 from salt.exceptions import CommandExecutionError
@@ -678,7 +679,7 @@ def test_raft_status_unreachable(auth_file, monkeypatch):
 
 def test_raft_status_without_credentials(monkeypatch, tmp_path):
     monkeypatch.delenv("ONE_AUTH", raising=False)
-    monkeypatch.setattr(zone, "AUTH_FILES", (str(tmp_path / "a"), str(tmp_path / "b")))
+    set_auth_files(monkeypatch, zone, [tmp_path / "a", tmp_path / "b"])
     with pytest.raises(CommandExecutionError, match="ONE_AUTH file not present"):
         zone.raft_status()
 
@@ -730,7 +731,7 @@ def test_endpoint_default_without_oned_conf(monkeypatch, tmp_path):
 
 def test_auth_file_resolution_order(monkeypatch, tmp_path):
     user, system, env, opts = (tmp_path / n for n in ("user", "system", "env", "opts"))
-    monkeypatch.setattr(zone, "AUTH_FILES", (str(user), str(system)))
+    set_auth_files(monkeypatch, zone, [user, system])
     monkeypatch.setenv("ONE_AUTH", str(env))  # does not exist yet: skipped, as the CLI does
     system.write_text("oneadmin:system\n")
     assert zone._session() == "oneadmin:system"
