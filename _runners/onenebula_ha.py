@@ -663,7 +663,8 @@ def _plan_add(facts):
 
 
 def _plan_remove(facts):
-    """Remove one server from the zone (see orch/remove.sls)."""
+    """Remove one server from the zone (see orch/remove.sls), only with a leader a majority
+    of the front-ends agrees on (:func:`_majority_leader`)."""
     plan, view, target = _Plan("remove"), facts.view, facts.target
     if not facts.target_arg:
         return plan.fail('name the server: pillar=\'{"target": "<minion or server name>"}\'')
@@ -678,11 +679,19 @@ def _plan_remove(facts):
             + facts.problems("bare cluster")
             + "); retry once the zone has a leader"
         )
+    # The stop and the server-del are destructive: decided only with the leader a majority
+    # of the front-ends agrees on (their own answers), never the highest self-reported term.
+    agreed = _majority_leader(facts.servers, _raft_from_view(view))
+    if not agreed["leader"]:
+        return plan.fail(
+            f"no leader a majority of the front-ends agrees on to remove {target['name']} "
+            f"with ({agreed['reason']}); nothing done, retry once the zone has one"
+        )
+    leader = agreed["leader"]
     zone_servers = facts.zone_servers
     if zone_servers and not facts.in_zone(target["name"]):
         return plan.note(
-            f"{target['name']} is not a member of the zone (leader {view['leader']}): "
-            "nothing to remove"
+            f"{target['name']} is not a member of the zone (leader {leader}): nothing to remove"
         )
     remaining = [s for s in zone_servers if s["name"] != target["name"]]
     remaining_names = {s["name"] for s in remaining}
@@ -693,7 +702,7 @@ def _plan_remove(facts):
             "of onenebula_ha:servers"
         )
     label = f"removing {target['name']}"
-    run = facts.run(view["leader"], target["minion"], label, _members(remaining),
+    run = facts.run(leader, target["minion"], label, _members(remaining),
                     name=target["name"], id=target["id"], ignore=[target["name"]])  # fmt: skip
     answered = (view["servers"].get(target["minion"]) or {}).get("answered")
     if target["minion"] and not (facts.force and not answered):

@@ -62,7 +62,8 @@ def make_view(leader=None, states=None, healthy=None, bare=False, problems=(), a
     }
 
 
-CONVERGED = make_view("vmm02", {m: "leader" if m == "vmm02" else "follower" for m in MINIONS})
+CONVERGED_STATES = {m: "leader" if m == "vmm02" else "follower" for m in MINIONS}
+CONVERGED = make_view("vmm02", CONVERGED_STATES)
 
 
 def decide(runner, action, view, **facts):
@@ -248,10 +249,49 @@ def test_remove_refusals(runner, target, view, expected):
 
 
 def test_remove_of_a_non_member_is_a_note(runner):
-    view = make_view("vmm01", {"vmm01": "leader", "vmm02": "follower"})
+    view = make_view("vmm01", {"vmm01": "leader", "vmm02": "follower", "vmm03": "follower"})
     plan = decide(runner, "remove", view, target="vmm05")
     assert plan["notes"] == ["vmm05 is not a member of the zone (leader vmm01): nothing to remove"]
     assert plan["steps"] == []
+
+
+def _liar(view, minion, term=99):
+    """``view`` where ``minion``'s oned reports itself leader of ``term``."""
+    view["servers"][minion].update(state="leader", term=term)
+    view["leader"] = minion  # view() takes the highest self-reported term
+    return view
+
+
+@pytest.mark.parametrize(
+    ("view", "reason"),
+    [
+        # a follower whose oned says "leader, term 99" beside the real leader
+        (_liar(make_view("vmm02", dict(CONVERGED_STATES)), "vmm04"),
+         "2 front-ends claim leadership: vmm02 (term 5), vmm04 (term 99)"),
+        # a lone claimant whose term nobody follows
+        (_liar(make_view("vmm02", {"vmm02": "leader", "vmm03": "follower"}), "vmm02", term=6),
+         "vmm02 reports state leader in term 6, but only 1 of 5 front-ends are in that term"),
+        # a leader followed by a minority (2 of 5)
+        (make_view("vmm02", {"vmm02": "leader", "vmm03": "follower"}),
+         "only 2 of 5 front-ends are in that term (a majority is 3)"),
+    ],
+)  # fmt: skip
+def test_remove_needs_a_leader_a_majority_agrees_on(runner, view, reason):
+    """issue 10 point 2: remove took "the leader" from view(), i.e. the highest
+    self-reported term; now neither the stop nor the server-del is planned without a
+    majority-agreed leader."""
+    plan = decide(runner, "remove", view, target="vmm05")
+    assert plan["steps"] == []
+    assert "no leader a majority of the front-ends agrees on to remove vmm05" in plan["error"]
+    assert reason in plan["error"]
+
+
+def test_remove_runs_with_the_agreed_leader_not_the_highest_term(runner):
+    view = make_view("vmm02", dict(CONVERGED_STATES))
+    view["servers"]["vmm04"]["term"] = 99  # a follower with a lying term: not a claimant
+    plan = decide(runner, "remove", view, target="vmm05")
+    assert plan["error"] is None
+    assert {s["run"]["leader"] for s in plan["steps"]} == {"vmm02"}
 
 
 # ------------------------------------------------------------------ repair
