@@ -70,9 +70,10 @@ PORT = 2633
 
 @dataclass(frozen=True)
 class Fault:
-    """A fault the nemesis can draw: ``on`` is ``leader``, ``follower`` or ``zone``;
-    ``inject(lab, leader, follower)`` does it, ``release`` ends it after ``hold`` x
-    ELECTION_TIMEOUT; ``observe`` (x ELECTION_TIMEOUT) bounds the watch before the heal."""
+    """A fault the nemesis can draw: ``inject(lab, leader, follower)`` does it, ``release``
+    ends it after ``hold`` x ELECTION_TIMEOUT; ``observe`` (x ELECTION_TIMEOUT) bounds the
+    watch before the heal. ``on`` names what it hits (``leader``, ``follower``: the drawn
+    one, ``master``), for the trial's title."""
 
     name: str
     title: str
@@ -81,6 +82,7 @@ class Fault:
     hold: float = 1.5
     observe: float = 6.0
     overlappable: bool = True
+    on: str = "leader"
 
 
 def _leader_kind(name: str) -> tuple[Callable, Callable | None]:
@@ -115,12 +117,13 @@ def _faults() -> dict[str, Fault]:
     faults = [
         Fault("kill_leader", "SIGKILL of the leader's oned", kill_leader),
         Fault("kill_follower", "SIGKILL of a follower's oned", lambda lab, _l, f: lab.kill_oned(f),
-              observe=2.0),
+              observe=2.0, on="follower"),
         Fault("stop_leader", "the leader's oned SIGSTOPped, then thawed",
               lambda lab, leader, _f: lab.freeze(leader),
               lambda lab, leader, _f: lab.thaw(leader)),
         Fault("stop_follower", "a follower's oned SIGSTOPped, then thawed",
-              lambda lab, _l, f: lab.freeze(f), lambda lab, _l, f: lab.thaw(f), observe=2.0),
+              lambda lab, _l, f: lab.freeze(f), lambda lab, _l, f: lab.thaw(f), observe=2.0,
+              on="follower"),
         Fault("host_freeze", "the leader host frozen (paused VM), then thawed",
               freeze_host, thaw_host),
         Fault("part_leader_peers", "the leader cut off from its peers",
@@ -128,17 +131,19 @@ def _faults() -> dict[str, Fault]:
         Fault("part_leader_all", "the leader cut off from everything",
               _leader_kind("partition_all")[0]),
         Fault("part_follower", "a follower cut off from its peers",
-              lambda lab, _l, f: lab.partition(f, "peers"), observe=2.0),
-        Fault("split_2_3", "2/3 split: the leader and a follower against three", _split),
+              lambda lab, _l, f: lab.partition(f, "peers"), observe=2.0, on="follower"),
+        Fault("split_2_3", "2/3 split: the leader and a follower against three", _split,
+              on="leader+follower"),
         Fault("power_cycle", "power-cycle of the leader", _leader_kind("power_cycle")[0]),
         Fault("master_stopped", "the Salt master stopped, then SIGKILL of the leader's oned",
               lambda lab, leader, _f: (lab.master_stop(), lab.kill_oned(leader)),
               overlappable=False),
         Fault("mariadb_follower", "MariaDB stopped on a follower, then started",
               lambda lab, _l, f: lab.service(f, "mariadb", "stop"),
-              lambda lab, _l, f: lab.service(f, "mariadb", "start"), hold=2.0, observe=3.0),
+              lambda lab, _l, f: lab.service(f, "mariadb", "start"), hold=2.0, observe=3.0,
+              on="follower"),
         Fault("db_dropped", "a follower's database dropped (the repair path)", _drop_database,
-              observe=3.0, overlappable=False),
+              observe=3.0, overlappable=False, on="follower"),
     ]  # fmt: skip
     return {fault.name: fault for fault in faults}
 
@@ -176,7 +181,7 @@ def as_kind(names: Sequence[str], rng: random.Random, followers: Sequence[str]) 
             if fault.release is not None:
                 fault.release(lab, leader, follower)
 
-    targets = ", ".join(f"{fault.name}->{follower}" for fault, follower in chosen)
+    targets = ", ".join(f"{fault.name}->{_target(fault, follower)}" for fault, follower in chosen)
     return FaultKind(
         label,
         f"{' and '.join(fault.title for fault, _ in chosen)} ({targets})",
@@ -184,6 +189,12 @@ def as_kind(names: Sequence[str], rng: random.Random, followers: Sequence[str]) 
         release=release if holds else None,
         hold=max(holds) if holds else 1.5,
     )
+
+
+def _target(fault: Fault, follower: str) -> str:
+    """What a drawn fault hits, as its title shows it: the leader is known only at the
+    trial's start, the follower is drawn now."""
+    return fault.on.replace("follower", f"follower {follower}")
 
 
 # -- the client ---------------------------------------------------------------------------------
@@ -307,6 +318,28 @@ def _failed(data: dict) -> bool:
     return False
 
 
+def repair_failure(data: dict, limit: int = 300) -> str:
+    """Why a finished repair orchestration failed, from its return: each failed step's id
+    and comment (the orchestration's ``data``: master id -> state id -> result), or the
+    return itself when it is not a state result (a render error is a list of strings)."""
+    ret = data.get("return")
+    if not isinstance(ret, dict):
+        return str(ret)[:limit]
+    steps = ret.get("data")
+    if not isinstance(steps, dict):
+        return str(ret.get("return", ret))[:limit]
+    failed = []
+    for results in steps.values():
+        if not isinstance(results, dict):
+            failed.append(str(results))
+            continue
+        for state_id, result in results.items():
+            if isinstance(result, dict) and result.get("result") is False:
+                name = state_id.split("_|-")[1] if "_|-" in state_id else state_id
+                failed.append(f"{name}: {' '.join(str(result.get('comment', '')).split())}")
+    return "; ".join(failed)[:limit] if failed else str(ret)[:limit]
+
+
 class RepairWatcher(_Sampler):
     """Counts the repair orchestrations the reactor starts, from the master's event bus
     (reconnecting while the master is down)."""
@@ -314,7 +347,8 @@ class RepairWatcher(_Sampler):
     def __init__(self, salt):
         super().__init__(interval=1.0)
         self.salt = salt
-        self.samples: list[tuple[float, str, str, bool | None]] = []
+        #: (t, "started" | "finished", jid, success, why it failed)
+        self.samples: list[tuple[float, str, str, bool | None, str]] = []
 
     def start(self) -> None:
         self._spawn(self._run, name="repair-watcher")
@@ -325,10 +359,12 @@ class RepairWatcher(_Sampler):
                 with self.salt._master_events() as events:
                     while not self._stop.is_set():
                         event = events.get_event(wait=1, tag="salt/run/", full=True)
-                        found = event and repair_event(event["tag"], event.get("data") or {})
+                        data = (event or {}).get("data") or {}
+                        found = event and repair_event(event["tag"], data)
                         if found:
+                            why = "" if found[2] in (None, True) else repair_failure(data)
                             with self._lock:
-                                self.samples.append((time.monotonic(), *found))
+                                self.samples.append((time.monotonic(), *found, why))
             except Exception as exc:  # the master restarts during some faults
                 self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
                 self._stop.wait(1.0)
@@ -340,6 +376,11 @@ class RepairWatcher(_Sampler):
             "finished": sum(1 for s in samples if s[1] == "finished" and s[3]),
             "failed": sum(1 for s in samples if s[1] == "finished" and not s[3]),
         }
+
+    def failures(self, since: float = float("-inf")) -> list[str]:
+        """Why the repairs finished since ``since`` failed (one line each, distinct)."""
+        found = [s[4] for s in self.snapshot() if s[0] >= since and s[1] == "finished"]
+        return list(dict.fromkeys(why for why in found if why))
 
 
 # -- the audit ----------------------------------------------------------------------------------
@@ -586,6 +627,10 @@ def run(
                     "failed": audit.failed, "ambiguous": audit.ambiguous,
                 }  # fmt: skip
                 row["repairs"] = repairs.counts(trial_start)
+                why = repairs.failures(trial_start)
+                if why:
+                    row["repair_failures"] = why
+                    log(f"[{number}] failed repairs: {' | '.join(why)}")
                 row["audit_failures"] = audit.failures
                 rows.append(row)
                 verdict = "audit ok" if not audit.failures else "AUDIT FAILED"

@@ -42,7 +42,7 @@ def test_a_drawn_fault_becomes_one_trial_kind_with_its_release():
     kind = chaos.as_kind(["stop_follower", "kill_leader"], random.Random(1), ["vmm02", "vmm03"])
     assert kind.name == "overlap:stop_follower+kill_leader"
     assert kind.release is not None
-    assert "->vmm0" in kind.title
+    assert "->follower vmm0" in kind.title
     single = chaos.as_kind(["kill_leader"], random.Random(1), ["vmm02"])
     assert single.name == "kill_leader" and single.release is None
 
@@ -145,3 +145,35 @@ def test_commit_converges_when_every_server_reaches_the_leaders_index():
     assert not chaos.commit_caught_up(samples(120, 119, 125), 120)  # one lagging
     assert not chaos.commit_caught_up(samples(120, None), 120)  # one not answering
     assert not chaos.commit_caught_up(samples(120, 120), None)  # no leader to compare with
+
+
+def test_a_failed_repair_says_which_steps_failed_and_why():
+    data = {
+        "return": {
+            "retcode": 1,
+            "data": {
+                "master": {
+                    "salt_|-repair-backup_|-fresh backup_|-state": {"result": True, "comment": ""},
+                    "salt_|-repair-restore_|-restore_|-state": {
+                        "result": False,
+                        "comment": "Run failed on minions: vmm02\n  mysql: no such table",
+                    },
+                }
+            },
+        }
+    }
+    assert (
+        chaos.repair_failure(data)
+        == "repair-restore: Run failed on minions: vmm02 mysql: no such table"
+    )
+    rendered = {"return": ["Rendering SLS 'base:onenebula_ha.orch.repair' failed: lock held"]}
+    assert "lock held" in chaos.repair_failure(rendered)
+
+
+def test_a_trial_title_names_what_the_fault_hits():
+    kind = chaos.as_kind(["kill_leader", "stop_follower"], random.Random(3), ["vmm04"])
+    assert "kill_leader->leader" in kind.title
+    assert "stop_follower->follower vmm04" in kind.title
+    assert (
+        "->leader+follower vmm04" in chaos.as_kind(["split_2_3"], random.Random(3), ["vmm04"]).title
+    )
