@@ -91,6 +91,7 @@ def test_the_summary_groups_by_kind_with_percentiles():
     kill = by_kind["kill_leader"]
     assert kill["trials"] == 2 and kill["two_holder_samples"] == 1
     assert kill["vip_only_p50_s"] == 7.5 and 8.5 < kill["vip_only_p95_s"] <= 9.0
+    assert kill["new_leader_p50_s"] == 6.0 and 6.5 < kill["new_leader_p95_s"] <= 7.0
     assert kill["acked"] == 10 and kill["ambiguous"] == 2
     assert by_kind["kill_follower"]["vip_only_p50_s"] is None
     assert "| kill_leader | 2 |" in chaos.summary_table(chaos.summary(rows))
