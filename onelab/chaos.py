@@ -49,7 +49,14 @@ from pathlib import Path
 
 from onelab import netns, network, proc, topology
 from onelab.lab import Lab
-from onelab.sampling import ONE_AUTH, Timeline, _read_session, _Sampler, _TimeoutTransport
+from onelab.sampling import (
+    ONE_AUTH,
+    Mark,
+    Timeline,
+    _read_session,
+    _Sampler,
+    _TimeoutTransport,
+)
 from onelab.trials import FAULT_KINDS, FaultKind, restore, run_trial
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -166,14 +173,23 @@ def draw(rng: random.Random, kinds: Sequence[str]) -> list[str]:
     return [first, second]
 
 
-def as_kind(names: Sequence[str], rng: random.Random, followers: Sequence[str]) -> FaultKind:
-    """One :class:`onelab.trials.FaultKind` doing ``names`` (each on its drawn follower)."""
+def as_kind(
+    names: Sequence[str],
+    rng: random.Random,
+    followers: Sequence[str],
+    hit: list[str] | None = None,
+) -> FaultKind:
+    """One :class:`onelab.trials.FaultKind` doing ``names`` (each on its drawn follower);
+    the hosts the faults hit are appended to ``hit`` when they are injected."""
     chosen = [(FAULTS[name], rng.choice(list(followers))) for name in names]
     label = "+".join(names) if len(names) == 1 else f"{OVERLAP}:{'+'.join(names)}"
     holds = [fault.hold for fault, _ in chosen if fault.release is not None]
 
     def inject(lab: Lab, leader: str) -> None:
         for fault, follower in chosen:
+            if hit is not None:
+                hosts = [leader] * ("leader" in fault.on) + [follower] * ("follower" in fault.on)
+                hit.extend(h for h in hosts or [leader] if h not in hit)
             fault.inject(lab, leader, follower)
 
     def release(lab: Lab, leader: str) -> None:
@@ -577,7 +593,8 @@ def run(
                 leader = timeline.wait_healthy(REPAIR_BOUND)
                 followers = [h.name for h in lab.frontends if h.name != leader]
                 names = draw(rng, kinds)
-                kind = as_kind(names, rng, followers)
+                hit: list[str] = []
+                kind = as_kind(names, rng, followers, hit)
                 observe = max(FAULTS[n].observe for n in names) * election
                 first_write = len(writer.snapshot())
                 trial_start = time.monotonic()
@@ -599,6 +616,7 @@ def run(
                            "two_holder_samples": 0, "no_holder_s": 0.0}  # fmt: skip
                     audit.failures.append(f"not healthy within {REPAIR_BOUND}s: {exc}")
                     restore(lab)
+                _name_the_hosts_hit(timeline, trial_start, kind.name, hit)
                 allowed = sum(TWO_HOLDER_SAMPLES_ALLOWED.get(n, 0) for n in names)
                 if row["two_holder_samples"] > allowed:
                     audit.failures.append(
@@ -669,6 +687,15 @@ def run(
         return 1
     log(f"chaos: every audit passed (seed {seed})")
     return 0
+
+
+def _name_the_hosts_hit(timeline: Timeline, since: float, kind: str, hit: Sequence[str]) -> None:
+    """The trial's fault mark names the hosts the faults hit (the trial mechanics name the
+    leader, which a follower's fault leaves alone), for the timeline picture."""
+    prefix = f"{kind}: fault on "
+    for index, mark in enumerate(timeline.marks):
+        if mark.t >= since and mark.label.startswith(prefix) and hit:
+            timeline.marks[index] = Mark(mark.t, prefix + ", ".join(hit))
 
 
 def _loadavg() -> tuple[float, ...]:

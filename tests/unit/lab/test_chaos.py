@@ -178,3 +178,34 @@ def test_a_trial_title_names_what_the_fault_hits():
     assert (
         "->leader+follower vmm04" in chaos.as_kind(["split_2_3"], random.Random(3), ["vmm04"]).title
     )
+
+
+class _RecordingLab:
+    def __init__(self):
+        self.calls: list[tuple[str, str]] = []
+
+    def kill_oned(self, name):
+        self.calls.append(("kill_oned", name))
+
+    def freeze(self, name):
+        self.calls.append(("freeze", name))
+
+
+def test_the_fault_mark_names_the_hosts_the_faults_hit():
+    from onelab.sampling import Mark
+
+    hit: list[str] = []
+    kind = chaos.as_kind(["kill_leader", "stop_follower"], random.Random(3), ["vmm04"], hit)
+    lab = _RecordingLab()
+    kind.inject(lab, "vmm01")
+    assert lab.calls == [("kill_oned", "vmm01"), ("freeze", "vmm04")]
+    assert hit == ["vmm01", "vmm04"]
+
+    class _Timeline:
+        marks = [Mark(1.0, f"{kind.name}: fault on vmm01"), Mark(2.0, f"{kind.name}: heal")]
+
+    chaos._name_the_hosts_hit(_Timeline, 0.5, kind.name, hit)
+    assert [m.label for m in _Timeline.marks] == [
+        f"{kind.name}: fault on vmm01, vmm04",
+        f"{kind.name}: heal",
+    ]
