@@ -26,7 +26,7 @@ the master's event bus), the audit failures, ``chaos.json`` and ``chaos-timeline
 :mod:`onelab.timeline_svg` with the standard library) in ``--out``. Exit status 1 on any
 audit failure.
 
-    python -m onelab.chaos [--seed N] [--duration 540] [--trials N] [--out DIR] [--attach]
+    python -m onelab.chaos [--seed N] [--duration 840] [--trials N] [--out DIR] [--attach]
 """
 
 from __future__ import annotations
@@ -66,6 +66,8 @@ REPAIR_BOUND = 180
 COMMIT_TIMEOUT = 30
 #: ``make chaos`` replays this seed unless told otherwise (``SEED=n``, ``SEED=random``).
 DEFAULT_SEED = 1127
+#: The whole run's seconds (lab, deploy, trials): the teardown follows, within 15 minutes.
+DEFAULT_DURATION = 840.0
 #: The VIP is a lock: no sample with two holders, except one 100 ms sample when a paused VM
 #: resumes (it answers ARP before any of its programs runs again).
 TWO_HOLDER_SAMPLES_ALLOWED = {"host_freeze": 1}
@@ -551,6 +553,21 @@ def chaos_pillar(size: int) -> dict:
     return pillar
 
 
+#: What a trial is expected to take before one was measured (a leader kill, healed, ~30 s).
+TRIAL_ESTIMATE = 45.0
+
+
+def another_trial(
+    done: int, trials: int | None, until: float | None, lengths: Sequence[float]
+) -> bool:
+    """Whether the run starts another trial: ``trials`` of them, or (without a count) while
+    the longest trial so far would still end before ``until``."""
+    if trials is not None:
+        return done < trials
+    assert until is not None
+    return time.monotonic() + max([TRIAL_ESTIMATE, *lengths]) <= until
+
+
 def run(
     lab: Lab,
     pillar: dict,
@@ -558,11 +575,17 @@ def run(
     seed: int,
     kinds: Sequence[str],
     trials: int | None,
-    duration: float,
     out_dir: Path,
+    until: float | None = None,
     log: Callable[[str], None] = print,
 ) -> int:
-    """The nemesis loop on a deployed ``lab``; returns the exit status."""
+    """The nemesis loop on a deployed ``lab``; returns the exit status.
+
+    ``trials`` trials, or (``trials`` None) as many as fit before ``until`` (monotonic): a
+    trial starts only when the longest one so far (at least :data:`TRIAL_ESTIMATE` s) still
+    ends in time."""
+    if trials is None and until is None:
+        raise ValueError("run() needs trials or until")
     from onelab.timeline_svg import write_svg
     from onelab.trials import election_timeout_s
 
@@ -586,9 +609,8 @@ def run(
         stack.callback(repairs.stop)
         try:
             number = 0
-            while (trials is None and time.monotonic() - started < duration) or (
-                trials is not None and number < trials
-            ):
+            lengths: list[float] = []
+            while another_trial(number, trials, until, lengths):
                 number += 1
                 leader = timeline.wait_healthy(REPAIR_BOUND)
                 followers = [h.name for h in lab.frontends if h.name != leader]
@@ -653,6 +675,7 @@ def run(
                     log(f"[{number}] failed repairs: {' | '.join(why)}")
                 row["audit_failures"] = audit.failures
                 rows.append(row)
+                lengths.append(time.monotonic() - trial_start)
                 verdict = "audit ok" if not audit.failures else "AUDIT FAILED"
                 log(f"[{number}] {verdict}: writes {row['writes']} {'; '.join(audit.failures)}")
                 if audit.failures and audit.leader is None:
@@ -722,7 +745,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--kinds", default=",".join([*FAULTS, OVERLAP]))
     parser.add_argument("--trials", type=int, default=None, help="a fixed number of trials")
     parser.add_argument(
-        "--duration", type=float, default=540, help="seconds of trials (without --trials)"
+        "--duration",
+        type=float,
+        default=DEFAULT_DURATION,
+        help="seconds for the whole run without --trials: the lab, its deploy and the trials"
+        f" (a wait for the lab lock excluded; with --attach the trials only); {DEFAULT_DURATION:.0f}"
+        " by default, so make chaos ends within 15 minutes",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument(
@@ -754,11 +782,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             from onelab.salt_plain import PlainSalt
 
             lab = Lab.attach(PlainSalt())
+            since = time.monotonic()
         else:
             lab = stack.enter_context(deployed_lab(5, pillar=pillar, out=log)).lab
+            since = lab.locked_at or time.monotonic()
         return run(
-            lab, pillar, seed=seed, kinds=kinds, trials=args.trials, duration=args.duration,
-            out_dir=args.out, log=log,
+            lab, pillar, seed=seed, kinds=kinds, trials=args.trials, out_dir=args.out,
+            until=since + args.duration, log=log,
         )  # fmt: skip
 
 

@@ -70,6 +70,8 @@ class Lab:
         self.salt = salt
         self.salt.attach(self)
         self._lock = LabLock(self.state_dir)
+        #: When :meth:`up` had the machine to itself (monotonic; lock wait excluded).
+        self.locked_at: float | None = None
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -147,7 +149,7 @@ class Lab:
         """
         waiting = time.monotonic()
         self._lock.acquire(wait=wait, mode=self.salt.mode)
-        started = time.monotonic()
+        started = self.locked_at = time.monotonic()
         # "total" counts from the moment this lab had the machine to itself.
         timings: dict[str, float] = {"lock_wait": started - waiting}
         try:

@@ -54,8 +54,7 @@ def test_a_short_seeded_chaos_run_passes_every_audit(lab_prerequisites, tmp_path
 
     with deployed_lab(5, pillar=pillar, out=log) as demo:
         status = chaos.run(
-            demo.lab, pillar, seed=SEED, kinds=KINDS, trials=TRIALS, duration=0,
-            out_dir=tmp_path, log=log,
+            demo.lab, pillar, seed=SEED, kinds=KINDS, trials=TRIALS, out_dir=tmp_path, log=log,
         )  # fmt: skip
     data = json.loads((tmp_path / "chaos.json").read_text())
     rows = data["rows"]

@@ -209,3 +209,14 @@ def test_the_fault_mark_names_the_hosts_the_faults_hit():
         f"{kind.name}: fault on vmm01, vmm04",
         f"{kind.name}: heal",
     ]
+
+
+def test_a_timed_run_starts_a_trial_only_when_the_longest_so_far_still_fits():
+    import time
+
+    now = time.monotonic()
+    assert chaos.another_trial(0, None, now + 600, [])
+    assert not chaos.another_trial(0, None, now + chaos.TRIAL_ESTIMATE / 2, [])
+    assert chaos.another_trial(3, None, now + 100, [20.0, 30.0])
+    assert not chaos.another_trial(3, None, now + 100, [20.0, 190.0])  # a repair took 190 s
+    assert chaos.another_trial(3, 4, None, [500.0]) and not chaos.another_trial(4, 4, None, [])
