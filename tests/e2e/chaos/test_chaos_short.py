@@ -6,10 +6,10 @@ audited after its heal by :func:`onelab.chaos.run` (one leader, its followers in
 COMMIT converged, the VIP on the leader only, leader-only services there only, every
 acknowledged write readable, no id twice, no VIP sample with two holders beyond the paused
 VM's one). The seed is fixed so CI replays the same faults: its four draws are a SIGKILL of
-the leader's oned, the leader host paused, MariaDB stopped on a follower, and a power-cycle
-of the leader overlapping with the leader cut off from everything (a process, a host, a
-follower's service, the network, and two at once), with no kind that waits for a repair
-(``db_dropped``) or a master restart (``master_stopped``), which ``make chaos`` covers.
+the leader's oned, the leader host paused and power-cycled at once, the leader host paused,
+and a follower's oned stopped (a process on each side, a host, two faults at once), with
+no kind that waits for a repair (``db_dropped``) or a master restart (``master_stopped``),
+which ``make chaos`` covers; its trials took 85 s of the test's 346 s on 2 cores.
 The results and the timeline picture go to ``tmp_path``.
 """
 
@@ -27,7 +27,7 @@ from onelab.trials import deployed_lab, fence_missing
 
 pytestmark = pytest.mark.long
 
-SEED = 20261246
+SEED = 20261127
 TRIALS = 4
 KINDS = [*chaos.FAULTS, chaos.OVERLAP]
 
@@ -39,7 +39,7 @@ def test_the_seed_draws_the_faults_the_docstring_names():
         drawn.append(chaos.draw(rng, KINDS))
         chaos.as_kind(drawn[-1], rng, ["vmm02", "vmm03", "vmm04", "vmm05"])
     assert drawn == [
-        ["kill_leader"], ["host_freeze"], ["mariadb_follower"], ["power_cycle", "part_leader_all"]
+        ["kill_leader"], ["host_freeze", "power_cycle"], ["host_freeze"], ["stop_follower"]
     ]  # fmt: skip
 
 
