@@ -252,7 +252,9 @@ def show(zone=0, refresh=False):
 # ------------------------------------------------------------------ XML-RPC
 
 
-class _TimeoutTransport(xmlrpc.client.Transport):
+class _TimeoutMixin:
+    """An XML-RPC transport whose connections give up after ``timeout`` seconds."""
+
     def __init__(self, timeout):
         super().__init__()
         self._timeout = timeout
@@ -263,15 +265,12 @@ class _TimeoutTransport(xmlrpc.client.Transport):
         return connection
 
 
-class _SafeTimeoutTransport(xmlrpc.client.SafeTransport):
-    def __init__(self, timeout):
-        super().__init__()
-        self._timeout = timeout
+class _TimeoutTransport(_TimeoutMixin, xmlrpc.client.Transport):
+    pass
 
-    def make_connection(self, host):
-        connection = super().make_connection(host)
-        connection.timeout = self._timeout
-        return connection
+
+class _SafeTimeoutTransport(_TimeoutMixin, xmlrpc.client.SafeTransport):
+    pass
 
 
 def _call(endpoint, method, *params, timeout=2.0):

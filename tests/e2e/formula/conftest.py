@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from onelab import topology
+from onelab import proc, topology
 from onelab.demo import (
     changed_states,
     lab_pillar,
@@ -150,14 +150,10 @@ class Formula:
         return {minion: int(value) for minion, value in data.items()}
 
     def wait(self, what, predicate, timeout, interval=1.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-            time.sleep(interval)
+        try:
+            return proc.wait_until(predicate, timeout=timeout, interval=interval, what=what)
+        except TimeoutError as exc:
+            raise AssertionError(str(exc)) from None
 
     def leader(self, among=None):
         """The leader as the other servers see it (None while there is none)."""
