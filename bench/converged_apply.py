@@ -22,6 +22,7 @@ RUNS = 3
 NOOP_SLS = "bench_noop"
 NOOP_TEXT = "bench-noop:\n  test.succeed_without_changes: []\n"
 GOAL_RATIO = 2.0
+TOP = 8  # slowest states reported (seconds summed over the minions)
 
 
 def timed_apply(demo, targets: str, *args: str) -> dict:
@@ -33,13 +34,32 @@ def timed_apply(demo, targets: str, *args: str) -> dict:
     if failed:
         raise RuntimeError(f"state.apply {' '.join(args)} failed: {failed}")
     states = sum(len(ret) for ret in data.values())
+    per_minion = {
+        m: sum((r.get("duration") or 0) for r in ret.values()) / 1000 for m, ret in data.items()
+    }
+    by_state: dict[str, float] = {}
+    for ret in data.values():
+        for state_id, result in ret.items():
+            parts = state_id.split("_|-")
+            key = f"{parts[0]}.{parts[-1]} {parts[1]}" if len(parts) == 4 else state_id
+            by_state[key] = by_state.get(key, 0.0) + (result.get("duration") or 0) / 1000
     changed = sorted(
         f"{minion}: {state_id}"
         for minion, ret in data.items()
         for state_id, result in ret.items()
         if result.get("changes")
     )
-    return {"seconds": seconds, "states": states, "changed": changed, "minions": len(data)}
+    return {
+        "seconds": seconds,
+        "states": states,
+        "changed": changed,
+        "minions": len(data),
+        # Seconds inside the states (the rest of the wall time: job, pillar, rendering).
+        "in_states_s": round(max(per_minion.values(), default=0.0), 2),
+        "slowest_states_s": {
+            k: round(v, 2) for k, v in sorted(by_state.items(), key=lambda kv: -kv[1])[:TOP]
+        },
+    }
 
 
 def series(runs: list[dict]) -> dict:
@@ -50,6 +70,8 @@ def series(runs: list[dict]) -> dict:
         "states": runs[-1]["states"],
         "minions": runs[-1]["minions"],
         "changed_last_run": runs[-1]["changed"],
+        "in_states_s_last_run": runs[-1].get("in_states_s"),
+        "slowest_states_s_last_run": runs[-1].get("slowest_states_s"),
     }
 
 
