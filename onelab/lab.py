@@ -184,7 +184,13 @@ class Lab:
         still holds.
         """
         if not self._lock.held and not self._lock.try_acquire():
-            # A CLI lab: its own processes hold the lock; they go first.
+            owner = self._lock.owner().get("pid")
+            if not force and isinstance(owner, int) and proc.is_alive(owner):
+                # A live session (a test module, the demo, a chaos run) owns the lab: a
+                # caller that never got the lock (an up() that gave up waiting) must not
+                # kill the processes of that session's lab.
+                raise LabBusy(self._lock.busy_message())
+            # A CLI lab (its `up` has returned): its keeper holds the lock; it goes first.
             self._kill_lab_processes()
             try:
                 proc.wait_until(self._lock.try_acquire, timeout=15, what="the lab lock")

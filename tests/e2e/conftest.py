@@ -92,8 +92,10 @@ def lab(
         salt_factories, master_extra=lab_master_config, minion_extra=lab_minion_config
     )
     the_lab = Lab(lab_size, salt=backend, warmup_ms=lab_warmup_ms)
+    # Only a lab that came up is this module's to tear down: while up() waits for the lock
+    # the lab is another session's, and a failed up() has cleaned after itself.
+    timings = the_lab.up(wait=LAB_LOCK_WAIT)
     try:
-        timings = the_lab.up(wait=LAB_LOCK_WAIT)
         sys.stderr.write(f"\nlab up ({lab_size} front-ends): {timings}\n")
         yield the_lab
     finally:
