@@ -15,7 +15,7 @@
 {%- from tpldir.split('/')[0] ~ "/map.jinja" import onenebula_ha %}
 {%- set plan = salt['saltutil.runner']('onenebula_ha.plan', action='remove', target=pillar.get('target'),
       force=pillar.get('force', False), servers=onenebula_ha.servers, zone=onenebula_ha.zone.id, wait=onenebula_ha.deploy.wait_timeout) %}
-{{- raise(plan.error or 'onenebula_ha remove: runner onenebula_ha.plan failed (synced?): ' ~ plan)
+{{- raise((plan.error if plan is mapping else none) or 'onenebula_ha remove: runner onenebula_ha.plan failed (synced?): ' ~ plan)
       if plan is not mapping or plan.error }}
 
 onenebula_ha-orch-remove-test-show_notification:

@@ -359,3 +359,15 @@ def test_rolling_restart_refuses_an_unhealthy_zone(render):
     )
     output = render("rolling_restart", view)
     assert isinstance(output, str) and "not healthy" in output and "vmm01" in output
+
+
+@pytest.mark.parametrize("name", ["deploy", "add", "remove", "repair", "rolling_restart"])
+def test_a_failed_planner_call_is_reported_with_the_runner_answer(render, monkeypatch, name):
+    # saltutil.runner answers a string when the runner raised (or is not synced): the
+    # orchestration must stop and say what came back, not fail on reading its "error".
+    answer = "Exception occurred in runner onenebula_ha.plan: TimeoutError: vmm03 did not answer"
+    monkeypatch.setattr(FakeRunnerClient, "cmd", lambda self, *args, **kwargs: answer)
+    output = render(name, CONVERGED, {"target": "vmm03"})
+    assert isinstance(output, str)
+    assert f"onenebula_ha {name}: runner onenebula_ha.plan failed (synced?): {answer}" in output
+    assert "has no attribute 'error'" not in output
