@@ -94,7 +94,10 @@ def measure(demo) -> dict:
     finally:
         for name in (NOOP_SLS, NOOP_ORCH):
             (tree / f"{name}.sls").unlink(missing_ok=True)
-    results = orchestration_results(data)
+    try:
+        results = orchestration_results(data)
+    except ValueError:  # the orchestration did not render: say what salt-run printed
+        raise RuntimeError(f"the deploy gave no result (rc {rc}): {output[-3000:]}") from None
     failed = [r.get("name") for r in results.values() if r.get("result") is not True]
     if rc != 0 or failed:
         raise RuntimeError(f"the deploy failed (rc {rc}) at {failed}: {output[-3000:]}")
