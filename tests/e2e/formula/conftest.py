@@ -10,6 +10,7 @@ break and repair servers themselves and must not race an automatic repair.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -27,8 +28,9 @@ from onelab.demo import (
 
 # Factories' files for these modules: short (unix socket paths), under /run (which the lab
 # hosts share with the machine), and apart from other e2e sessions' root, which a session
-# removes when it ends.
-FACTORIES_ROOT = Path("/run/onelab-fx")
+# removes when it ends: one per session (several sessions wait for the lab at once, and one
+# that ends must not remove the root of one still waiting).
+FACTORIES_ROOT = Path(f"/run/onelab-fx-{os.getpid()}")
 FAST_RAFT = {"election_timeout_ms": 1500, "broadcast_timeout_ms": 250, "xmlrpc_timeout_ms": 500}
 ORCHESTRATION_TIMEOUT = 900
 
