@@ -35,7 +35,7 @@ import time
 import salt.client
 import salt.loader
 import salt.pillar
-from salt.exceptions import CommandExecutionError, SaltInvocationError
+from salt.exceptions import CommandExecutionError, SaltException, SaltInvocationError
 
 log = logging.getLogger(__name__)
 
@@ -1664,11 +1664,40 @@ def repair_check(target, leader, token, stage, force=False, servers=None, zone=0
     return {"result": True, "comment": f"repair of {target}: still needed, from {leader}"}
 
 
+def _failure_reason(holder, target_entry):
+    """Why the repair that ``holder`` describes failed, for the lock record and the log:
+    the refusal a check noted, else what the master's fresh look finds wrong with the
+    target after the attempt (``target_entry``: its entry of :func:`view`, or None)."""
+    holder = holder if isinstance(holder, dict) else {}
+    if holder.get("problem"):
+        return holder["problem"]
+    reason = "a step of the repair orchestration failed"
+    entry = target_entry if isinstance(target_entry, dict) else {}
+    if entry.get("problems"):
+        reason += f"; afterwards {holder.get('target')}: " + "; ".join(entry["problems"])
+    elif entry:
+        reason += f"; afterwards {holder.get('target')} is {entry.get('state')}"
+    return reason
+
+
+def _target_after(target):
+    """The target's entry of a fresh :func:`view`, or None when it cannot be taken."""
+    if not target:
+        return None
+    try:
+        return view()["servers"].get(target)
+    except SaltException as exc:
+        log.warning("onenebula_ha repair: no fresh look at %s after it failed: %s", target, exc)
+        return None
+
+
 def repair_release(token, ok=True):
     """
     Release the repair lock held by the orchestration with ``token``, recording the
     outcome: after a failure that target backs off (30 s, doubling, at most 10 min) and
-    the reason is logged. A token that does not hold the lock releases nothing.
+    the reason is logged and kept in the lock record (the check that refused, else what
+    is wrong with the target after the attempt, from a fresh look). A token that does
+    not hold the lock releases nothing.
 
     CLI Example:
 
@@ -1677,10 +1706,14 @@ def repair_release(token, ok=True):
         salt-run onenebula_ha.repair_release <token> ok=False
     """
     now = time.time()
+    after = None
+    if not ok:
+        holder = _read_lock().get("holder") or {}
+        if holder.get("token") == token and not holder.get("problem"):
+            after = _target_after(holder.get("target"))
 
     def release(record):
-        holder = record.get("holder") or {}
-        reason = holder.get("problem") or "a step of the repair orchestration failed"
+        reason = _failure_reason(record.get("holder"), after)
         return _released(record, token, bool(ok), reason, now)
 
     message = _update_lock(release)

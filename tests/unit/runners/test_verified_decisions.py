@@ -243,6 +243,31 @@ def test_a_failed_repair_releases_the_lock_and_backs_the_target_off_boundedly():
     assert runner._lock_decision(lock, "vmm03", now, 3600) == (True, None)
 
 
+@pytest.mark.parametrize(
+    ("holder", "entry", "reason"),
+    [
+        # a check refused before a destructive step: its reason, as it noted it
+        ({"target": "vmm03", "problem": "repair of vmm03, before the restore: the leader "
+          "changed from vmm01 to vmm02"}, None,
+         "repair of vmm03, before the restore: the leader changed from vmm01 to vmm02"),
+        # a step failed: what the master's fresh look finds wrong with the target
+        ({"target": "vmm03"}, {"state": "down", "problems": [
+            "oned does not answer: cannot reach oned at http://localhost:2633/RPC2"]},
+         "a step of the repair orchestration failed; afterwards vmm03: oned does not answer: "
+         "cannot reach oned at http://localhost:2633/RPC2"),
+        ({"target": "vmm03"}, {"state": "follower", "problems": []},
+         "a step of the repair orchestration failed; afterwards vmm03 is follower"),
+        # no fresh look possible
+        ({"target": "vmm03"}, None, "a step of the repair orchestration failed"),
+    ],
+)  # fmt: skip
+def test_a_failed_repair_says_why(holder, entry, reason):
+    assert runner._failure_reason(holder, entry) == reason
+    lock = {"holder": dict(holder, started=1000, token="t")}
+    lock, message = runner._released(lock, "t", False, runner._failure_reason(holder, entry), 1010)
+    assert lock["failures"]["vmm03"]["reason"] == reason and reason in message
+
+
 @pytest.mark.parametrize("lock", [None, "junk", {"holder": "x"}, {"holder": {"started": "now"}}])
 def test_a_malformed_lock_record_does_not_block(lock):
     assert runner._lock_decision(lock, "vmm03", 1000, 3600) == (True, None)
