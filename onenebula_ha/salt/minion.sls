@@ -16,9 +16,12 @@
 
 {%- if is_frontend and beacon.enabled %}
 
+{#- One module refresh, after both syncs: a refresh reloads the utils with the modules, and
+    each refresh (grains included) queues ahead of beacon.present's beacons.list in the
+    minion, whose answer Salt 3006/3007 wait for 60 s at most. #}
 onenebula_ha-salt-minion-saltutil-sync_utils:
   saltutil.sync_utils:
-    - refresh: true
+    - refresh: false
 
 onenebula_ha-salt-minion-saltutil-sync_modules:
   saltutil.sync_modules:
