@@ -358,6 +358,24 @@ def repair_failure(data: dict, limit: int = 300) -> str:
     return "; ".join(failed)[:limit] if failed else str(ret)[:limit]
 
 
+def repair_notes(data: dict, limit: int = 300) -> str:
+    """What a finished repair orchestration says it did: the planner's notes (the comment of
+    its ``test.show_notification`` step) and how many steps ran, so a repair that did nothing
+    (refused, or found nothing wrong) is told apart from one that restored the target."""
+    ret = data.get("return")
+    steps = ret.get("data") if isinstance(ret, dict) else None
+    if not isinstance(steps, dict):
+        return ""
+    notes, ran = "", 0
+    for results in steps.values():
+        for state_id, result in (results if isinstance(results, dict) else {}).items():
+            if "show_notification" in state_id and isinstance(result, dict):
+                notes = " ".join(str(result.get("comment", "")).split())
+            elif isinstance(result, dict):
+                ran += 1
+    return f"{ran} step(s); {notes}"[:limit]
+
+
 class RepairWatcher(_Sampler):
     """Counts the repair orchestrations the reactor starts, from the master's event bus
     (reconnecting while the master is down)."""
@@ -380,7 +398,12 @@ class RepairWatcher(_Sampler):
                         data = (event or {}).get("data") or {}
                         found = event and repair_event(event["tag"], data)
                         if found:
-                            why = "" if found[2] in (None, True) else repair_failure(data)
+                            if found[0] == "started":
+                                why = ""
+                            elif found[2]:
+                                why = repair_notes(data)
+                            else:
+                                why = repair_failure(data)
                             with self._lock:
                                 self.samples.append((time.monotonic(), *found, why))
             except Exception as exc:  # the master restarts during some faults
@@ -397,8 +420,19 @@ class RepairWatcher(_Sampler):
 
     def failures(self, since: float = float("-inf")) -> list[str]:
         """Why the repairs finished since ``since`` failed (one line each, distinct)."""
-        found = [s[4] for s in self.snapshot() if s[0] >= since and s[1] == "finished"]
-        return list(dict.fromkeys(why for why in found if why))
+        return self._said(since, success=False)
+
+    def notes(self, since: float = float("-inf")) -> list[str]:
+        """What the repairs that succeeded since ``since`` said they did (distinct)."""
+        return self._said(since, success=True)
+
+    def _said(self, since: float, *, success: bool) -> list[str]:
+        found = [
+            s[4]
+            for s in self.snapshot()
+            if s[0] >= since and s[1] == "finished" and bool(s[3]) is success
+        ]
+        return list(dict.fromkeys(line for line in found if line))
 
 
 # -- the audit ----------------------------------------------------------------------------------
@@ -673,6 +707,10 @@ def run(
                 if why:
                     row["repair_failures"] = why
                     log(f"[{number}] failed repairs: {' | '.join(why)}")
+                said = repairs.notes(trial_start)
+                if said:
+                    row["repair_notes"] = said
+                    log(f"[{number}] repairs done: {' | '.join(said)}")
                 row["audit_failures"] = audit.failures
                 rows.append(row)
                 lengths.append(time.monotonic() - trial_start)

@@ -220,3 +220,24 @@ def test_a_timed_run_starts_a_trial_only_when_the_longest_so_far_still_fits():
     assert chaos.another_trial(3, None, now + 100, [20.0, 30.0])
     assert not chaos.another_trial(3, None, now + 100, [20.0, 190.0])  # a repair took 190 s
     assert chaos.another_trial(3, 4, None, [500.0]) and not chaos.another_trial(4, 4, None, [])
+
+
+def test_a_finished_repair_says_what_it_did():
+    data = {
+        "return": {
+            "retcode": 0,
+            "data": {
+                "master": {
+                    "test_|-onenebula_ha-orch-repair-test-show_notification_|-x_|-show_notification": {
+                        "result": True,
+                        "comment": "vmm02 is a caught-up follower:\n nothing to repair",
+                    },
+                }
+            },
+        }
+    }
+    assert chaos.repair_notes(data) == "0 step(s); vmm02 is a caught-up follower: nothing to repair"
+    steps = data["return"]["data"]["master"]
+    steps["salt_|-repair-restore_|-restore_|-state"] = {"result": True, "comment": "ok"}
+    assert chaos.repair_notes(data).startswith("1 step(s); vmm02")
+    assert chaos.repair_notes({"return": ["render error"]}) == ""
