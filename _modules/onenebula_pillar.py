@@ -25,6 +25,7 @@ The checks are plain Python (:func:`find_errors`) so they can be tested without 
 import contextlib
 import difflib
 import ipaddress
+import math
 import re
 
 import salt.utils.dictupdate
@@ -1056,9 +1057,56 @@ FENCE_BOUNDS = {
     "port": (1, 65535),
 }
 FENCE_INTEGERS = ("margin_ms", "max_lag", "port")
+# Left null, these follow raft:election_timeout_ms (_fence_timings).
+FENCE_DERIVED = ("poll_interval", "timeout")
+FENCE_POLL_MAX_S = 0.5
+FENCE_TIMEOUT_MAX_S = 1.0
 FENCE_PATHS = ("python3", "program", "config", "pidfile", "log")
 FENCE_SERVICE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}")
 FENCE_PATH_RE = re.compile(r"(/[A-Za-z0-9_.@+-]+)+")
+
+
+def _raft_timings(raft):
+    """``(election_timeout_ms, broadcast_timeout_ms)`` when both are valid (else None: the
+    raft section's own error says why, and nothing is derived from or checked against them)."""
+    raft = raft if isinstance(raft, dict) else {}
+    election, broadcast = raft.get("election_timeout_ms"), raft.get("broadcast_timeout_ms")
+    for key, value in (("election_timeout_ms", election), ("broadcast_timeout_ms", broadcast)):
+        if not _is_int(value) or not MIN_RAFT_TIMEOUT_MS < value <= RAFT_BOUNDS[key][1]:
+            return None
+    return (election, broadcast) if broadcast < election else None
+
+
+def _fence_timings(fence, raft):
+    """``{"poll_interval", "timeout"}`` in seconds: the pillar's values, or, where null,
+    derived from ``raft:election_timeout_ms`` so that the agent is safe with any Raft
+    timings that leave room for a lease (docs/fence.md, "Configuration"):
+
+    * ``poll_interval``: ELECTION_TIMEOUT / 10, at most 0.5 s (5000 ms -> 0.5 s, 1500 ms
+      -> 0.15 s): a short poll is a term of the lease bound, so it shrinks with it;
+    * ``timeout``: what is left of the lease after one poll, at most 1 s (a lease must
+      outlast one round): 5000 ms -> 1.0 s, 1500 ms -> 0.6 s.
+
+    A value that cannot be derived (no usable election timeout or lease fraction) stays
+    None; the validation reports the key it came from."""
+    fence = fence if isinstance(fence, dict) else {}
+    timings = {key: fence.get(key) for key in FENCE_DERIVED}
+    if _raft_timings(raft) is None:
+        return timings
+    election = _raft_timings(raft)[0]
+    if timings["poll_interval"] is None:
+        timings["poll_interval"] = round(max(0.05, min(FENCE_POLL_MAX_S, election / 10000)), 3)
+    fraction, poll = fence.get("lease_fraction"), timings["poll_interval"]
+    numbers = all(
+        isinstance(value, (int, float)) and not isinstance(value, bool)
+        for value in (fraction, poll)
+    )
+    if timings["timeout"] is None and numbers:
+        left = max(0.05, min(FENCE_TIMEOUT_MAX_S, fraction * election / 1000 - poll))
+        # whole milliseconds, rounded down: poll + timeout never exceeds the lease by a
+        # rounding error
+        timings["timeout"] = math.floor(left * 1000 + 1e-9) / 1000
+    return timings
 
 
 def _fence_errors(config):
@@ -1071,13 +1119,19 @@ def _fence_errors(config):
     errors = []
     if not isinstance(fence.get("enabled", False), bool):
         errors.append(f"{_path('fence', 'enabled')}: must be true or false")
+    timings = _fence_timings(fence, config.get("raft"))
     numbers = {}
     for key, (low, high) in FENCE_BOUNDS.items():
-        value = fence.get(key)
+        value = timings.get(key) if key in FENCE_DERIVED else fence.get(key)
         integer = key in FENCE_INTEGERS
+        if value is None and key in FENCE_DERIVED and fence.get(key) is None:
+            continue  # not derivable: the Raft or lease_fraction error says why
         if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
             kind = "a whole number" if integer else "a number"
-            errors.append(f"{_path('fence', key)}: must be {kind} between {low} and {high}")
+            null = (
+                " (or null: derived from raft:election_timeout_ms)" if key in FENCE_DERIVED else ""
+            )
+            errors.append(f"{_path('fence', key)}: must be {kind} between {low} and {high}{null}")
         elif not low <= value <= high:
             errors.append(f"{_path('fence', key)}: {value} is not between {low} and {high}")
         else:
@@ -1096,27 +1150,41 @@ def _fence_errors(config):
         if not isinstance(value, str) or not FENCE_PATH_RE.fullmatch(value) or "/../" in value:
             errors.append(f"{_path('fence', key)}: must be an absolute path")
     if fence.get("enabled") is True and set(numbers) >= {"lease_fraction", "poll_interval"}:
-        raft = config.get("raft") if isinstance(config.get("raft"), dict) else {}
-        election, broadcast = raft.get("election_timeout_ms"), raft.get("broadcast_timeout_ms")
-        if _is_int(election) and _is_int(broadcast):
-            lease = numbers["lease_fraction"] * election
-            poll = numbers["poll_interval"] * 1000
-            total = lease + poll + broadcast + numbers.get("margin_ms", 0)
-            if total >= election:
-                errors.append(
-                    f"{_path('fence', 'lease_fraction')}: lease {lease:.0f} ms + poll_interval "
-                    f"{poll:.0f} ms + broadcast_timeout_ms {broadcast} ms + margin_ms "
-                    f"{numbers.get('margin_ms', 0)} = {total:.0f} ms must stay below "
-                    f"election_timeout_ms ({election} ms), or the lease could outlive the "
-                    "followers' election timer"
-                )
-            elif "timeout" in numbers and poll + numbers["timeout"] * 1000 > lease:
-                errors.append(
-                    f"{_path('fence', 'poll_interval')}: poll_interval {poll:.0f} ms + timeout "
-                    f"{numbers['timeout'] * 1000:.0f} ms exceed the lease ({lease:.0f} ms): "
-                    "the lease would lapse between two rounds"
-                )
+        errors += _fence_lease_errors(fence, config.get("raft"), numbers)
     return errors
+
+
+def _fence_lease_errors(fence, raft, numbers):
+    """The lease bound (docs/fence.md): the lease ends before the followers' election timer
+    can fire, and it outlasts one round."""
+    if _raft_timings(raft) is None:
+        return []
+    election, broadcast = _raft_timings(raft)
+
+    def shown(key):
+        return " (derived)" if fence.get(key) is None else ""
+
+    lease = numbers["lease_fraction"] * election
+    poll = numbers["poll_interval"] * 1000
+    margin = numbers.get("margin_ms", 0)
+    total = lease + poll + broadcast + margin
+    if total >= election:
+        return [
+            f"{_path('fence', 'lease_fraction')}: lease {lease:.0f} ms + poll_interval "
+            f"{poll:.0f} ms{shown('poll_interval')} + broadcast_timeout_ms {broadcast} ms + "
+            f"margin_ms {margin} = {total:.0f} ms must stay below election_timeout_ms "
+            f"({election} ms), or the lease could outlive the followers' election timer: "
+            "lower fence:lease_fraction (or margin_ms), raise raft:election_timeout_ms, or "
+            "set fence:enabled false"
+        ]
+    if "timeout" in numbers and poll + numbers["timeout"] * 1000 > lease:
+        return [
+            f"{_path('fence', 'poll_interval')}: poll_interval {poll:.0f} ms"
+            f"{shown('poll_interval')} + timeout {numbers['timeout'] * 1000:.0f} ms"
+            f"{shown('timeout')} exceed the lease ({lease:.0f} ms): "
+            "the lease would lapse between two rounds"
+        ]
+    return []
 
 
 VERSION_RE = re.compile(r"^\d+\.\d+$")
@@ -1281,7 +1349,8 @@ def validate(config, pillar=None, measured=False):
     """
     Validate and normalise the merged ``onenebula_ha`` configuration.
 
-    Returns the configuration with derived values filled in (server endpoints). Raises
+    Returns the configuration with derived values filled in (server endpoints, the fencing
+    agent's ``poll_interval`` and ``timeout`` where null). Raises
     ``CommandExecutionError`` listing every problem, each named by its pillar key, so the
     render stops before any state changes anything.
 
@@ -1294,7 +1363,12 @@ def validate(config, pillar=None, measured=False):
     errors = find_errors(config, pillar, measured=measured)
     if errors:
         raise CommandExecutionError("Invalid onenebula_ha pillar:\n  - " + "\n  - ".join(errors))
-    return with_endpoints(config)
+    config = with_endpoints(config)
+    if isinstance(config.get("fence"), dict):
+        fence = dict(config["fence"])
+        fence.update(_fence_timings(fence, config.get("raft")))
+        config = dict(config, fence=fence)
+    return config
 
 
 def _pillar_problem(pillar):

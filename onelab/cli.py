@@ -1,8 +1,9 @@
 """``onelab``: bring the lab up and down, look at it and inject faults.
 
     onelab up 5 [--warmup-ms 2000]   hosts vmm01…vmm05 + salt master + client
-    onelab up 5 --deploy [--fence]   the same, deployed with the demo's full wiring (reactor,
-                                     beacon, hooks; --fence: the fencing agent too), left up
+    onelab up 5 --deploy [--no-fence]  the same, deployed with the demo's full wiring (reactor,
+                                     beacon, hooks, the fencing agent; --no-fence: without
+                                     the agent, hooks + reactor alone), left up
     onelab status [--json]
     onelab exec vmm01 onezone show 0
     onelab kill-oned vmm02 | freeze vmm02 | thaw vmm02
@@ -65,8 +66,7 @@ def _up_deployed(args: argparse.Namespace) -> int:
     from onelab import demo  # deferred: it loads the formula's pillar example
 
     pillar = demo.lab_pillar(args.size, topology.state_dir() / "shared")
-    if args.fence:
-        pillar["onenebula_ha"].setdefault("fence", {})["enabled"] = True
+    pillar["onenebula_ha"].setdefault("fence", {})["enabled"] = args.fence
     driver = demo.Demo(
         args.size,
         out=lambda line: print(line, flush=True),
@@ -238,7 +238,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="deploy the formula with the demo's full wiring and leave the lab up",
     )
-    up.add_argument("--fence", action="store_true", help="with --deploy: the fencing agent too")
+    up.add_argument(
+        "--fence",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --deploy: the fencing agent (the formula's default; --no-fence: hooks + "
+        "reactor alone hold the VIP)",
+    )
     up.set_defaults(func=cmd_up)
 
     down = verbs.add_parser("down", help="remove everything the lab created")

@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 ENABLED = {"onenebula_ha": {"fence": {"enabled": True}}}
+DISABLED = {"onenebula_ha": {"fence": {"enabled": False}}}
 
 
 def _states(data, sls=None):
@@ -24,8 +25,8 @@ def _states(data, sls=None):
     return states
 
 
-def test_enabled_fence_installs_configures_and_starts_the_agent(show_sls):
-    states = _states(show_sls("onenebula_ha.fence", pillar=ENABLED))
+def test_the_default_pillar_installs_configures_and_starts_the_agent(show_sls):
+    states = _states(show_sls("onenebula_ha.fence"))
     module, function, agent = states["onenebula_ha-fence-file-managed-agent"]
     assert (module, function) == ("file", "managed")
     assert agent["name"] == "/usr/local/sbin/onenebula-ha-fence"
@@ -42,6 +43,8 @@ def test_enabled_fence_installs_configures_and_starts_the_agent(show_sls):
     assert (dataset["election_timeout_ms"], dataset["broadcast_timeout_ms"]) == (5000, 500)
     assert dataset["one_auth"] == "/var/lib/one/.one/one_auth"
     assert (dataset["bind"], dataset["port"], dataset["lease_fraction"]) == ("0.0.0.0", 2634, 0.5)
+    # poll_interval and timeout left null in the pillar: derived from the election timeout.
+    assert (dataset["poll_interval"], dataset["timeout"]) == (0.5, 1.0)
     # The rendered configuration is one the agent itself accepts.
     assert not {"password", "one_auth_secret"} & set(dataset)
     # No systemd on this machine: an LSB init script, as in the lab.
@@ -68,7 +71,7 @@ def test_rendered_config_is_accepted_by_the_agent(show_sls, agent_module):
 
 
 def test_disabled_fence_stops_an_installed_agent(show_sls):
-    data = show_sls("onenebula_ha.fence")
+    data = show_sls("onenebula_ha.fence", pillar=DISABLED)
     states = _states(data, sls="onenebula_ha.fence")
     assert list(states) == ["onenebula_ha-fence-service-dead"]
     # The hooks come with it, and without the fence their leader action claims again.

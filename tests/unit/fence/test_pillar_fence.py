@@ -40,9 +40,57 @@ def test_a_lease_that_could_outlive_the_election_timer_names_lease_fraction(
     assert "must stay below election_timeout_ms (5000 ms)" in errors[0]
 
 
+def test_the_agent_is_on_by_default_with_timings_derived_from_the_raft_section(repo_root):
+    defaults = yaml.safe_load((repo_root / "onenebula_ha" / "defaults.yaml").read_text())
+    example = yaml.safe_load((repo_root / "pillar.example").read_text())
+    for fence in (defaults["onenebula_ha"]["fence"], example["onenebula_ha"]["fence"]):
+        assert fence["enabled"] is True
+        assert fence["poll_interval"] is None and fence["timeout"] is None
+
+
+@pytest.mark.parametrize(
+    ("raft", "poll", "timeout"),
+    [
+        ({}, 0.5, 1.0),  # the shipped 5000/500 ms
+        ({"election_timeout_ms": 1500, "broadcast_timeout_ms": 250}, 0.15, 0.6),
+        ({"election_timeout_ms": 2000}, 0.2, 0.8),
+        ({"election_timeout_ms": 20000}, 0.5, 1.0),
+    ],
+)
+def test_validate_fills_in_poll_interval_and_timeout_from_the_election_timeout(
+    pillar_module, settings, raft, poll, timeout
+):
+    config = settings()
+    config["raft"].update(raft)
+    assert pillar_module.find_errors(config) == []
+    fence = pillar_module.validate(config)["fence"]
+    assert (fence["poll_interval"], fence["timeout"]) == (poll, timeout)
+    lease_ms = fence["lease_fraction"] * config["raft"]["election_timeout_ms"]
+    assert fence["poll_interval"] * 1000 + fence["timeout"] * 1000 <= lease_ms
+
+
+def test_values_set_in_the_pillar_are_kept(pillar_module, settings):
+    fence = pillar_module.validate(settings(poll_interval=0.3, timeout=0.7))["fence"]
+    assert (fence["poll_interval"], fence["timeout"]) == (0.3, 0.7)
+    # A set poll_interval still gives the derived timeout its share of the lease.
+    fence = pillar_module.validate(settings(poll_interval=1.0, lease_fraction=0.3))["fence"]
+    assert (fence["poll_interval"], fence["timeout"]) == (1.0, 0.5)
+
+
 def test_shorter_raft_timings_are_taken_into_account(pillar_module, settings):
     config = settings(enabled=True)
-    config["raft"]["election_timeout_ms"] = 2000  # 1000 + 500 + 500 + 250 >= 2000
+    # derived poll 0.15 s: 750 + 150 + 500 + 250 = 1650 ms >= 1500 ms
+    config["raft"]["election_timeout_ms"] = 1500
+    errors = fence_errors(pillar_module, config)
+    assert len(errors) == 1, errors
+    assert errors[0].startswith("onenebula_ha:fence:lease_fraction: lease 750 ms")
+    assert (
+        "poll_interval 150 ms (derived)" in errors[0]
+        and "election_timeout_ms (1500 ms)" in errors[0]
+    )
+    # An explicit poll_interval is held to the same bound (1000 + 500 + 500 + 250 >= 2000).
+    config["raft"]["election_timeout_ms"] = 2000
+    config["fence"]["poll_interval"] = 0.5
     assert fence_errors(pillar_module, config)[0].startswith("onenebula_ha:fence:lease_fraction")
     # A disabled agent is not held to it.
     config["fence"]["enabled"] = False
@@ -61,6 +109,7 @@ def test_rounds_slower_than_the_lease_name_poll_interval(pillar_module, settings
     [
         ({"enabled": "yes"}, "enabled"),
         ({"poll_interval": "1"}, "poll_interval"),
+        ({"timeout": "derived"}, "timeout"),
         ({"poll_interval": 0}, "poll_interval"),
         ({"lease_fraction": 1.0}, "lease_fraction"),
         ({"timeout": True}, "timeout"),
