@@ -1,25 +1,30 @@
 """VIP failover as a client sees it: leader SIGKILL until a call through the VIP answers on
-the new leader; with the fencing agent, beside the same trials with hooks + reactor only.
+the new leader; with the fencing agent, beside the same trials with hooks + reactor only, and
+with the agent under a tuned ELECTION_TIMEOUT.
 
-One 5-front-end lab deployed as ``make demo`` does (plain Salt, Raft hooks, beacon, reactor;
-shipped Raft timings, ELECTION_TIMEOUT 5 s) runs two variants in one run, on the same hosts:
+Three variants in one run, each ``BENCH_VIP_TRIALS`` (default 20) SIGKILL trials:
 
-* ``hooks_reactor`` (the baseline): the agent disabled (``fence.enabled: false``), the Raft
-  hooks and the reactor's VIP reaction only;
-* ``fence``: the same zone after ``fence.enabled: true`` and ``state.apply
-  onenebula_ha.fence`` (skipped, and said so, while the formula has no fencing agent).
+* ``hooks_reactor`` (the baseline): a 5-front-end lab deployed as ``make demo`` does (plain
+  Salt, Raft hooks, beacon, reactor; shipped Raft timings, ELECTION_TIMEOUT 5 s) with the
+  agent disabled (``fence.enabled: false``): the Raft hooks and the reactor's VIP reaction
+  only;
+* ``fence``: the same zone, the same hosts, after ``fence.enabled: true`` and ``state.apply
+  onenebula_ha.fence`` (the formula's default; poll and timeout derived from the Raft
+  section: 0.5 s and 1.0 s);
+* ``fence_election_1500ms`` (skip with ``BENCH_VIP_TUNED=0``): a second deploy with
+  ELECTION_TIMEOUT 1500 ms and BROADCAST_TIMEOUT 250 ms (the formula's e2e timings), the
+  agent on (derived poll 0.15 s, lease 0.75 s): what an operator gets by tuning.
 
-Each trial waits for a healthy zone (one leader, the others its followers, the VIP on the
-leader only), SIGKILLs the leader's oned and measures, from the kill, the time until another
-server reports state leader (``election_s``) and until every call of a client on the client
-host (``one.zone.raftstatus`` through the VIP every 100 ms, answered by whichever oned
-receives it) is answered by the new leader (``vip_failover_s``), then restarts the killed
-oned and waits for a healthy zone again. The VIP samples of the trial give the samples with
-two holders. p50/p95 per variant; the figures and the machine's load go to
-``bench/results/vip_failover.json``.
-
-``run(tuned=True)`` (or ``BENCH_VIP_TUNED=1``) adds a second deploy with ELECTION_TIMEOUT
-1500 ms and the agent, to show what an operator can get by tuning. Long: ~20 s per trial.
+Nothing is deployed between the trials of a variant. Each trial waits for a healthy zone (one
+leader, the others its followers, the VIP on the leader only), SIGKILLs the leader's oned
+and measures, from the kill, the time until another server reports state leader
+(``election_s``), until the VIP is on the new leader only (``vip_new_leader_only_s``) and
+until every call of a client on the client host (``one.zone.raftstatus`` through the VIP
+every 100 ms, answered by whichever oned receives it) is answered by the new leader
+(``vip_failover_s``, the figure); then it restarts the killed oned and waits for a healthy
+zone again. The VIP samples of the trial give the samples with two holders. p50/p95 per
+variant; the figures, the machine's load and its CPU count go to
+``bench/results/vip_failover.json``. Long: ~20 s per trial, ~30 min in all.
 """
 
 from __future__ import annotations
@@ -33,76 +38,98 @@ from bench._support import percentile
 from onelab import topology
 from onelab.demo import lab_pillar, write_pillar
 from onelab.sampling import ONE_AUTH, RpcProbe, Timeline, figures_of, first_steady
-from onelab.trials import FAULT_KINDS, deployed_lab, election_timeout_s, fence_missing, restore
+from onelab.trials import FAULT_KINDS, deployed_lab, restore
 
-TRIALS = 20
+TRIALS = int(os.environ.get("BENCH_VIP_TRIALS", "20"))
+#: The tuned Raft timings (the formula's e2e tests use the same).
+TUNED_RAFT = {"election_timeout_ms": 1500, "broadcast_timeout_ms": 250, "xmlrpc_timeout_ms": 500}
 #: A trial gives up on the client reaching the new leader after this long (it is reported).
 OBSERVE_S = 45
+#: The client must see only the new leader for this long before a trial ends.
+STEADY_S = 1.0
 HEALTHY_TIMEOUT_S = 180
 RESULTS = Path(__file__).resolve().parent / "results" / "vip_failover.json"
 
 
-def _pillar(*, fence: bool, election_ms: int | None = None) -> dict:
-    pillar = lab_pillar(5, topology.state_dir() / "shared")
-    if fence_missing() is None:
-        pillar["onenebula_ha"].setdefault("fence", {})["enabled"] = fence
-    if election_ms:
-        pillar["onenebula_ha"]["raft"]["election_timeout_ms"] = election_ms
+def _pillar(*, fence: bool, raft: dict | None = None) -> dict:
+    pillar = lab_pillar(5, topology.state_dir() / "shared", raft=raft)
+    pillar["onenebula_ha"]["fence"]["enabled"] = fence
     return pillar
 
 
-def _trial(demo, timeline: Timeline, probe: RpcProbe, ids: dict, election: float) -> dict:
-    lab = demo.lab
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def _trial(lab, timeline: Timeline, probe: RpcProbe, ids: dict) -> dict:
     leader = timeline.wait_healthy(HEALTHY_TIMEOUT_S)
     start = timeline.mark(f"SIGKILL oned on {leader}")
     FAULT_KINDS["sigkill"].inject(lab, leader)
     deadline = start + OBSERVE_S
     reached = None
-    figures = None
     while time.monotonic() < deadline:
         figures = figures_of(timeline, start=start, old_leader=leader)
         if figures.new_leader is not None:
             reached = first_steady(probe.since(start), start, ids[figures.new_leader])
-            # Steady for a second: every call since ``reached`` answered by the new leader.
-            if reached is not None and time.monotonic() - reached >= 1.0:
+            # Steady: every call since ``reached`` answered by the new leader.
+            if reached is not None and time.monotonic() - reached >= STEADY_S:
                 break
-        time.sleep(0.1)
+        time.sleep(probe.interval / 2)
     else:
         reached = None
     restore(lab)
     timeline.wait_healthy(HEALTHY_TIMEOUT_S)
     end = time.monotonic()
     figures = figures_of(timeline, start=start, end=end, old_leader=leader)
+    failover = None if reached is None else reached - start
     return {
         "old_leader": leader,
         "new_leader": figures.new_leader,
-        "election_s": None if figures.new_leader_s is None else round(figures.new_leader_s, 2),
-        "vip_failover_s": None if reached is None else round(reached - start, 2),
-        "vip_new_leader_only_s": None
-        if figures.vip_new_leader_only_s is None
-        else round(figures.vip_new_leader_only_s, 2),
+        "election_s": _rounded(figures.new_leader_s),
+        "vip_failover_s": _rounded(failover),
+        "vip_failover_after_election_s": _rounded(
+            None
+            if failover is None or figures.new_leader_s is None
+            else failover - figures.new_leader_s
+        ),
+        "vip_new_leader_only_s": _rounded(figures.vip_new_leader_only_s),
+        "vip_after_election_s": _rounded(figures.vip_after_election_s),
         "two_holder_samples": figures.two_holder_samples,
-        "election_timeout_s": election,
+        "two_holder_s": _rounded(figures.two_holder_s),
+        "trial_s": round(end - start, 1),
+    }
+
+
+def _percentiles(rows: list[dict], key: str) -> dict:
+    values = [row[key] for row in rows if row[key] is not None]
+    return {
+        "p50": percentile(values, 0.5) if values else None,
+        "p95": percentile(values, 0.95) if values else None,
+        "max": max(values) if values else None,
+        "n": len(values),
     }
 
 
 def _summary(rows: list[dict]) -> dict:
-    done = [row["vip_failover_s"] for row in rows if row["vip_failover_s"] is not None]
-    elections = [row["election_s"] for row in rows if row["election_s"] is not None]
+    failover = _percentiles(rows, "vip_failover_s")
     return {
         "trials": len(rows),
-        "reached": len(done),
-        "p50_s": percentile(done, 0.5) if done else None,
-        "p95_s": percentile(done, 0.95) if done else None,
-        "max_s": max(done) if done else None,
-        "election_p50_s": percentile(elections, 0.5) if elections else None,
+        "reached": failover["n"],
+        "p50_s": failover["p50"],
+        "p95_s": failover["p95"],
+        "max_s": failover["max"],
+        "election": _percentiles(rows, "election_s"),
+        "failover_after_election": _percentiles(rows, "vip_failover_after_election_s"),
+        "vip_new_leader_only": _percentiles(rows, "vip_new_leader_only_s"),
         "two_holder_samples": sum(row["two_holder_samples"] for row in rows),
         "trials_with_two_holders": sum(1 for row in rows if row["two_holder_samples"]),
     }
 
 
-def _enable_fence(demo, pillar: dict) -> None:
-    pillar["onenebula_ha"]["fence"]["enabled"] = True
+def _apply_fence(demo, pillar: dict, enabled: bool) -> None:
+    """Turn the agent on or off on every front-end (pillar, then ``onenebula_ha.fence``,
+    which also re-renders the hooks to match)."""
+    pillar["onenebula_ha"]["fence"]["enabled"] = enabled
     write_pillar(demo.lab.pillar_dir, pillar)
     targets = ",".join(host.name for host in demo.lab.frontends)
     demo.salt(targets, "saltutil.refresh_pillar", list_target=True)
@@ -119,55 +146,77 @@ def _enable_fence(demo, pillar: dict) -> None:
         raise RuntimeError(f"state.apply onenebula_ha.fence failed: {failed}")
 
 
+def _fence_timings(demo) -> dict:
+    """The timings the agents run with (vmm01's rendered configuration)."""
+    text = demo.lab.exec("vmm01", ["cat", "/etc/onenebula-ha/fence.json"]).stdout
+    try:
+        config = json.loads(text)
+    except ValueError:
+        return {}
+    return {key: config.get(key) for key in ("poll_interval", "timeout", "lease_fraction")}
+
+
 def _variants(demo, pillar: dict, variants: list[tuple[str, bool]], trials: int, log) -> dict:
     lab = demo.lab
     ids = {server["minion"]: server["id"] for server in pillar["onenebula_ha"]["servers"]}
-    election = election_timeout_s(pillar)
     auth = lab.frontends[0].tree.path(ONE_AUTH)
     results = {}
     with (
         Timeline(lab) as timeline,
         RpcProbe(f"http://{topology.VIP}:2633/RPC2", auth) as probe,
     ):
-        for name, enable_fence in variants:
-            if enable_fence:
-                _enable_fence(demo, pillar)
+        for name, fence in variants:
+            if fence != pillar["onenebula_ha"]["fence"]["enabled"]:
+                _apply_fence(demo, pillar, fence)
             rows = []
             for index in range(trials):
-                row = _trial(demo, timeline, probe, ids, election)
+                row = _trial(lab, timeline, probe, ids)
                 log(f"{name} trial {index + 1}/{trials}: {json.dumps(row)}")
                 rows.append(row)
-            results[name] = {"summary": _summary(rows), "trials": rows}
+            results[name] = {
+                "summary": _summary(rows),
+                "trials": rows,
+                "raft": {
+                    key: pillar["onenebula_ha"]["raft"][key]
+                    for key in ("election_timeout_ms", "broadcast_timeout_ms")
+                },
+                "fence": _fence_timings(demo) if fence else None,
+            }
             log(f"{name}: {json.dumps(results[name]['summary'])}")
     return results
 
 
 def run(trials: int = TRIALS, tuned: bool | None = None) -> dict:
     if tuned is None:
-        tuned = os.environ.get("BENCH_VIP_TUNED") == "1"
+        tuned = os.environ.get("BENCH_VIP_TUNED", "1") != "0"
 
     def log(line: str) -> None:
         print(line, flush=True)
 
     started = time.monotonic()
     load_before = os.getloadavg()
-    fence = fence_missing() is None
+    loads = []
     pillar = _pillar(fence=False)
-    variants = [("hooks_reactor", False)] + ([("fence", True)] if fence else [])
     with deployed_lab(5, pillar=pillar, warmup_ms=2000, out=log) as demo:
-        results = _variants(demo, pillar, variants, trials, log)
-    if tuned and fence:
-        tuned_pillar = _pillar(fence=True, election_ms=1500)
+        loads.append(os.getloadavg())
+        results = _variants(demo, pillar, [("hooks_reactor", False), ("fence", True)], trials, log)
+        loads.append(os.getloadavg())
+    if tuned:
+        tuned_pillar = _pillar(fence=True, raft=TUNED_RAFT)
         with deployed_lab(5, pillar=tuned_pillar, warmup_ms=2000, out=log) as demo:
-            tuned_results = _variants(demo, tuned_pillar, [("fence", False)], trials, log)
+            tuned_results = _variants(demo, tuned_pillar, [("fence", True)], trials, log)
+            loads.append(os.getloadavg())
         results["fence_election_1500ms"] = tuned_results["fence"]
     result = {
         "figure": "leader SIGKILL -> XML-RPC call through the VIP answered by the new leader",
-        "election_timeout_ms": pillar["onenebula_ha"]["raft"]["election_timeout_ms"],
-        "fence_agent": "measured" if fence else "not in the formula yet (issue 9): baseline only",
+        "variants": {
+            name: {"raft": variant["raft"], "fence": variant["fence"]}
+            for name, variant in results.items()
+        },
         "summary": {name: variant["summary"] for name, variant in results.items()},
         "trials": {name: variant["trials"] for name, variant in results.items()},
         "load_avg_before": [round(value, 2) for value in load_before],
+        "load_avg_during": [[round(value, 2) for value in load] for load in loads],
         "load_avg_after": [round(value, 2) for value in os.getloadavg()],
         "cpus": os.cpu_count(),
         "wall_s": round(time.monotonic() - started, 1),
@@ -178,7 +227,8 @@ def run(trials: int = TRIALS, tuned: bool | None = None) -> dict:
         role = "baseline" if name == "hooks_reactor" else "figure"
         log(
             f"vip_failover {role} {name}: p50 {summary['p50_s']} s, p95 {summary['p95_s']} s "
-            f"({summary['reached']}/{summary['trials']} reached; samples with two holders "
+            f"(election p50 {summary['election']['p50']} s; {summary['reached']}/"
+            f"{summary['trials']} reached; samples with two holders "
             f"{summary['two_holder_samples']})"
         )
     return result
