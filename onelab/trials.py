@@ -9,7 +9,7 @@ waits for a healthy zone again. The figures cover the whole trial, heal included
 VIP holder while the old leader comes back counts as much as one during the fault.
 
 ``python -m onelab.trials`` brings up a 5-front-end lab deployed with the full wiring (what
-``make demo`` installs: Raft hooks, beacon, reactor, and whatever else the pillar enables),
+``make demo`` installs: Raft hooks, beacon, reactor, the fencing agent unless ``--no-fence``),
 runs one trial per kind (or the kinds and count given) and prints the figures table; the
 e2e fault tests and ``bench/vip_failover.py`` use the same functions.
 """
@@ -294,6 +294,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=1, help="trials per kind")
     parser.add_argument("--observe", type=float, default=30.0)
     parser.add_argument("--election-timeout-ms", type=int, default=None)
+    parser.add_argument(
+        "--no-fence",
+        dest="fence",
+        action="store_false",
+        help="deploy without the fencing agent (hooks + reactor alone hold the VIP)",
+    )
     parser.add_argument("--json", type=Path, help="write rows and timelines here")
     parser.add_argument(
         "--attach",
@@ -304,6 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     kinds = [FAULT_KINDS[name] for name in args.kinds.split(",")]
     pillar = lab_pillar(5, topology.state_dir() / "shared")
+    pillar["onenebula_ha"]["fence"]["enabled"] = args.fence
     if args.election_timeout_ms:
         pillar["onenebula_ha"]["raft"]["election_timeout_ms"] = args.election_timeout_ms
     election = election_timeout_s(pillar)
