@@ -15,6 +15,11 @@ Three variants in one run, each ``BENCH_VIP_TRIALS`` (default 20) SIGKILL trials
   ELECTION_TIMEOUT 1500 ms and BROADCAST_TIMEOUT 250 ms (the formula's e2e timings), the
   agent on (derived poll 0.15 s, lease 0.75 s): what an operator gets by tuning.
 
+After the agent's SIGKILL trials, the same lab runs ``BENCH_VIP_OTHER_TRIALS`` (3) trials of
+each fault kind in ``BENCH_VIP_OTHER_KINDS`` (``partition_all``: the leader cut off from
+everything; empty: none) with ``onelab.trials.run_trial``: the VIP's lag after the election
+and the samples with two holders for those faults.
+
 Nothing is deployed between the trials of a variant. Each trial waits for a healthy zone (one
 leader, the others its followers, the VIP on the leader only), SIGKILLs the leader's oned
 and measures, from the kill, the time until another server reports state leader
@@ -38,9 +43,13 @@ from bench._support import percentile
 from onelab import topology
 from onelab.demo import lab_pillar, write_pillar
 from onelab.sampling import ONE_AUTH, RpcProbe, Timeline, figures_of, first_steady
-from onelab.trials import FAULT_KINDS, deployed_lab, restore
+from onelab.trials import FAULT_KINDS, deployed_lab, election_timeout_s, restore, run_trial
 
 TRIALS = int(os.environ.get("BENCH_VIP_TRIALS", "20"))
+#: Other fault kinds run with the agent on the first lab after its SIGKILL trials (their
+#: VIP lag after the election), ``BENCH_VIP_OTHER_TRIALS`` trials each.
+OTHER_KINDS = [k for k in os.environ.get("BENCH_VIP_OTHER_KINDS", "partition_all").split(",") if k]
+OTHER_TRIALS = int(os.environ.get("BENCH_VIP_OTHER_TRIALS", "3"))
 #: The tuned Raft timings (the formula's e2e tests use the same).
 TUNED_RAFT = {"election_timeout_ms": 1500, "broadcast_timeout_ms": 250, "xmlrpc_timeout_ms": 500}
 #: A trial gives up on the client reaching the new leader after this long (it is reported).
@@ -156,7 +165,29 @@ def _fence_timings(demo) -> dict:
     return {key: config.get(key) for key in ("poll_interval", "timeout", "lease_fraction")}
 
 
-def _variants(demo, pillar: dict, variants: list[tuple[str, bool]], trials: int, log) -> dict:
+def _other_kinds(lab, timeline: Timeline, pillar: dict, log) -> dict:
+    """``OTHER_KINDS`` trials (``onelab.trials.run_trial``) on the lab as it is."""
+    election = election_timeout_s(pillar)
+    results = {}
+    for name in OTHER_KINDS:
+        rows = [
+            run_trial(lab, timeline, FAULT_KINDS[name], election_timeout=election, log=log)
+            for _ in range(OTHER_TRIALS)
+        ]
+        results[name] = {
+            "trials": rows,
+            "new_leader": _percentiles(rows, "new_leader_s"),
+            "vip_after_election": _percentiles(rows, "vip_after_election_s"),
+            "vip_new_leader_only": _percentiles(rows, "vip_new_leader_only_s"),
+            "two_holder_samples": sum(row["two_holder_samples"] for row in rows),
+        }
+        log(f"{name}: {json.dumps({k: v for k, v in results[name].items() if k != 'trials'})}")
+    return results
+
+
+def _variants(
+    demo, pillar: dict, variants: list[tuple[str, bool]], trials: int, log, other=False
+) -> dict:
     lab = demo.lab
     ids = {server["minion"]: server["id"] for server in pillar["onenebula_ha"]["servers"]}
     auth = lab.frontends[0].tree.path(ONE_AUTH)
@@ -183,7 +214,32 @@ def _variants(demo, pillar: dict, variants: list[tuple[str, bool]], trials: int,
                 "fence": _fence_timings(demo) if fence else None,
             }
             log(f"{name}: {json.dumps(results[name]['summary'])}")
+        if other and pillar["onenebula_ha"]["fence"]["enabled"]:
+            results["other_faults"] = _other_kinds(lab, timeline, pillar, log)
     return results
+
+
+def _result(results: dict, other: dict, load_before, loads, started: float) -> dict:
+    return {
+        "figure": "leader SIGKILL -> XML-RPC call through the VIP answered by the new leader",
+        "variants": {
+            name: {"raft": variant["raft"], "fence": variant["fence"]}
+            for name, variant in results.items()
+        },
+        "summary": {name: variant["summary"] for name, variant in results.items()},
+        "other_faults_with_fence": other,
+        "trials": {name: variant["trials"] for name, variant in results.items()},
+        "load_avg_before": [round(value, 2) for value in load_before],
+        "load_avg_during": [[round(value, 2) for value in load] for load in loads],
+        "load_avg_after": [round(value, 2) for value in os.getloadavg()],
+        "cpus": os.cpu_count(),
+        "wall_s": round(time.monotonic() - started, 1),
+    }
+
+
+def _write(result: dict) -> None:
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
 
 
 def run(trials: int = TRIALS, tuned: bool | None = None) -> dict:
@@ -199,30 +255,21 @@ def run(trials: int = TRIALS, tuned: bool | None = None) -> dict:
     pillar = _pillar(fence=False)
     with deployed_lab(5, pillar=pillar, warmup_ms=2000, out=log) as demo:
         loads.append(os.getloadavg())
-        results = _variants(demo, pillar, [("hooks_reactor", False), ("fence", True)], trials, log)
+        results = _variants(
+            demo, pillar, [("hooks_reactor", False), ("fence", True)], trials, log, other=True
+        )
         loads.append(os.getloadavg())
+    other = results.pop("other_faults", {})
+    # The first lab's figures are kept whatever happens to the second deploy.
+    _write(_result(results, other, load_before, loads, started))
     if tuned:
         tuned_pillar = _pillar(fence=True, raft=TUNED_RAFT)
         with deployed_lab(5, pillar=tuned_pillar, warmup_ms=2000, out=log) as demo:
             tuned_results = _variants(demo, tuned_pillar, [("fence", True)], trials, log)
             loads.append(os.getloadavg())
         results["fence_election_1500ms"] = tuned_results["fence"]
-    result = {
-        "figure": "leader SIGKILL -> XML-RPC call through the VIP answered by the new leader",
-        "variants": {
-            name: {"raft": variant["raft"], "fence": variant["fence"]}
-            for name, variant in results.items()
-        },
-        "summary": {name: variant["summary"] for name, variant in results.items()},
-        "trials": {name: variant["trials"] for name, variant in results.items()},
-        "load_avg_before": [round(value, 2) for value in load_before],
-        "load_avg_during": [[round(value, 2) for value in load] for load in loads],
-        "load_avg_after": [round(value, 2) for value in os.getloadavg()],
-        "cpus": os.cpu_count(),
-        "wall_s": round(time.monotonic() - started, 1),
-    }
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    result = _result(results, other, load_before, loads, started)
+    _write(result)
     for name, summary in result["summary"].items():
         role = "baseline" if name == "hooks_reactor" else "figure"
         log(
