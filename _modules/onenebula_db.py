@@ -9,9 +9,9 @@ connection arguments are given (``backend``, ``server``, ``port``, ``user``,
 command line, and the command runs with ``output_loglevel="quiet"``.
 
 Dumps are written with umask 077, each with a ``<dump>.sha256`` sidecar in
-``sha256sum`` format. ``backup(push=True)`` also sends both files to the master with
-``cp.push`` (the master needs ``file_recv: True``); with the ``minionfs`` fileserver
-other minions then fetch them as ``salt://<minion id>/<absolute path>``.
+``sha256sum`` format. They never pass through the Salt master: ``backup(owner=oneadmin)``
+hands both files to the SSH user, and the front-end that restores the dump pulls them over
+SSH (``onenebula_transfer.fetch``).
 
 Minion config: ``onenebula_ha.backup_dir`` (default ``/var/lib/one/backups``, or
 ``$ONE_LOCATION/var/backups`` for a self-contained install).
@@ -21,6 +21,7 @@ import datetime
 import hashlib
 import logging
 import os
+import pwd
 import re
 
 from salt.exceptions import CommandExecutionError
@@ -293,36 +294,40 @@ def version(**connection):
     }
 
 
-def backup(path=None, push=False, **connection):
+def backup(path=None, owner=None, **connection):
     """
     Dump the OpenNebula DB with ``onedb backup -f <path>``; return ``{"path", "size",
-    "sha256"}`` (plus ``"source": "salt://<minion id><path>"`` when pushed). A
-    ``<path>.sha256`` sidecar is written next to the dump. Without ``path`` the dump goes
-    to a timestamped file in the backup directory.
+    "sha256"}``. A ``<path>.sha256`` sidecar is written next to the dump. Without ``path``
+    the dump goes to a timestamped file in the backup directory. With ``owner`` (a local
+    user, e.g. ``oneadmin``) the dump and its sidecar belong to that user (mode 0600), so
+    another front-end can pull them over SSH as that user; otherwise they stay root's.
 
     CLI Example:
 
     .. code-block:: bash
 
         salt vmm01 onenebula_db.backup
-        salt vmm01 onenebula_db.backup /var/lib/one/backups/leader.sql push=True
+        salt vmm01 onenebula_db.backup /var/lib/one/onenebula_ha/leader.sql owner=oneadmin
     """
     connection = _connection(connection)
     path = os.path.abspath(path) if path else _timestamped_path("opennebula")
+    account = None
+    if owner:
+        try:
+            account = pwd.getpwnam(str(owner))
+        except KeyError:
+            raise CommandExecutionError(f"no local user {owner} to own the dump") from None
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     _onedb("backup", ["-f", path], connection)
     if not os.path.isfile(path):
         raise CommandExecutionError(f"onedb backup reported success but {path} does not exist")
     digest = _sha256(path)
     _write_sidecar(path, digest)
+    if account is not None:
+        for written in (path, f"{path}.sha256"):
+            os.chown(written, account.pw_uid, account.pw_gid)
+            os.chmod(written, 0o600)
     result = {"path": path, "size": os.path.getsize(path), "sha256": digest}
-    if push:
-        for pushed in (path, f"{path}.sha256"):
-            if not __salt__["cp.push"](pushed):
-                raise CommandExecutionError(
-                    f"cp.push {pushed} failed: is file_recv enabled on the master?"
-                )
-        result["source"] = f"salt://{__opts__['id']}{path}"
     log.info("onenebula_db: backup %s (%s bytes, sha256 %s)", path, result["size"], digest)
     return result
 

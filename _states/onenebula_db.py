@@ -1,6 +1,13 @@
 """
 State: this host's OpenNebula DB restored from a fresh leader backup.
 
+The dump travels from front-end to front-end, never through the Salt master: this host
+pulls it from the leader over SSH as the SSH user (``onenebula_transfer.fetch``: ``scp``
+with only the host keys of ``known_hosts``), checks it against its ``.sha256`` sidecar,
+deletes the leader's copy once it has a verified one, restores it, and deletes its own
+copy too (whether the restore worked or not). The DB it replaces is kept as a
+``pre-restore-*.sql`` dump.
+
 The restore needs oned stopped on this host (the execution module refuses otherwise,
 and always refuses on the Raft leader). Stop it only when a restore will happen with
 Salt's ``prereq`` requisite, which runs the stop when this state, tried in test mode,
@@ -16,13 +23,15 @@ reports changes:
 
     vmm02-db:
       onenebula_db.restored_from_leader:
-        - name: salt://vmm01/var/lib/one/backups/leader.sql
+        - name: /var/lib/one/onenebula_ha/leader.sql
+        - source: 10.0.0.11
 
 The state is converged (no changes, nothing stopped) when this server is already a
 follower within ``max_lag`` records of the leader, or when the marker file says this
 very dump (same sha256) was already restored here.
 """
 
+import contextlib
 import datetime
 import os
 
@@ -81,42 +90,59 @@ def _member_status(server, zone, max_lag):
     return False, None
 
 
-def _is_remote(source):
-    return "://" in source
+def _transfer(function):
+    found = __salt__.get(f"onenebula_transfer.{function}")
+    if found is None:
+        raise CommandExecutionError(
+            "the onenebula_transfer execution module is not available (ssh/scp missing?)"
+        )
+    return found
 
 
-def _expected_checksum(source, sha256):
-    """The checksum to verify: given, else from the source's ``.sha256`` sidecar."""
+def _expected_checksum(name, source, sha256, user):
+    """The checksum to verify: given, else from the dump's ``.sha256`` sidecar (read on
+    ``source`` over SSH, or next to a local dump)."""
     if sha256:
         return str(sha256).lower()
-    sidecar = f"{source}.sha256"
-    if _is_remote(source):
-        cached = __salt__["cp.cache_file"](sidecar)
-        if not cached:
+    sidecar = f"{name}.sha256"
+    if source:
+        try:
+            text = _transfer("read")(source, sidecar, user=user)
+        except CommandExecutionError as exc:
+            if (getattr(exc, "info", None) or {}).get("missing"):
+                return None
+            raise
+    else:
+        try:
+            with open(sidecar, encoding="utf-8") as handle:
+                text = handle.read(4096)
+        except OSError:
             return None
-        sidecar = cached
-    try:
-        with open(sidecar, encoding="utf-8") as handle:
-            fields = handle.read().split()
-    except OSError:
-        return None
+    fields = text.split()
     return fields[0].lower() if fields else None
 
 
-def _fetch(source):
-    """A local path holding the dump (cached from the master for ``salt://``)."""
-    if not _is_remote(source):
-        if not os.path.isfile(source):
-            raise CommandExecutionError(f"{source} does not exist")
-        return source
-    cached = __salt__["cp.cache_file"](source)
-    if not cached:
-        raise CommandExecutionError(f"could not fetch {source} from the master")
-    return cached
+def _discard(paths):
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def _drop_unused(name, source, user):
+    """A dump taken for this host that it does not restore is deleted on the leader all
+    the same (not in a test run): dumps are removed after use. A note for the comment."""
+    if not source or __opts__["test"]:
+        return ""
+    try:
+        _transfer("remove")(source, [name, f"{name}.sha256"], user=user)
+    except CommandExecutionError as exc:
+        return f"; WARNING: could not delete the unused dump on {source} ({exc})"
+    return f"; the unused dump on {source}, if any, was deleted"
 
 
 def restored_from_leader(
     name,
+    source=None,
     sha256=None,
     server=None,
     zone=0,
@@ -124,17 +150,21 @@ def restored_from_leader(
     marker=None,
     keep_current=True,
     connection=None,
+    user=None,
 ):
     """
-    Ensure this host's OpenNebula DB comes from the leader backup ``name`` (a
-    ``salt://<leader minion id>/<path>`` pushed by ``onenebula_db.backup push=True``, or
-    a local path).
+    Ensure this host's OpenNebula DB comes from the leader backup ``name``: a dump's path
+    on the front-end ``source`` (the leader's address or host name, as in its
+    ``known_hosts`` entry), written there by ``onenebula_db.backup owner=<user>``; without
+    ``source``, a local dump.
 
-    The transfer is verified against ``sha256`` (or the ``<name>.sha256`` sidecar), the
-    replaced DB is kept as a ``pre-restore-*.sql`` dump (``keep_current``), and a marker
-    file records the restored dump so a re-apply reports no changes. No restore happens
-    either when ``server`` (default: this minion's ID) is already a caught-up follower or
-    the leader.
+    A remote dump is pulled over SSH as ``user`` (default ``oneadmin``) into the same
+    directory here (which that user must be able to write), verified against ``sha256``
+    (or the ``<name>.sha256`` sidecar), removed from ``source`` once verified, and removed
+    here after the restore. The replaced DB is kept as a ``pre-restore-*.sql`` dump
+    (``keep_current``), and a marker file records the restored dump so a re-apply
+    reports no changes. No restore happens either when ``server`` (default: this
+    minion's ID) is already a caught-up follower or the leader.
 
     connection
         Optional onedb connection settings (``backend``, ``server``, ``port``, ``user``,
@@ -144,37 +174,45 @@ def restored_from_leader(
 
         vmm02-db:
           onenebula_db.restored_from_leader:
-            - name: salt://vmm01/var/lib/one/backups/leader.sql
+            - name: /var/lib/one/onenebula_ha/leader.sql
+            - source: 10.0.0.11
     """
     ret = {"name": name, "changes": {}, "result": False, "comment": ""}
     server = server or __opts__["id"]
     marker_path = _marker_path(marker)
+    origin = f"{name} on {source}" if source else name
+    if "://" in str(name):
+        ret["comment"] = (
+            f"{name}: give the dump's path and its front-end as source; dumps never pass "
+            "through the Salt master"
+        )
+        return ret
     try:
         converged, why = _member_status(server, zone, max_lag)
     except CommandExecutionError:
         converged, why = False, None  # oned not answering (e.g. stopped): go on
     if converged:
         ret["result"] = True
-        ret["comment"] = f"No restore needed: {why}"
+        ret["comment"] = f"No restore needed: {why}" + _drop_unused(name, source, user)
         return ret
     try:
-        expected = _expected_checksum(name, sha256)
+        expected = _expected_checksum(name, source, sha256, user)
         problem = None
     except CommandExecutionError as exc:
-        expected, problem = None, f"Cannot read the checksum of {name}: {exc}"
+        expected, problem = None, f"Cannot read the checksum of {origin}: {exc}"
     if expected is None:
         problem = problem or (
-            f"No checksum for {name}: pass sha256, or push the {name}.sha256 sidecar "
+            f"No checksum for {origin}: pass sha256, or write the {name}.sha256 sidecar "
             "(onenebula_db.backup writes it)"
         )
         if __opts__["test"]:
             # In a test run the fresh backup this restores has not been taken: predict.
             ret["result"] = None
             ret["comment"] = (
-                f"The DB would be restored from {name} once that dump exists ({problem}); "
+                f"The DB would be restored from {origin} once that dump exists ({problem}); "
                 "the current DB would be kept"
             )
-            ret["changes"] = {"db": {"old": None, "new": {"source": name}}}
+            ret["changes"] = {"db": {"old": None, "new": {"source": origin}}}
             return ret
         ret["comment"] = problem
         return ret
@@ -182,18 +220,33 @@ def restored_from_leader(
     if record.get("sha256") == expected:
         ret["result"] = True
         ret["comment"] = (
-            f"The dump {name} (sha256 {expected}) was already restored here at "
+            f"The dump {origin} (sha256 {expected}) was already restored here at "
             f"{record.get('restored_at')}"
-        )
+        ) + _drop_unused(name, source, user)
         return ret
-    wanted = {"source": name, "sha256": expected}
+    wanted = {"source": origin, "sha256": expected}
     if __opts__["test"]:
         ret["result"] = None
-        ret["comment"] = f"The DB would be restored from {name}; the current DB would be kept"
+        ret["comment"] = f"The DB would be restored from {origin}; the current DB would be kept"
         ret["changes"] = {"db": {"old": {"sha256": record.get("sha256")}, "new": wanted}}
         return ret
+    pulled = []
+    notes = []
     try:
-        local = _fetch(name)
+        if source:
+            fetched = _transfer("fetch")(
+                source, name, os.path.dirname(name), sha256=expected, user=user
+            )
+            local = fetched["path"]
+            pulled.append(local)
+            try:
+                _transfer("remove")(source, [name, f"{name}.sha256"], user=user)
+            except CommandExecutionError as exc:
+                notes.append(f"; WARNING: the dump stays on {source} ({exc})")
+        else:
+            if not os.path.isfile(name):
+                raise CommandExecutionError(f"{name} does not exist")
+            local = name
         result = __salt__["onenebula_db.restore"](
             local,
             sha256=expected,
@@ -201,15 +254,17 @@ def restored_from_leader(
             **(connection or {}),
         )
     except CommandExecutionError as exc:
-        ret["comment"] = f"Failed to restore the DB from {name}: {exc}"
+        ret["comment"] = f"Failed to restore the DB from {origin}: {exc}"
         return ret
+    finally:
+        _discard(pulled)
     record_error = None
     try:
         _write_marker(
             marker_path,
             {
                 "sha256": result["sha256"],
-                "source": name,
+                "source": origin,
                 "restored_at": datetime.datetime.now(datetime.UTC).isoformat(),
                 "previous_backup": result["previous_backup"],
             },
@@ -223,16 +278,22 @@ def restored_from_leader(
     ret["changes"] = {
         "db": {
             "old": {"sha256": record.get("sha256"), "kept_in": result["previous_backup"]},
-            "new": {"source": name, "sha256": result["sha256"]},
+            "new": {"source": origin, "sha256": result["sha256"]},
         }
     }
     ret["comment"] = (
-        f"Restored the DB from {name}"
+        f"Restored the DB from {origin}"
         + (
             f"; the previous DB is kept in {result['previous_backup']}"
             if result["previous_backup"]
             else ""
         )
+        + (
+            "; the pulled dump was deleted here" + (" and there" if not notes else "")
+            if source
+            else ""
+        )
+        + "".join(notes)
         + (record_error or "")
     )
     return ret

@@ -6,12 +6,14 @@ a state argument (Salt shows every argument in ``state.show_sls`` and may log it
   hash computed here from the password read from the pillar at run time
   (``password_pillar``, a ``:``-separated pillar path; saltext-mysql logs query arguments
   at debug level, so the plain password never reaches it);
-* :func:`secrets_published` — push this host's ``/var/lib/one/.one`` files and a sha256
-  manifest to the master (``cp.push``; the followers fetch them through ``minionfs``),
-  only when the master's copy differs.
+* :func:`secrets_published` — on the source front-end (the leader): a sha256 manifest
+  of its ``/var/lib/one/.one`` files, readable by the SSH user only;
+* :func:`secrets_pulled` — on the other front-ends: the files of that manifest, pulled
+  from the source over SSH (``onenebula_transfer.sync_files``) when they differ. Secrets
+  move from front-end to front-end only, never through the Salt master.
 
-They need no OpenNebula command and no formula execution module, so this module loads on
-a host before OpenNebula is installed (the DB user is made in the same run as the
+They need no OpenNebula command, so this module loads on a host before OpenNebula is
+installed (the DB user is made in the same run as the
 packages). The zone waits are ``onenebula_zone.healthy``/``member``, the ``DB`` section of
 oned.conf is ``onenebula_conf.database``.
 
@@ -27,13 +29,12 @@ oned.conf is ``onenebula_conf.database``.
 
 import hashlib
 import os
+import pwd
 
 import salt.utils.data
 from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "onenebula_ha"
-
-MANIFEST_NAME = "secrets.sha256"
 
 
 def __virtual__():
@@ -103,38 +104,21 @@ def database_user(name, password_pillar, hosts=("localhost",), **connection_args
 # ------------------------------------------------------------------ secrets
 
 
-def _file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(65536), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _account(user):
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise CommandExecutionError(f"no local user {user}") from None
+    return entry.pw_uid, entry.pw_gid
 
 
-def _master_sha256(path):
-    """sha256 of the master's pushed copy of ``path`` (minionfs), or None."""
-    found = __salt__["cp.hash_file"](f"salt://{__opts__['id']}{path}")
-    if not found or found.get("hash_type") != "sha256":
-        return None
-    return found.get("hsum")
-
-
-def _manifest_text(directory):
-    """``<sha256>  <file>`` lines for the regular files directly in ``directory``."""
-    lines = []
-    for entry in sorted(os.listdir(directory)):
-        path = os.path.join(directory, entry)
-        if os.path.isfile(path) and not os.path.islink(path):
-            lines.append(f"{_file_sha256(path)}  {entry}\n")
-    return "".join(lines)
-
-
-def secrets_published(name, manifest):
+def secrets_published(name, manifest, user="oneadmin"):
     """
     Publish the files directly in directory ``name`` (the oneadmin ``.one`` directory) to
-    the master with ``cp.push``, with a ``manifest`` file of their sha256 sums that the
-    other front-ends verify against. Only files whose master copy differs are pushed.
-    Contents never appear in the output; changes list file names only.
+    the other front-ends: write ``manifest``, their ``<sha256>  <file>`` lines, owned by
+    ``user`` (the SSH user the other front-ends pull as) with mode 0600, only when it
+    differs. Nothing leaves this host here: the others pull the files over SSH
+    (:func:`secrets_pulled`). Contents never appear in the output.
 
     .. code-block:: yaml
 
@@ -147,43 +131,114 @@ def secrets_published(name, manifest):
     if not os.path.isdir(name):
         ret["comment"] = f"{name} does not exist: nothing to publish"
         return ret
-    text = _manifest_text(name)
+    if "onenebula_transfer.manifest" not in __salt__:
+        ret["comment"] = (
+            "the onenebula_transfer execution module is not available (ssh/scp missing?)"
+        )
+        return ret
+    text = __salt__["onenebula_transfer.manifest"](name)
     if not text:
         ret["comment"] = f"{name} holds no files: nothing to publish"
         return ret
     try:
-        with open(manifest, encoding="utf-8") as handle:
-            manifest_current = handle.read() == text
-    except OSError:
-        manifest_current = False
-    entries = [line.split("  ", 1) for line in text.splitlines()]
-    files = [os.path.join(name, file) for _, file in entries]
-    wanted = {os.path.join(name, file): digest for digest, file in entries}
-    if manifest_current:
-        wanted[manifest] = _file_sha256(manifest)
-    stale = [path for path, digest in wanted.items() if _master_sha256(path) != digest]
-    if manifest_current and not stale:
-        ret["result"] = True
-        ret["comment"] = f"{len(files)} file(s) of {name} and their manifest are on the master"
+        uid, gid = _account(user)
+    except CommandExecutionError as exc:
+        ret["comment"] = str(exc)
         return ret
-    to_push = sorted(set(stale) | ({manifest} if not manifest_current else set()))
-    ret["changes"] = {"pushed": to_push}
+    try:
+        with open(manifest, encoding="utf-8") as handle:
+            current = handle.read() == text
+        info = os.stat(manifest)
+        current = current and (info.st_mode & 0o777, info.st_uid, info.st_gid) == (0o600, uid, gid)
+    except OSError:
+        current = False
+    files = [line.split("  ", 1)[1] for line in text.splitlines()]
+    if current:
+        ret["result"] = True
+        ret["comment"] = f"The manifest {manifest} of the {len(files)} file(s) of {name} is current"
+        return ret
+    ret["changes"] = {"manifest": manifest, "files": files}
     if __opts__["test"]:
         ret["result"] = None
-        ret["comment"] = f"{len(to_push)} file(s) would be pushed to the master"
+        ret["comment"] = f"The manifest {manifest} would be written ({len(files)} file(s))"
         return ret
-    if not manifest_current:
-        os.makedirs(os.path.dirname(manifest), mode=0o700, exist_ok=True)
-        descriptor = os.open(manifest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-    failed = [path for path in to_push if not __salt__["cp.push"](path)]
-    if failed:
-        ret["changes"] = {"pushed": [p for p in to_push if p not in failed]}
+    directory = os.path.dirname(manifest)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, mode=0o700)
+        os.chown(directory, uid, gid)
+    temporary = f"{manifest}.tmp"
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chown(temporary, uid, gid)
+    os.chmod(temporary, 0o600)
+    os.replace(temporary, manifest)
+    ret["result"] = True
+    ret["comment"] = f"Wrote the manifest {manifest} ({len(files)} file(s))"
+    return ret
+
+
+def secrets_pulled(name, source, manifest, user="oneadmin", owner=None, group=None):
+    """
+    Ensure directory ``name`` holds the files the front-end ``source`` (its address or
+    host name, as in ``known_hosts``) lists in its ``manifest``: the files that differ are
+    pulled over SSH as ``user``, verified against the manifest's sha256 and installed with
+    mode 0600 for ``owner``:``group`` (default: ``user``); a wrong mode or owner is
+    corrected. Only file names appear in the output.
+
+    .. code-block:: yaml
+
+        secrets-pulled:
+          onenebula_ha.secrets_pulled:
+            - name: /var/lib/one/.one
+            - source: 10.0.0.11
+            - manifest: /var/lib/one/onenebula_ha/secrets.sha256
+    """
+    ret = _ret(name)
+    sync = __salt__.get("onenebula_transfer.sync_files")
+    if sync is None:
         ret["comment"] = (
-            f"cp.push failed for {', '.join(failed)}: is file_recv enabled on the master?"
+            "the onenebula_transfer execution module is not available (ssh/scp missing?)"
+        )
+        return ret
+    try:
+        found = sync(
+            source, manifest, name, user=user, owner=owner, group=group,
+            dry_run=__opts__["test"],
+        )  # fmt: skip
+    except CommandExecutionError as exc:
+        if (getattr(exc, "info", None) or {}).get("missing") and manifest in str(exc):
+            # A host that has not joined yet: the deploy/add orchestration publishes the
+            # manifest on the leader before this host's base state.
+            ret["result"] = True
+            ret["comment"] = (
+                f"{source} has not published its {name} files yet ({manifest} is missing "
+                "there); the deploy and add orchestrations publish them before a host joins"
+            )
+            return ret
+        if __opts__["test"]:
+            # A test run before the SSH trust exists (keys and known_hosts come in the
+            # same run): predict the pull.
+            ret["result"] = None
+            ret["changes"] = {"pulled": f"the files {source} lists in {manifest}"}
+            ret["comment"] = f"The files of {name} would be pulled from {source} ({exc})"
+            return ret
+        ret["comment"] = f"Cannot take the files of {name} from {source}: {exc}"
+        return ret
+    changes = {key: found[key] for key in ("pulled", "fixed") if found[key]}
+    if not changes:
+        ret["result"] = True
+        ret["comment"] = f"The {len(found['files'])} file(s) of {name} match {source}'s"
+        return ret
+    ret["changes"] = changes
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["comment"] = f"{len(found['pulled'])} file(s) would be pulled from {source}" + (
+            f", {len(found['fixed'])} would get mode 0600 and their owner" if found["fixed"] else ""
         )
         return ret
     ret["result"] = True
-    ret["comment"] = f"Pushed {len(to_push)} file(s) to the master"
+    ret["comment"] = f"Pulled {len(found['pulled'])} file(s) from {source}" + (
+        f", fixed the mode or owner of {len(found['fixed'])}" if found["fixed"] else ""
+    )
     return ret

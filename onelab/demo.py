@@ -94,7 +94,7 @@ def write_pillar(pillar_dir: Path | str, pillar: dict) -> None:
 
 def reactor_master_config(pillar: dict, *, timeout: float = 180) -> dict:
     """The master settings the ``onenebula_ha.salt.master`` state writes for ``pillar``
-    (reactor, minionfs, file_recv …), rendered and applied by a throw-away masterless
+    (the reactor and its settings), rendered and applied by a throw-away masterless
     ``salt-call`` into a temporary directory, for a lab master that is not a service."""
     with tempfile.TemporaryDirectory(prefix="onelab-mastercfg-") as tmp:
         root = Path(tmp)

@@ -28,7 +28,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from onelab import mariadb, network, proc, rootfs, saltconfig, topology
+from onelab import mariadb, network, proc, rootfs, saltconfig, sshd, topology
 from onelab.host import Host, HostError
 from onelab.salt_backend import SaltBackend
 from onelab.state import LabBusy, LabLock, read_json, write_json
@@ -234,6 +234,7 @@ class Lab:
         tree.chown_package_files()
         host.start_anchor()
         mariadb.install(host)
+        sshd.install(host)
         host.boot()
 
     def _save_state(self) -> None:
@@ -421,6 +422,12 @@ class Lab:
             # Unreachable master: the minion starts anyway and connects when it can.
             self.salt.start_minions([host], wait=self._master_reachable(host))
 
+    def start_client_minion(self) -> None:
+        """Start a Salt minion on the client host: a minion of the master that is no
+        front-end, as a hypervisor or any other server of a real estate is (its id is
+        ``client``). The lab does not start it by itself."""
+        self.salt.start_minions([self.client])
+
     def _powered(self, name: str) -> Host:
         host = self.frontend(name)
         if host.anchor_pid is None:
@@ -488,7 +495,7 @@ def missing_prerequisites() -> str | None:
     """Why the lab cannot run on this machine (None if it can)."""
     if os.geteuid() != 0:
         return "the lab needs root (namespaces, mounts, bridges)"
-    tools = ("ip", "nsenter", "unshare", "nft", "mariadbd", "arping", "ping", "insserv")
+    tools = ("ip", "nsenter", "unshare", "nft", "mariadbd", "sshd", "arping", "ping", "insserv")
     missing = [tool for tool in tools if not shutil.which(tool)]
     if missing:
         return f"missing tools for the lab: {', '.join(missing)} (run make setup)"

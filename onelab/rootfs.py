@@ -10,7 +10,12 @@ A front-end sees the machine's file system except for the paths below, which are
   files) land in ``/usr/bin``, ``/usr/share/one`` … of that host only; ``/root/.ssh`` starts
   empty;
 * ``/var/lib/one``, ``/var/log/one``, ``/var/lib/mysql``, ``/var/log/mysql``, ``/run/mysqld``,
-  ``/run/lock`` (hence ``/var/lock/one``), ``/run/one``, ``/tmp``, ``/var/tmp``.
+  ``/run/lock`` (hence ``/var/lock/one``), ``/run/one``, ``/run/sshd``, ``/tmp``, ``/var/tmp``.
+
+Each host runs its own OpenSSH server (the machine's ``ssh`` init script is kept), with its
+own host keys (the machine's are not copied: :mod:`onelab.sshd` generates them when the host
+is installed) and its PID file in its private ``/run/sshd`` (the rest of ``/run`` is the
+machine's).
 
 Everything lives below ``<state>/hosts/<host>/root`` laid out like the host's own root, so
 ``onesim.layout.install(<that root>)`` puts each file where the package would.
@@ -44,13 +49,14 @@ PRIVATE_DIRS: tuple[tuple[str, int, str], ...] = (
     ("/run/mysqld", 0o755, "mysql"),
     ("/run/lock", 0o1777, "root"),
     ("/run/one", 0o755, ONEADMIN),
+    ("/run/sshd", 0o755, "root"),
     ("/tmp", 0o1777, "root"),
     ("/var/tmp", 0o1777, "root"),
 )
 # Overlays: the machine's tree shows through, the host's own files go to the upper layer.
 OVERLAYS: tuple[tuple[str, int], ...] = (("/usr", 0o755), ("/root", 0o700))
 # Emptied at every boot, as tmpfs-backed /run and /tmp are on a real host.
-VOLATILE_DIRS = ("/run/mysqld", "/run/lock", "/run/one", "/tmp")
+VOLATILE_DIRS = ("/run/mysqld", "/run/lock", "/run/one", "/run/sshd", "/tmp")
 # Directories below the private mounts that the OpenNebula package creates.
 PACKAGE_DIRS: tuple[tuple[str, int, str], ...] = (
     ("/etc/one", 0o750, ONEADMIN),
@@ -58,8 +64,15 @@ PACKAGE_DIRS: tuple[tuple[str, int, str], ...] = (
     ("/var/lib/one/.one", 0o700, ONEADMIN),
     ("/var/lib/one/datastores", 0o750, ONEADMIN),
 )
-# Init scripts kept from the machine: a host is Debian plus MariaDB (plus OpenNebula later).
-KEPT_INIT_SCRIPTS = ("mariadb",)
+# Init scripts kept from the machine: a host is Debian plus MariaDB and an OpenSSH server (plus
+# OpenNebula later).
+KEPT_INIT_SCRIPTS = ("mariadb", "ssh")
+# sshd's PID file: the machine's /run is shared, the host's /run/sshd is its own.
+SSHD_PID_FILE = "/run/sshd/sshd.pid"
+SSHD_CONFIG = f"""\
+# Written by onelab: /run is shared with the machine, /run/sshd is this host's own.
+PidFile {SSHD_PID_FILE}
+"""
 # Not copied from the machine's /etc: per-namespace overrides of ``ip netns exec``.
 SKIPPED_ETC = ("netns",)
 
@@ -204,6 +217,7 @@ class HostTree:
         (etc / "fstab").write_text("# /etc/fstab: static file system information.\n")
         _add_oneadmin(etc)
         _reset_init_scripts(etc)
+        _configure_sshd(etc)
         (etc / "mysql" / "mariadb.conf.d" / "90-onelab-sizing.cnf").write_text(MARIADB_SIZING)
         if warmup_ms is not None:
             (etc / "default" / "opennebula").write_text(f"ONESIM_WARMUP_MS={int(warmup_ms)}\n")
@@ -292,3 +306,19 @@ def _reset_init_scripts(etc: Path) -> None:
         for link in rc_dir.iterdir():
             if link.name[:1] in ("S", "K"):
                 link.unlink()
+
+
+def _configure_sshd(etc: Path) -> None:
+    """A freshly installed OpenSSH server: no host keys yet (the machine's copies go, each
+    host generates its own), its PID file in the host's private /run/sshd."""
+    ssh = etc / "ssh"
+    if not ssh.is_dir():
+        return
+    for key in ssh.glob("ssh_host_*"):
+        key.unlink()
+    drop_in = ssh / "sshd_config.d"
+    drop_in.mkdir(exist_ok=True)
+    (drop_in / "onelab.conf").write_text(SSHD_CONFIG)
+    script = etc / "init.d" / "ssh"
+    if script.exists():
+        script.write_text(script.read_text().replace("/run/sshd.pid", SSHD_PID_FILE))

@@ -74,11 +74,12 @@ def master_settings(
         "publish_port": PUBLISH_PORT,
         "ret_port": RET_PORT,
         # The repository root is a state tree: salt://onenebula_ha/…, salt://_modules/…,
-        # salt://reactor/…; minionfs serves files minions push (cp.push), e.g. DB dumps.
+        # salt://reactor/…. Nothing else: no minionfs and no file_recv (the formula moves
+        # DB dumps and secrets between front-ends over SSH, never through the master).
         "file_roots": {"base": [str(repo_root)]},
         "pillar_roots": {"base": [str(pillar_dir)]},
-        "fileserver_backend": ["roots", "minionfs"],
-        "file_recv": True,
+        "fileserver_backend": ["roots"],
+        "file_recv": False,
         # Two cores are shared by everything: few workers.
         "worker_threads": 3,
         # A silent (partitioned) minion is given up after timeout + gather_job_timeout; the
@@ -91,7 +92,8 @@ def master_settings(
 
 
 def minion_settings(spec: HostSpec, *, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Settings of the minion of front-end ``spec`` (``extra`` carries e.g. ``beacons``)."""
+    """Settings of the minion of host ``spec``, a front-end or the client (``extra``
+    carries e.g. ``beacons``)."""
     settings = {
         "id": spec.name,
         "master": topology.MASTER_HOST.ip,

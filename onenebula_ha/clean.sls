@@ -8,15 +8,18 @@
     oned.conf still has its pillar SERVER_ID (a member) it removes nothing and fails.
     Removed: the onenebula_raft beacon; the Raft hooks in oned.conf (RAFT_LEADER_HOOK,
     RAFT_FOLLOWER_HOOK), the hook scripts (raft/failover.sh, raft/failover.d/) and
-    /etc/sudoers.d/onenebula_ha.
-    Kept on purpose: the OpenNebula and MariaDB packages, the database and its dumps in
-    deploy.backup_dir (the pre-restore-* dumps are the only copies of replaced DBs), the
-    rest of oned.conf, the formula's restore marker, oneadmin's secrets (/var/lib/one/.one) and SSH key (hypervisors
-    trust it), and the shared datastore mounts. The master's side (master.d/onenebula_ha.conf)
+    /etc/sudoers.d/onenebula_ha; what the joins left in deploy.backup_dir (a leader dump
+    not pulled yet, with its .sha256, and the secrets manifest).
+    Kept on purpose: the OpenNebula and MariaDB packages, the database, the pre-restore-*
+    dumps (the only copies of replaced DBs, in onedb's backup directory, /var/lib/one/backups
+    by default), the rest of oned.conf, the formula's restore marker, oneadmin's secrets
+    (/var/lib/one/.one) and SSH key (hypervisors trust it), and the shared datastore mounts.
+    Nothing of this host is on the Salt master: dumps and secrets move between front-ends
+    over SSH (no file_recv, no minionfs). The master's own side (master.d/onenebula_ha.conf)
     is written by onenebula_ha.salt.master on the master host; delete that file there. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import onenebula_ha %}
-{%- from tplroot ~ "/libha.jinja" import failover_dir, is_member %}
+{%- from tplroot ~ "/libha.jinja" import failover_dir, is_member, backup_path, manifest_path %}
 {%- set oned_conf = onenebula_ha.paths.oned_conf %}
 
 {%- if is_member %}
@@ -63,4 +66,8 @@ onenebula_ha-clean-file-absent-sudoers:
     - require:
       - file: onenebula_ha-clean-file-absent-failover_d
       - file: onenebula_ha-clean-file-absent-failover
+
+onenebula_ha-clean-file-absent-transfer:
+  file.absent:
+    - names: {{ [backup_path, backup_path ~ '.sha256', manifest_path] | json }}
 {%- endif %}

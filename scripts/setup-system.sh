@@ -4,7 +4,8 @@ set -euo pipefail
 packages=(
   mariadb-server mariadb-client   # one real MariaDB per lab host; mysqldump for onedb
   iproute2 iputils-arping iputils-ping nftables   # hosts, VIP, partitions
-  sqlite3 procps psmisc util-linux openssh-client
+  sqlite3 procps psmisc util-linux
+  openssh-client openssh-server   # sshd on each lab host: front-ends pull dumps and secrets over SSH
   insserv                         # Salt's debian_service.enable runs insserv (lab hosts have no systemd)
   sudo                            # OpenNebula's vip.sh runs ip/arping through sudo -n as oneadmin
   python3-venv build-essential    # venv + timelib build for Salt

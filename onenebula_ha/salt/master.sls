@@ -2,16 +2,17 @@
 # vim: ft=sls
 ---
 {#- The Salt master's side of the formula, written to <salt config dir>/master.d/onenebula_ha.conf:
-      fileserver_backend with minionfs (added to the backends the master's other
-        configuration files list, [roots] by default) and file_recv: the joins and repairs
-        move the leader's DB dump and secrets through the master (cp.push +
-        salt://<minion>/...);
       reactor: the onenebula_raft beacon's `role` and `error` events mapped to
         reactor/onenebula_ha/{role,error}.sls (only with onenebula_ha:reactor:enabled);
       onenebula_ha_reactor: what the reactions and onenebula_ha.orch.remediate_vip need
         from the pillar (the master's reactor sees no pillar): move_vip, repair, the
         front-ends (minion, server id, name), the VIP, the hook to run and the repair
         lock's lifetime.
+    No file_recv and no minionfs: DB dumps and the oneadmin secrets move between the
+    front-ends over SSH and never reach the master, so no other minion can fetch them
+    (salt://<minion>/...). This state also deletes the copies an earlier version of the
+    formula pushed to the master (<cachedir>/minions/<front-end>/files/...), and says so
+    when another configuration file of the master still turns on file_recv or minionfs.
     The master is restarted when the file changes (it reads its reactor configuration at
     start-up only); set onenebula_ha:lookup:services:salt_master to null when the master
     is not run as the `salt-master` service.
@@ -33,21 +34,29 @@
 {%-   do frontends.append({'minion': server.minion, 'id': server.id, 'name': server.name}) %}
 {%- endfor %}
 
-{#- Keep the file server backends the master already uses (e.g. gitfs serving this
-    formula): this file would override them, so it repeats them and adds minionfs. #}
 {%- set conf_file = conf_dir ~ '/master.d/onenebula_ha.conf' %}
-{%- set current = namespace(backends=['roots']) %}
+{%- set config = {} %}
+{#- What the master's other configuration files turn on that would let minions push files
+    to the master and read other minions' pushed files. #}
+{%- set exposing = [] %}
+{%- set master = namespace(cachedir='/var/cache/salt/master') %}
 {%- set sources = [conf_dir ~ '/master']
                   + (salt['file.find'](conf_dir ~ '/master.d', type='f', name='*.conf') | sort) %}
 {%- for path in sources if path != conf_file and salt['file.file_exists'](path) %}
 {%-   set loaded = salt['file.read'](path) | load_yaml %}
-{%-   if loaded is mapping and loaded.get('fileserver_backend') %}
-{%-     set listed = loaded.fileserver_backend %}
-{%-     set current.backends = [listed] if listed is string else listed | list %}
+{%-   if loaded is mapping %}
+{%-     set backends = loaded.get('fileserver_backend') or [] %}
+{%-     if loaded.get('cachedir') is string and loaded.cachedir.startswith('/') %}
+{%-       set master.cachedir = loaded.cachedir %}
+{%-     endif %}
+{%-     if loaded.get('file_recv') is sameas true %}
+{%-       do exposing.append(path ~ ': file_recv') %}
+{%-     endif %}
+{%-     if 'minionfs' in ([backends] if backends is string else backends | list) %}
+{%-       do exposing.append(path ~ ': minionfs') %}
+{%-     endif %}
 {%-   endif %}
 {%- endfor %}
-{%- set backends = current.backends + (['minionfs'] | reject('in', current.backends) | list) %}
-{%- set config = {'fileserver_backend': backends, 'file_recv': True} %}
 {%- if reactor.enabled %}
 {%-   do config.update({
         'reactor': [
@@ -64,6 +73,27 @@
           'hook': {'command': hook_command, 'runas': onenebula_ha.user},
         },
       }) %}
+{%- endif %}
+
+{#- Copies an earlier version of the formula pushed with cp.push (minionfs served them),
+    in the master's cache (its config's cachedir, else Salt's default). #}
+{%- set pushed_root = master.cachedir ~ '/minions' %}
+{%- for server in onenebula_ha.servers %}
+{%-   for path in [onenebula_ha.deploy.backup_dir, onenebula_ha.paths.one_auth_dir] %}
+
+onenebula_ha-salt-master-file-absent-pushed-{{ server.minion }}-{{ loop.index }}:
+  file.absent:
+    - name: {{ (pushed_root ~ '/' ~ server.minion ~ '/files' ~ path) | json }}
+{%-   endfor %}
+{%- endfor %}
+{%- if exposing %}
+
+onenebula_ha-salt-master-test-show_notification:
+  test.show_notification:
+    - text: >-
+        {{ exposing | join(', ') }}: the formula does not need file_recv or minionfs (DB
+        dumps and secrets move between the front-ends over SSH); with them on, any minion
+        can push files to the master and read what other minions pushed
 {%- endif %}
 
 onenebula_ha-salt-master-file-serialize:

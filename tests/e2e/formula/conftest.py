@@ -106,10 +106,8 @@ class Formula:
         return ret.data
 
     def prepare(self):
-        # What openssh-server's postinst does (the lab hosts have no sshd): host keys, so
-        # the formula has front-end host keys to put in known_hosts.
-        for minion in self.minions:
-            self.lab.exec(minion, ["ssh-keygen", "-A"], check=True)
+        # Every lab host runs sshd with its own host keys (onelab.sshd): the formula puts
+        # them in known_hosts and the front-ends pull dumps and secrets over SSH.
         write_pillar(self.lab.pillar_dir, self.pillar)
         assert self.call("vmm0*", "saltutil.sync_all")
         self.call("vmm0*", "saltutil.refresh_pillar")

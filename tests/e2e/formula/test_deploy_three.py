@@ -1,6 +1,6 @@
 """Three front-ends from bare hosts, then life on the converged zone: idempotence, test mode,
-the status runner, repairing a follower whose DB was wiped, a rolling restart and a leader
-crash.
+the status runner, a minion that is no front-end reading no dump and no secret, repairing a
+follower whose DB was wiped, a rolling restart and a leader crash.
 
 The tests of this module share one lab and run in order (each builds on the previous one).
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,8 @@ pytestmark = pytest.mark.long
 
 MINIONS = ["vmm01", "vmm02", "vmm03"]
 SECRET_FILE = "/var/lib/one/.one/one_auth"
+LEADER_DUMP = "/var/lib/one/onenebula_ha/leader.sql"
+MANIFEST = "/var/lib/one/onenebula_ha/secrets.sha256"
 DATASTORES = "/var/lib/one/datastores"
 
 
@@ -97,6 +100,68 @@ def test_test_mode_on_the_converged_zone_predicts_nothing(formula, lab):
     assert lab.vip_holders() == ["vmm01"]
 
 
+def _exists(lab, minion, path):
+    return lab.exec(minion, ["test", "-e", path]).returncode == 0
+
+
+def test_a_minion_that_is_no_front_end_reads_no_dump_and_no_secret(formula, lab):
+    lab.start_client_minion()
+    leader = formula.status()["leader"]
+    # A fresh dump on the leader, as in the middle of a join (the repair below uses it up).
+    run = {"leader": leader, "server": "vmm03", "step": "probe"}
+    backup = formula.call(
+        leader, "state.apply", "onenebula_ha.ha.backup", pillar={"onenebula_ha_run": run}
+    )
+    assert backup and all(r["result"] for r in backup.values()), backup
+    for path in (LEADER_DUMP, MANIFEST, SECRET_FILE):
+        assert _exists(lab, leader, path), path
+
+    probe = str(lab.state_dir / "client-probe")
+    # The client minion answers and fetches what the master does serve (so a refusal below
+    # is the master's, not a silent minion).
+    served = "salt://onenebula_ha/defaults.yaml"
+    assert formula.call("client", "cp.get_file", served, f"{probe}/ok", makedirs=True)
+    assert formula.call("client", "cp.hash_file", served)["hash_type"] == "sha256"
+    # The leader's dump, sidecar and manifest, and every front-end's oneadmin credentials.
+    wanted = [f"salt://{leader}{path}" for path in (LEADER_DUMP, f"{LEADER_DUMP}.sha256", MANIFEST)]
+    wanted += [f"salt://{minion}{SECRET_FILE}" for minion in MINIONS]
+    for source in wanted:
+        got = formula.call("client", "cp.get_file", source, f"{probe}/x", makedirs=True)
+        assert not got, (source, got)
+        assert not formula.call("client", "cp.hash_file", source), source
+    listed = formula.call("client", "cp.list_master")
+    assert listed and all(
+        p.split("/")[0] in ("onenebula_ha", "reactor") or p.startswith("_") for p in listed
+    ), [p for p in listed if "one" not in p][:10]
+    assert not [p for p in listed if "leader.sql" in p or ".one/" in p or "vmm0" in p]
+    dirs = formula.call("client", "cp.list_master_dirs")
+    assert isinstance(dirs, list) and not [d for d in dirs if d.split("/")[0] in MINIONS], dirs
+    managed = formula.call(
+        "client",
+        "state.single",
+        "file.managed",
+        name=f"{probe}/managed",
+        source=f"salt://{leader}{SECRET_FILE}",
+        skip_verify=True,
+    )
+    (result,) = managed.values()
+    assert result["result"] is False and "not found" in result["comment"], result
+    assert not (lab.state_dir / "client-probe" / "managed").exists()
+    # The master itself holds nothing a front-end pushed.
+    cache = Path(formula.master.config["cachedir"]) / "minions"
+    assert not list(cache.glob("*/files")), list(cache.glob("*/files"))
+
+    # Meanwhile the front-ends share their secrets over SSH: drift on a follower is repaired.
+    follower = next(m for m in MINIONS if m != leader)
+    lab.exec(follower, ["sh", "-c", f"echo oneadmin:drifted > {SECRET_FILE}"], check=True)
+    fixed = formula.call(follower, "state.apply", "onenebula_ha.secrets")
+    pulled = [r for r in fixed.values() if r.get("changes", {}).get("pulled")]
+    assert [r["changes"]["pulled"] for r in pulled] == [["one_auth"]], fixed
+    assert "drifted" not in str(fixed)
+    hashes = formula.call("vmm0*", "file.get_hash", SECRET_FILE)
+    assert len(set(hashes.values())) == 1, hashes
+
+
 def test_repair_a_follower_whose_db_was_wiped(formula, lab):
     lab.service("vmm03", "opennebula", "stop")
     lab.exec(
@@ -120,6 +185,10 @@ def test_repair_a_follower_whose_db_was_wiped(formula, lab):
     assert status["healthy"], status["table"]
     assert formula.zone("vmm01")["vmm03"] == "follower"
     assert formula.server_ids()["vmm03"] == 2
+    # The dump went from the leader to vmm03 over SSH, and is gone from both once restored.
+    for minion in MINIONS:
+        assert not _exists(lab, minion, LEADER_DUMP), minion
+        assert not _exists(lab, minion, f"{LEADER_DUMP}.sha256"), minion
 
 
 def test_rolling_restart_restarts_every_member_once_leader_last(formula, lab):

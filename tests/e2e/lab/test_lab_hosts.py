@@ -108,6 +108,7 @@ PRIVATE_PATHS = [
     "/usr/local/bin",
     "/usr/share",
     "/root",
+    "/run/sshd",
     "/tmp",
     "/var/tmp",
 ]
@@ -146,6 +147,23 @@ def test_each_host_has_its_name_users_and_processes(lab):
     # The master and the client resolve the lab's names as well.
     for name in ("salt", "client"):
         assert lab.exec(name, ["getent", "hosts", "vmm02"]).stdout.split()[0] == "10.213.0.20"
+
+
+def test_each_front_end_runs_its_own_sshd_with_its_own_host_keys(lab):
+    """What the formula's SSH trust needs (front-ends pull dumps and secrets from each
+    other): an sshd per host, started at boot, with host keys of its own."""
+    machine = Path("/etc/ssh/ssh_host_ed25519_key.pub")
+    keys = {}
+    for host in lab.frontends:
+        assert lab.running(host.name, "sshd"), host.name
+        assert lab.service(host.name, "ssh", "status").returncode == 0, host.name
+        keys[host.name] = lab.exec(host.name, ["cat", str(machine)], check=True).stdout.split()[1]
+    assert len(set(keys.values())) == len(keys)
+    if machine.exists():
+        assert machine.read_text().split()[1] not in keys.values()
+    # From the client, port 22 of vmm02 is vmm02's own sshd (its host key), in the lab only.
+    scanned = lab.exec("client", ["ssh-keyscan", "-t", "ed25519", "10.213.0.20"], timeout=30)
+    assert keys["vmm02"] in scanned.stdout, scanned.stdout + scanned.stderr
 
 
 SHARED_MOUNT_SLS = """\

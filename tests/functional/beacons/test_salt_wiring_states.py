@@ -36,10 +36,13 @@ def test_master_config_written_once_and_complete(salt_call, example_pillar, tmp_
     salt_call.set_pillar(master_pillar(example_pillar, tmp_path))
     rc, data, output = salt_call("state.apply", "onenebula_ha.salt.master")
     assert rc == 0, output
-    assert [r["changes"] != {} for r in data.values()] == [True]  # no restart state either
+    # The serialize changed; no restart state; the pushed-copy cleanups found nothing.
+    changed = sorted(key.split("_|-")[1] for key, r in data.items() if r["changes"])
+    assert changed == ["onenebula_ha-salt-master-file-serialize"], data
     written = yaml.safe_load((tmp_path / "master.d" / "onenebula_ha.conf").read_text())
-    assert written["fileserver_backend"] == ["roots", "minionfs"]
-    assert written["file_recv"] is True
+    # Nothing lets a minion push files to the master or read another minion's files.
+    assert "fileserver_backend" not in written and "file_recv" not in written
+    assert "minionfs" not in (tmp_path / "master.d" / "onenebula_ha.conf").read_text()
     assert written["reactor"] == [
         {"salt/beacon/*/onenebula_raft/role": ["salt://reactor/onenebula_ha/role.sls"]},
         {"salt/beacon/*/onenebula_raft/error": ["salt://reactor/onenebula_ha/error.sls"]},
@@ -59,7 +62,7 @@ def test_master_config_written_once_and_complete(salt_call, example_pillar, tmp_
 
     rc, data, output = salt_call("state.apply", "onenebula_ha.salt.master")
     assert rc == 0, output
-    assert [r["changes"] for r in data.values()] == [{}]
+    assert [r["changes"] for r in data.values() if r["changes"]] == []
 
 
 def master_dataset(salt_call):
@@ -84,20 +87,50 @@ def test_master_without_vip_or_reactor(salt_call, example_pillar, tmp_path):
     written, _ = master_dataset(salt_call)
     assert "reactor" not in written
     assert "onenebula_ha_reactor" not in written
-    assert written["file_recv"] is True
+    assert written == {}
 
 
-def test_master_keeps_backends_and_restarts_the_service(salt_call, example_pillar, tmp_path):
+def test_master_restarts_the_service_and_warns_of_minionfs_elsewhere(
+    salt_call, example_pillar, tmp_path
+):
     (tmp_path / "master").write_text("fileserver_backend:\n  - gitfs\n  - roots\n")
     (tmp_path / "master.d").mkdir()
-    (tmp_path / "master.d" / "10-other.conf").write_text("fileserver_backend: [git, roots]\n")
+    (tmp_path / "master.d" / "10-other.conf").write_text(
+        "fileserver_backend: [git, roots, minionfs]\nfile_recv: true\n"
+    )
     pillar = master_pillar(example_pillar, tmp_path)
     pillar["onenebula_ha"]["lookup"]["services"]["salt_master"] = "salt-master"
     salt_call.set_pillar(pillar)
     written, restart = master_dataset(salt_call)
-    assert written["fileserver_backend"] == ["git", "roots", "minionfs"]
+    assert "fileserver_backend" not in written and "file_recv" not in written
     assert {"service.restart": [{"name": "salt-master"}]} in restart
     assert {"onchanges": [{"file": "onenebula_ha-salt-master-file-serialize"}]} in restart
+    rc, data, output = salt_call("state.show_sls", "onenebula_ha.salt.master")
+    assert rc == 0, output
+    note = data["onenebula_ha-salt-master-test-show_notification"]["test"]
+    text = next(arg["text"] for arg in note if isinstance(arg, dict) and "text" in arg)
+    other = str(tmp_path / "master.d" / "10-other.conf")
+    assert f"{other}: file_recv" in text and f"{other}: minionfs" in text
+    assert str(tmp_path / "master") + ":" not in text  # gitfs + roots: nothing to say
+
+
+def test_master_deletes_what_an_earlier_formula_pushed(salt_call, example_pillar, tmp_path):
+    cache = tmp_path / "cache"
+    (tmp_path / "master").write_text(f"cachedir: {cache}\n")
+    pushed = cache / "minions" / "vmm01" / "files"
+    dump = pushed / "var/lib/one/onenebula_ha/leader.sql"
+    secret = pushed / "var/lib/one/.one/one_auth"
+    other = pushed / "etc/motd"
+    for path in (dump, secret, other):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x\n")
+    salt_call.set_pillar(master_pillar(example_pillar, tmp_path))
+    rc, data, output = salt_call("state.apply", "onenebula_ha.salt.master")
+    assert rc == 0, output
+    assert not dump.exists() and not secret.exists()
+    assert other.exists()  # not the formula's
+    removed = sorted(r["changes"]["removed"] for r in data.values() if r["changes"].get("removed"))
+    assert removed == sorted([str(secret.parent), str(dump.parent)])
 
 
 def test_frontend_gets_the_beacon_from_the_pillar(salt_call, example_pillar):

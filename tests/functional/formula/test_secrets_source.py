@@ -1,7 +1,8 @@
 """Which host keeps its own oneadmin secrets on a plain ``state.apply`` (issue 10 point 7):
-the first pillar server only while it leads. As a follower of another leader it takes its
-published copy like every other front-end, so drift on it is repaired instead of being
-reported correct. Rendered on a loopback zone where the first server is a follower."""
+the first pillar server only while it leads. As a follower of another leader it pulls the
+leader's files like every other front-end (over SSH, from the leader its zone reports), so
+drift on it is repaired instead of being reported correct. Rendered on a loopback zone where
+the first server is a follower."""
 
 import copy
 import sys
@@ -57,7 +58,10 @@ def test_first_server_keeps_its_secrets_only_while_it_leads(
         pytest.skip("the first server took the leadership back")
 
     as_follower = _secrets_states(local_salt, first_entry["minion"], first_server.env, monkeypatch)
-    # The follower branch: its published copy is fetched (here, masterless, nothing is
-    # published, so the state says so) instead of keeping the local files as they are.
-    assert "onenebula_ha-secrets-test-show_notification" in as_follower, as_follower
-    assert f"{first_entry['minion']} has not published" in str(as_follower)
+    # The follower branch: the files are pulled from the zone's current leader instead of
+    # keeping the local files as they are.
+    pulled = as_follower["onenebula_ha-secrets-onenebula_ha-secrets_pulled"]["onenebula_ha"]
+    args = {k: v for arg in pulled if isinstance(arg, dict) for k, v in arg.items()}
+    leader_name = next(s.name for s in zone.servers if s.id == leader)
+    assert args["source"] == leader_name, args
+    assert not any(key.startswith("onenebula_ha-secrets-file-managed") for key in as_follower)

@@ -188,14 +188,22 @@ def test_oned_is_not_started_by_the_base_state_on_a_host_that_has_not_joined(ren
     assert enabled == ["opennebula-flow", "opennebula-gate"]
 
 
-def test_secrets_come_from_the_leader_manifest_when_published(renderer):
-    # Nothing published on this masterless minion: the follower is told, nothing is managed.
-    # The secrets SLS's own states (it includes the package SLS, whose key file is managed).
+def test_secrets_are_pulled_from_the_leader_over_ssh(renderer):
+    # A follower pulls the leader's files over SSH (never salt://<leader>/... through the
+    # master), after the ssh states that write known_hosts.
     data = renderer.show("vmm02", f"{FORMULA}.secrets")
     states = _states({k: v for k, v in data.items() if v["__sls__"] == f"{FORMULA}.secrets"})
-    notes = [a["text"] for m, f, a in states.values() if f == "show_notification"]
-    assert notes and "has not published" in notes[0]
+    module, function, args = states["onenebula_ha-secrets-onenebula_ha-secrets_pulled"]
+    assert (module, function) == ("onenebula_ha", "secrets_pulled")
+    assert (args["name"], args["source"], args["user"]) == (
+        "/var/lib/one/.one",
+        "10.213.0.10",
+        "oneadmin",
+    )
+    assert args["manifest"] == "/var/lib/one/onenebula_ha/secrets.sha256"
+    assert {"sls": f"{FORMULA}.ssh"} in args["require"]
     assert not any(m == "file" and f == "managed" for m, f, _ in states.values())
+    assert "salt://vmm01" not in json.dumps(data)
 
 
 STEP_RUNS = {
@@ -244,6 +252,12 @@ def test_join_steps_render_their_real_states_in_test_mode_on_a_bare_host(rendere
     module, function, args = restore["onenebula_ha-ha-restore-onenebula_db-restored_from_leader"]
     assert (module, function) == ("onenebula_db", "restored_from_leader")
     assert args["server"] == "vmm03"
+    # The dump's path on the leader vmm01 and where it is reached over SSH: not salt://.
+    assert (args["name"], args["source"], args["user"]) == (
+        "/var/lib/one/onenebula_ha/leader.sql",
+        "10.213.0.10",
+        "oneadmin",
+    )
     member = _states(
         renderer.show("vmm01", f"{FORMULA}.ha.member", {"onenebula_ha_run": run}, test=True)
     )
@@ -290,8 +304,16 @@ def test_clean_removes_the_hooks_and_the_beacon_and_never_the_database(renderer)
         ("onenebula_conf", "absent"),
         ("file", "absent"),
     }
-    removed = sorted(args["name"] for _, _, args in states.values())
+    removed = sorted(
+        name for _, _, args in states.values() for name in args.get("names") or [args["name"]]
+    )
     assert "/etc/sudoers.d/onenebula_ha" in removed
+    # What joins left in the transfer directory; the pre-restore dumps are elsewhere.
+    assert {
+        "/var/lib/one/onenebula_ha/leader.sql",
+        "/var/lib/one/onenebula_ha/leader.sql.sha256",
+        "/var/lib/one/onenebula_ha/secrets.sha256",
+    } <= set(removed)
     assert {"RAFT_LEADER_HOOK", "RAFT_FOLLOWER_HOOK", "onenebula_raft"} <= set(removed)
     rendered = json.dumps(data)
     for kept in ("mysql", "/var/lib/mysql", "backups", "/.one", "opennebula"):

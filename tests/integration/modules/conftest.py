@@ -45,12 +45,11 @@ def pillar_tree(tmp_path_factory, repo_root):
 
 @pytest.fixture(scope="package")
 def master(salt_factories, module_tree, pillar_tree):
-    # file_recv + minionfs: how followers fetch the leader's pushed DB dump (salt://<id>/...)
+    # As the formula wants a master: no file_recv, no minionfs (dumps and secrets move
+    # between front-ends over SSH, never through the master).
     overrides = {
         "file_roots": {"base": [str(module_tree)]},
         "pillar_roots": {"base": [str(pillar_tree)]},
-        "file_recv": True,
-        "fileserver_backend": ["roots", "minionfs"],
     }
     factory = salt_factories.salt_master_daemon("onha-mod-master", overrides=overrides)
     with factory.started(start_timeout=120):

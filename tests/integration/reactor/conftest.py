@@ -169,7 +169,7 @@ def master(salt_factories, file_tree, master_config_from_state, test_pillar):
     if not path.startswith(VENV_BIN + os.pathsep):
         salt_factories.environ["PATH"] = VENV_BIN + os.pathsep + path
     overrides = dict(master_config_from_state)
-    # minionfs needs nothing here; keep the file server to the roots of this test.
+    # The file server: the roots of this test only.
     overrides["fileserver_backend"] = ["roots"]
     overrides["file_roots"] = {"base": [str(file_tree)]}
     # The echo reaction runs beside the real one for role events.

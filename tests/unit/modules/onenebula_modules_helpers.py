@@ -6,6 +6,7 @@ the modules are imported from their paths under distinct names.
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 from support.formula_utils import utils_dunder
@@ -128,3 +129,63 @@ EXAMPLE_ROWS = [
     server_row(1, "server-1", "http://192.168.150.2:2633/RPC2", state="2", votedfor="0"),
     server_row(2, "server-2", "http://192.168.150.3:2633/RPC2", state="-"),
 ]
+
+
+class FakeSsh:
+    """Stands in for ``cmd.run_all`` running OpenSSH's ``scp`` and ``ssh ... rm``: the
+    remote front-ends are directories (``roots``: host -> a directory standing for its
+    ``/``). Records every argv and the keyword arguments it was run with, and refuses
+    what real scp would not do here (a shell, a non-list argv, an unknown host)."""
+
+    def __init__(self, roots):
+        self.roots = dict(roots)
+        self.calls = []
+        self.fail = None
+
+    def commands(self, program=None):
+        """The commands run (a ``runuser -u <user> --`` prefix left out)."""
+        found = [argv[4:] if argv[0].endswith("runuser") else argv for argv, _ in self.calls]
+        return [argv for argv in found if program is None or argv[0] == program]
+
+    def _local(self, host, path):
+        if host not in self.roots:
+            return None
+        return Path(self.roots[host]) / path.lstrip("/")
+
+    def __call__(self, argv, **kwargs):
+        assert isinstance(argv, list), argv
+        assert kwargs.get("python_shell") is False, kwargs
+        self.calls.append((list(argv), kwargs))
+        if self.fail is not None:
+            return self.fail
+        if argv[0].endswith("runuser"):
+            assert argv[1:4] == ["-u", argv[2], "--"], argv
+            argv = argv[4:]
+        words = argv[argv.index("--") + 1 :]
+        if argv[0] == "scp":
+            *sources, dest = words
+            copied = []
+            for source in sources:
+                matched = re.fullmatch(r"([^@]+)@(\[[^\]]+\]|[^:]+):(.*)", source)
+                assert matched, source
+                host, path = matched.group(2).strip("[]"), matched.group(3)
+                local = self._local(host, path)
+                if local is None:
+                    return run_result(stderr="Host key verification failed.", retcode=255)
+                if not local.is_file():
+                    for done in copied:
+                        done.unlink()
+                    return run_result(stderr=f"scp: {path}: No such file or directory", retcode=1)
+                target = Path(dest) / Path(path).name
+                target.write_bytes(local.read_bytes())
+                copied.append(target)
+            return run_result()
+        if argv[0] == "ssh":
+            host = words[0].split("@", 1)[1]
+            assert words[1:4] == ["rm", "-f", "--"], argv
+            for path in words[4:]:
+                local = self._local(host, path)
+                if local is not None and local.exists():
+                    local.unlink()
+            return run_result()
+        raise AssertionError(f"unexpected command {argv}")

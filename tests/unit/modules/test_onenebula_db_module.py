@@ -2,6 +2,9 @@
 
 import hashlib
 import logging
+import os
+import pwd
+from pathlib import Path
 
 import pytest
 import salt.utils.path
@@ -88,7 +91,6 @@ def configure_loader_modules(fake, backup_dir, auth_file):
         db: {
             "__salt__": {
                 "cmd.run_all": fake,
-                "cp.push": lambda path: True,
                 "onenebula_zone.raft_status": _unreachable,
             },
             "__opts__": {
@@ -195,19 +197,20 @@ def test_backup_rejects_unknown_connection_arguments(fake):
     assert fake.calls == []
 
 
-def test_backup_push_sends_dump_and_sidecar(fake, tmp_path):
-    pushed = []
-    db.__salt__["cp.push"] = lambda path: pushed.append(path) or True
+def test_backup_hands_dump_and_sidecar_to_the_owner_only(fake, tmp_path):
+    me = pwd.getpwuid(os.geteuid())
     target = tmp_path / "leader.sql"
-    result = db.backup(str(target), push=True)
-    assert pushed == [str(target), f"{target}.sha256"]
-    assert result["source"] == f"salt://vmm01{target}"
+    result = db.backup(str(target), owner=me.pw_name)
+    for path in (target, Path(f"{target}.sha256")):
+        info = path.stat()
+        assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (me.pw_uid, me.pw_gid, 0o600)
+    assert set(result) == {"path", "size", "sha256"}  # nothing pushed anywhere
 
 
-def test_backup_push_failure_is_an_error(fake, tmp_path):
-    db.__salt__["cp.push"] = lambda path: False
-    with pytest.raises(CommandExecutionError, match="file_recv"):
-        db.backup(str(tmp_path / "leader.sql"), push=True)
+def test_backup_with_an_unknown_owner_takes_no_dump(fake, tmp_path):
+    with pytest.raises(CommandExecutionError, match="no local user nosuchuser0"):
+        db.backup(str(tmp_path / "leader.sql"), owner="nosuchuser0")
+    assert fake.calls == []
 
 
 def test_backup_failure_carries_onedb_message(fake, tmp_path):

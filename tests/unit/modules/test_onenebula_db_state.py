@@ -1,19 +1,26 @@
-"""Unit tests for ``_states/onenebula_db.py`` (restored_from_leader)."""
+"""Unit tests for ``_states/onenebula_db.py`` (restored_from_leader).
+
+The dump is pulled from the leader by the real ``onenebula_transfer`` module; only the
+commands it runs (``scp``, ``ssh ... rm``) are answered by :class:`FakeSsh`, whose leader is
+a directory. The DB restore itself (``onenebula_db.restore``) is a recording stand-in."""
 
 import hashlib
 import json
+import os
+import pwd
 from pathlib import Path
 
 import pytest
-from onenebula_modules_helpers import load
+from onenebula_modules_helpers import FakeSsh, load
 from salt.exceptions import CommandExecutionError
 from support.formula_utils import utils_dunder
 
 UTILS = utils_dunder()
 
 db_state = load("states", "onenebula_db")
-
-SOURCE = "salt://vmm01/var/lib/one/backups/leader.sql"
+transfer = load("modules", "onenebula_transfer")
+LEADER = "10.213.0.10"
+ME = pwd.getpwuid(os.geteuid()).pw_name
 
 
 def zone_report(rows_state, leader_index=120, my_index=120):
@@ -40,34 +47,38 @@ def zone_report(rows_state, leader_index=120, my_index=120):
     }
 
 
-class Master:
-    """cp.cache_file over a directory standing in for the master's minionfs."""
-
-    def __init__(self, root):
-        self.root = root
-        self.fetched = []
-
-    def cache_file(self, source):
-        self.fetched.append(source)
-        path = self.root / source.removeprefix("salt://")
-        return str(path) if path.exists() else ""
+@pytest.fixture
+def dump_path(tmp_path):
+    """The dump's path: the same on the leader (below its fake root) and here."""
+    here = tmp_path / "here" / "backups"
+    here.mkdir(parents=True)
+    return str(here / "leader.sql")
 
 
 @pytest.fixture
-def master(tmp_path):
-    root = tmp_path / "master"
-    dump = root / "vmm01/var/lib/one/backups/leader.sql"
+def leader_root(tmp_path, dump_path):
+    root = tmp_path / "leader"
+    dump = root / dump_path.lstrip("/")
     dump.parent.mkdir(parents=True)
     dump.write_text("-- leader dump\n")
     digest = hashlib.sha256(dump.read_bytes()).hexdigest()
     (dump.parent / "leader.sql.sha256").write_text(f"{digest}  leader.sql\n")
-    return Master(root)
+    return root
 
 
 @pytest.fixture
-def digest(master):
-    dump = master.root / "vmm01/var/lib/one/backups/leader.sql"
-    return hashlib.sha256(dump.read_bytes()).hexdigest()
+def leader_dump(leader_root, dump_path):
+    return leader_root / dump_path.lstrip("/")
+
+
+@pytest.fixture
+def ssh(leader_root):
+    return FakeSsh({LEADER: leader_root})
+
+
+@pytest.fixture
+def digest(leader_dump):
+    return hashlib.sha256(leader_dump.read_bytes()).hexdigest()
 
 
 @pytest.fixture
@@ -90,7 +101,7 @@ def opts(tmp_path):
 
 
 @pytest.fixture
-def configure_loader_modules(master, restores, state, opts):
+def configure_loader_modules(ssh, restores, state, opts):
     def restore(path, sha256=None, keep_current=True, **connection):
         actual = hashlib.sha256(Path(path).read_bytes()).hexdigest()
         if sha256 != actual:
@@ -109,142 +120,214 @@ def configure_loader_modules(master, restores, state, opts):
         return state["report"]
 
     functions = {
-        "cp.cache_file": master.cache_file,
         "onenebula_db.restore": restore,
         "onenebula_zone.health": health,
+        **{
+            f"onenebula_transfer.{name}": getattr(transfer, name)
+            for name in ("fetch", "read", "remove")
+        },
     }
-    return {db_state: {"__salt__": functions, "__opts__": opts, "__utils__": UTILS}}
+    return {
+        db_state: {"__salt__": functions, "__opts__": opts, "__utils__": UTILS},
+        transfer: {
+            "__salt__": {"cmd.run_all": ssh},
+            "__opts__": {"onenebula_ha.ssh_user": ME},
+            "__utils__": UTILS,
+        },
+    }
 
 
-def test_restores_an_unhealthy_member_and_writes_the_marker(restores, digest, opts, master):
-    ret = db_state.restored_from_leader(SOURCE)
+def restore_from_leader(dump_path, **kwargs):
+    return db_state.restored_from_leader(dump_path, source=LEADER, **kwargs)
+
+
+def test_restores_an_unhealthy_member_and_writes_the_marker(
+    restores, digest, opts, ssh, dump_path, leader_dump
+):
+    ret = restore_from_leader(dump_path)
     assert ret["result"] is True, ret["comment"]
+    origin = f"{dump_path} on {LEADER}"
     assert ret["changes"] == {
         "db": {
             "old": {"sha256": None, "kept_in": "/var/lib/one/backups/pre-restore-1.sql"},
-            "new": {"source": SOURCE, "sha256": digest},
+            "new": {"source": origin, "sha256": digest},
         }
     }
     assert restores[0]["sha256"] == digest
-    assert restores[0]["path"].endswith("vmm01/var/lib/one/backups/leader.sql")
+    assert restores[0]["path"] == dump_path
     marker = json.loads(Path(opts["onenebula_ha.restore_marker"]).read_text())
     assert marker["sha256"] == digest
-    assert marker["source"] == SOURCE
-    assert master.fetched == [SOURCE + ".sha256", SOURCE]
+    assert marker["source"] == origin
+    # Pulled over SSH (the sidecar to know the checksum, then the dump), never through a
+    # master; then removed on the leader and here.
+    assert [argv[0] for argv in ssh.commands()] == ["scp", "scp", "ssh"]
+    assert ssh.commands("ssh")[0][-3:] == ["--", dump_path, f"{dump_path}.sha256"]
+    assert not leader_dump.exists()
+    assert not os.path.exists(dump_path) and not os.path.exists(f"{dump_path}.sha256")
+    assert "deleted here and there" in ret["comment"]
 
 
-def test_reapply_of_the_same_dump_is_no_change(restores):
-    db_state.restored_from_leader(SOURCE)
-    again = db_state.restored_from_leader(SOURCE)
+def test_a_salt_url_is_refused(restores, ssh):
+    ret = db_state.restored_from_leader("salt://vmm01/var/lib/one/backups/leader.sql")
+    assert ret["result"] is False
+    assert "never pass through the Salt master" in ret["comment"]
+    assert restores == [] and ssh.calls == []
+
+
+def test_reapply_of_the_same_dump_is_no_change(restores, dump_path, leader_root, digest):
+    restore_from_leader(dump_path)
+    # The leader's dump was removed after the pull; the same dump taken again.
+    dump = leader_root / dump_path.lstrip("/")
+    dump.write_text("-- leader dump\n")
+    (dump.parent / "leader.sql.sha256").write_text(f"{digest}  leader.sql\n")
+    again = restore_from_leader(dump_path)
     assert (again["result"], again["changes"]) == (True, {})
     assert "already restored" in again["comment"]
     assert len(restores) == 1
 
 
-def test_caught_up_follower_needs_no_restore(restores, state, master):
+def test_caught_up_follower_needs_no_restore_and_drops_the_unused_dump(
+    restores, state, ssh, dump_path, leader_dump, opts
+):
     state["report"] = zone_report("follower", leader_index=130, my_index=125)
-    ret = db_state.restored_from_leader(SOURCE)
+    opts["test"] = True
+    predicted = restore_from_leader(dump_path)
+    assert (predicted["result"], predicted["changes"]) == (True, {})
+    assert ssh.calls == [] and leader_dump.exists()  # a test run touches nothing
+    opts["test"] = False
+    ret = restore_from_leader(dump_path)
     assert (ret["result"], ret["changes"]) == (True, {})
     assert "already a caught-up follower of vmm01" in ret["comment"]
-    assert restores == [] and master.fetched == []
+    assert restores == [] and [argv[0] for argv in ssh.commands()] == ["ssh"]
+    assert not leader_dump.exists()
+    assert "unused dump" in ret["comment"]
 
 
-def test_lagging_follower_is_restored(restores, state):
+def test_lagging_follower_is_restored(restores, state, dump_path):
     state["report"] = zone_report("follower", leader_index=100000, my_index=5)
-    assert db_state.restored_from_leader(SOURCE, max_lag=100)["changes"]
+    assert restore_from_leader(dump_path, max_lag=100)["changes"]
     assert len(restores) == 1
 
 
-def test_the_leader_is_never_restored(restores, state, opts):
+def test_the_leader_is_never_restored(restores, state, opts, dump_path):
     opts["id"] = "vmm01"
-    ret = db_state.restored_from_leader(SOURCE)
+    ret = restore_from_leader(dump_path)
     assert (ret["result"], ret["changes"]) == (True, {})
     assert "current leader" in ret["comment"]
     assert restores == []
 
 
-def test_test_mode_predicts_and_touches_nothing(restores, opts, digest):
+def test_test_mode_predicts_and_touches_nothing(
+    restores, opts, digest, dump_path, leader_dump, ssh
+):
     opts["test"] = True
-    ret = db_state.restored_from_leader(SOURCE)
+    ret = restore_from_leader(dump_path)
     assert ret["result"] is None
     assert ret["changes"] == {
-        "db": {"old": {"sha256": None}, "new": {"source": SOURCE, "sha256": digest}}
+        "db": {
+            "old": {"sha256": None},
+            "new": {"source": f"{dump_path} on {LEADER}", "sha256": digest},
+        }
     }
     assert restores == []
+    assert leader_dump.exists() and not os.path.exists(dump_path)
+    assert ssh.commands("ssh") == []
 
 
-def test_oned_down_does_not_block_the_restore(restores, state):
+def test_oned_down_does_not_block_the_restore(restores, state, dump_path):
     state["report"] = CommandExecutionError("Failed to open TCP connection")
-    assert db_state.restored_from_leader(SOURCE)["result"] is True
+    assert restore_from_leader(dump_path)["result"] is True
     assert len(restores) == 1
 
 
-def test_checksum_is_required(restores, master):
-    (master.root / "vmm01/var/lib/one/backups/leader.sql.sha256").unlink()
-    ret = db_state.restored_from_leader(SOURCE)
+def test_checksum_is_required(restores, leader_dump, dump_path):
+    Path(f"{leader_dump}.sha256").unlink()
+    ret = restore_from_leader(dump_path)
     assert ret["result"] is False
     assert "No checksum" in ret["comment"]
     assert restores == []
 
 
-def test_test_mode_predicts_the_restore_before_the_dump_exists(restores, master, opts):
-    # A test run of a join: the leader's fresh backup has not been taken, nothing to fetch.
-    (master.root / "vmm01/var/lib/one/backups/leader.sql.sha256").unlink()
+def test_test_mode_predicts_the_restore_before_the_dump_exists(
+    restores, leader_dump, opts, dump_path
+):
+    # A test run of a join: the leader's fresh backup has not been taken, nothing to pull.
+    Path(f"{leader_dump}.sha256").unlink()
     opts["test"] = True
-    ret = db_state.restored_from_leader(SOURCE)
+    ret = restore_from_leader(dump_path)
     assert ret["result"] is None
-    assert ret["changes"] == {"db": {"old": None, "new": {"source": SOURCE}}}
+    assert ret["changes"] == {"db": {"old": None, "new": {"source": f"{dump_path} on {LEADER}"}}}
     assert "would be restored" in ret["comment"] and "No checksum" in ret["comment"]
     assert restores == []
 
 
-def test_corrupted_transfer_fails(restores, master):
-    (master.root / "vmm01/var/lib/one/backups/leader.sql").write_text("-- truncated")
-    ret = db_state.restored_from_leader(SOURCE)
+def test_corrupted_transfer_fails_and_leaves_no_copy(restores, leader_dump, dump_path, ssh):
+    leader_dump.write_text("-- truncated")
+    ret = restore_from_leader(dump_path)
     assert ret["result"] is False
     assert "checksum mismatch" in ret["comment"]
     assert restores == []
+    assert not os.path.exists(dump_path)
+    assert ssh.commands("ssh") == []  # the leader's copy is not the verified one: kept
 
 
-def test_explicit_sha256_and_local_source(restores, tmp_path):
+def test_unreachable_leader_fails_clearly(restores, dump_path):
+    ret = db_state.restored_from_leader(dump_path, source="vmm09", sha256="a" * 64)
+    assert ret["result"] is False
+    assert "Host key verification failed" in ret["comment"]
+    assert restores == []
+
+
+def test_hostile_source_never_reaches_scp(restores, dump_path, ssh):
+    ret = db_state.restored_from_leader(dump_path, source="-oProxyCommand=id", sha256="a" * 64)
+    assert ret["result"] is False
+    assert "not a host name" in ret["comment"]
+    assert ssh.calls == [] and restores == []
+
+
+def test_explicit_sha256_and_local_source(restores, tmp_path, ssh):
     dump = tmp_path / "local.sql"
     dump.write_text("-- local\n")
     digest = hashlib.sha256(dump.read_bytes()).hexdigest()
     ret = db_state.restored_from_leader(str(dump), sha256=digest.upper())
     assert ret["result"] is True
     assert restores[0]["path"] == str(dump)
+    assert dump.exists() and ssh.calls == []  # a local dump is the operator's: kept
 
 
-def test_missing_source_fails(restores):
-    ret = db_state.restored_from_leader("salt://vmm01/nope.sql", sha256="a" * 64)
+def test_missing_local_dump_fails(restores):
+    ret = db_state.restored_from_leader("/nonexistent/nope.sql", sha256="a" * 64)
     assert ret["result"] is False
-    assert "could not fetch" in ret["comment"]
+    assert "does not exist" in ret["comment"]
 
 
-def test_restore_refusal_is_reported(restores, state, master):
+def test_restore_refusal_is_reported_and_the_pulled_copy_removed(restores, state, dump_path):
     state["report"] = zone_report("error")
 
     def refuse(*args, **kwargs):
         raise CommandExecutionError("refusing to restore: oned lock file /var/lock/one/one exists")
 
     db_state.__salt__["onenebula_db.restore"] = refuse
-    ret = db_state.restored_from_leader(SOURCE)
+    ret = restore_from_leader(dump_path)
     assert ret["result"] is False
     assert "lock file" in ret["comment"]
     assert ret["changes"] == {}
+    assert not os.path.exists(dump_path)
 
 
-def test_connection_settings_are_passed_through(restores):
-    db_state.restored_from_leader(SOURCE, connection={"user": "oneadmin", "password": "pw"})
+def test_connection_settings_are_passed_through(restores, dump_path):
+    restore_from_leader(dump_path, connection={"user": "oneadmin", "password": "pw"})
     assert restores[0]["connection"] == {"user": "oneadmin", "password": "pw"}
 
 
-def test_unwritable_marker_is_reported_after_a_successful_restore(restores, opts, tmp_path):
+def test_unwritable_marker_is_reported_after_a_successful_restore(
+    restores, opts, tmp_path, dump_path
+):
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
     opts["onenebula_ha.restore_marker"] = str(blocker / "marker.json")
-    ret = db_state.restored_from_leader(SOURCE)
+    ret = restore_from_leader(dump_path)
     assert ret["result"] is True
-    assert ret["changes"]["db"]["new"]["source"] == SOURCE
+    assert ret["changes"]["db"]["new"]["source"] == f"{dump_path} on {LEADER}"
     assert "WARNING: could not write the marker" in ret["comment"]
     assert len(restores) == 1
