@@ -85,10 +85,14 @@ def lab_pillar(
 
 
 def write_pillar(pillar_dir: Path | str, pillar: dict) -> None:
-    """Write ``pillar`` as the pillar of every minion (the master's own included)."""
+    """Write ``pillar`` as the pillar of every minion but the client's (the master's own and
+    its orchestrations' included): the client host stands for a server that is not a
+    front-end, which must not see the zone's secrets (the database password)."""
     pillar_dir = Path(pillar_dir)
     pillar_dir.mkdir(parents=True, exist_ok=True)
-    (pillar_dir / "top.sls").write_text("base:\n  '*':\n    - onenebula_ha\n")
+    (pillar_dir / "top.sls").write_text(
+        f"base:\n  '* and not {topology.CLIENT}':\n    - match: compound\n    - onenebula_ha\n"
+    )
     (pillar_dir / "onenebula_ha.sls").write_text(yaml.safe_dump(pillar, sort_keys=False))
 
 

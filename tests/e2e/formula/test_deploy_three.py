@@ -122,6 +122,8 @@ def test_a_minion_that_is_no_front_end_reads_no_dump_and_no_secret(formula, lab)
     served = "salt://onenebula_ha/defaults.yaml"
     assert formula.call("client", "cp.get_file", served, f"{probe}/ok", makedirs=True)
     assert formula.call("client", "cp.hash_file", served)["hash_type"] == "sha256"
+    # Its pillar holds nothing of the zone (the database password lives there).
+    assert "onenebula_ha" not in formula.call("client", "pillar.items")
     # The leader's dump, sidecar and manifest, and every front-end's oneadmin credentials.
     wanted = [f"salt://{leader}{path}" for path in (LEADER_DUMP, f"{LEADER_DUMP}.sha256", MANIFEST)]
     wanted += [f"salt://{minion}{SECRET_FILE}" for minion in MINIONS]
