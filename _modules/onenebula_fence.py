@@ -21,7 +21,12 @@ def __virtual__():
 
 
 def _settings():
-    fence = (__salt__["pillar.get"]("onenebula_ha", {}) or {}).get("fence") or {}
+    # Salt 3008 masks pillar values ('**********') unless asked not to; the fence subtree
+    # holds no secret (addresses, port, timings).
+    try:
+        fence = __salt__["pillar.get"]("onenebula_ha:fence", {}, unmask=True)
+    except TypeError:  # Salt before 3008: no masking, no unmask argument
+        fence = __salt__["pillar.get"]("onenebula_ha:fence", {})
     return fence if isinstance(fence, dict) else {}
 
 
