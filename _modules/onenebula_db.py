@@ -18,7 +18,6 @@ Minion config: ``onenebula_ha.backup_dir`` (default ``/var/lib/one/backups``, or
 """
 
 import datetime
-import hashlib
 import logging
 import os
 import pwd
@@ -142,11 +141,7 @@ def _onedb(subcommand, args, connection, check=True):
 
 
 def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return __utils__["onenebula_ha.file_sha256"](path)
 
 
 def _backup_dir():

@@ -27,7 +27,6 @@ value, a log line or a command line: only names and checksums do.
 """
 
 import contextlib
-import hashlib
 import ipaddress
 import logging
 import os
@@ -178,19 +177,11 @@ def _home(user):
 
 
 def _account(user):
-    try:
-        entry = pwd.getpwnam(user)
-    except KeyError:
-        raise CommandExecutionError(f"no local user {user}") from None
-    return entry.pw_uid, entry.pw_gid
+    return __utils__["onenebula_ha.account"](user)
 
 
 def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return __utils__["onenebula_ha.file_sha256"](path)
 
 
 def _staging(directory, user):

@@ -29,7 +29,6 @@ oned.conf is ``onenebula_conf.database``.
 
 import hashlib
 import os
-import pwd
 
 import salt.utils.data
 from salt.exceptions import CommandExecutionError
@@ -105,11 +104,7 @@ def database_user(name, password_pillar, hosts=("localhost",), **connection_args
 
 
 def _account(user):
-    try:
-        entry = pwd.getpwnam(user)
-    except KeyError:
-        raise CommandExecutionError(f"no local user {user}") from None
-    return entry.pw_uid, entry.pw_gid
+    return __utils__["onenebula_ha.account"](user)
 
 
 def secrets_published(name, manifest, user="oneadmin"):

@@ -25,7 +25,9 @@ this loader itself (``salt.loader.utils``).
 Nothing here imports anything outside Salt and the standard library.
 """
 
+import hashlib
 import os
+import pwd
 
 import salt.utils.path
 from salt.exceptions import CommandExecutionError
@@ -178,6 +180,27 @@ def cli_env(opts):
     if opts.get("onenebula_ha.one_auth_file"):
         env["ONE_AUTH"] = opts["onenebula_ha.one_auth_file"]
     return env
+
+
+# ------------------------------------------------------------------ files and accounts
+
+
+def file_sha256(path):
+    """The sha256 hex digest of the file at ``path``, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def account(user):
+    """``(uid, gid)`` of local user ``user``; a CommandExecutionError naming it otherwise."""
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise CommandExecutionError(f"no local user {user}") from None
+    return entry.pw_uid, entry.pw_gid
 
 
 # ------------------------------------------------------------------ module plumbing
