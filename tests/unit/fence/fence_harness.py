@@ -1,5 +1,6 @@
 """Fakes for the fence's unit tests: a hand-driven clock, peers and host commands."""
 
+import concurrent.futures
 import importlib.util
 import logging
 import sys
@@ -151,6 +152,20 @@ def config(size=5, server_id=0, vip=True, **extra):
     }
     raw.update(extra)
     return agent.check_config(raw)
+
+
+def settle(fence):
+    """Wait until every query the agent already submitted has returned.
+
+    A round stops waiting once it is decided, so the calls to the other servers finish in
+    the pool afterwards and would otherwise land in ``events`` in the middle of the next
+    step. Shutting the pool down waits for them; a fresh pool of the same size replaces it.
+    """
+    old = fence.pool
+    old.shutdown(wait=True)
+    fence.pool = concurrent.futures.ThreadPoolExecutor(
+        max_workers=old._max_workers, thread_name_prefix="query"
+    )
 
 
 def make_fence(answers, size=5, timings=(5000, 500), vip=True, **extra):

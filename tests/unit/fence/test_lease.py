@@ -11,6 +11,7 @@ from fence_harness import (
     follower,
     leader,
     make_fence,
+    settle,
     status,
 )
 
@@ -166,6 +167,7 @@ def test_after_a_pause_the_expired_lease_is_dropped_before_any_query():
     fence, clock, zone, commands, events = make_fence(majority())
     fence.step()
     assert commands.present
+    settle(fence)
     events.clear()
     clock.advance(30.0)  # the whole host was stopped; the clock kept running
     fence.step()
@@ -335,6 +337,7 @@ def test_evaluate_counts_the_leader_itself():
 def test_a_release_is_one_command_and_fails_only_if_the_vip_stays():
     fence, clock, zone, commands, events = make_fence(majority())
     fence.step()
+    settle(fence)
     events.clear()
     fence.revoke("test: drop")
     assert events == ["ip del"]  # no presence check before the removal
