@@ -1,5 +1,5 @@
 """The chaos run's plain functions: the seeded nemesis, the write audit, the summary and the
-timeline picture (the run itself needs the lab: tests/e2e/chaos)."""
+timeline picture (the run itself needs the lab: tests/e2e/zone/test_chaos_short.py)."""
 
 from __future__ import annotations
 

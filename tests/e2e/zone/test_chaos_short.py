@@ -1,6 +1,6 @@
 """The CI version of ``make chaos``: a fixed seed, four trials, the same run and audits.
 
-A 5-front-end lab deployed with the full wiring and the fencing agent; the nemesis draws
+It runs on the package's zone (five front-ends, full wiring, fencing agent); the nemesis draws
 ``TRIALS`` faults from ``SEED`` out of every kind (overlaps included) and each trial is
 audited after its heal by :func:`onelab.chaos.run` (one leader, its followers in its term,
 COMMIT converged, the VIP on the leader only, leader-only services there only, every
@@ -9,7 +9,7 @@ VM's one). The seed is fixed so CI replays the same faults: its four draws are a
 the leader's oned, the leader host paused and power-cycled at once, the leader host paused,
 and a follower's oned stopped (a process on each side, a host, two faults at once), with
 no kind that waits for a repair (``db_dropped``) or a master restart (``master_stopped``),
-which ``make chaos`` covers; its trials took 85 s of the test's 346 s on 2 cores.
+which ``make chaos`` covers; its trials took 85 s on 2 cores.
 The results and the timeline picture go to ``tmp_path``.
 """
 
@@ -23,7 +23,6 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from onelab import chaos
-from onelab.trials import deployed_lab, fence_missing
 
 pytestmark = pytest.mark.long
 
@@ -43,19 +42,13 @@ def test_the_seed_draws_the_faults_the_docstring_names():
     ]  # fmt: skip
 
 
-def test_a_short_seeded_chaos_run_passes_every_audit(lab_prerequisites, tmp_path):
-    reason = fence_missing()
-    if reason:
-        pytest.skip(reason)
-    pillar = chaos.chaos_pillar(5)
-
+def test_a_short_seeded_chaos_run_passes_every_audit(deployed, fence_pillar, tmp_path):
     def log(line: str) -> None:
         sys.stderr.write(line + "\n")
 
-    with deployed_lab(5, pillar=pillar, out=log) as demo:
-        status = chaos.run(
-            demo.lab, pillar, seed=SEED, kinds=KINDS, trials=TRIALS, out_dir=tmp_path, log=log,
-        )  # fmt: skip
+    status = chaos.run(
+        deployed.lab, fence_pillar, seed=SEED, kinds=KINDS, trials=TRIALS, out_dir=tmp_path, log=log
+    )
     data = json.loads((tmp_path / "chaos.json").read_text())
     rows = data["rows"]
     detail = json.dumps([{k: v for k, v in row.items() if k != "title"} for row in rows])

@@ -1,6 +1,11 @@
-"""Fixtures of the fencing agent's fault tests: one 5-front-end lab per module, deployed with
-the full wiring ``make demo`` installs (Raft hooks, beacon, reactor) plus the fencing agent,
-shipped Raft timings (ELECTION_TIMEOUT 5 s), and both lab samplers running for the module.
+"""One fully wired 5-front-end zone shared by every module of this package.
+
+Deploying a zone is the longest step of a lab test (minutes on 2 cores), so the fault
+trials, the HAProxy test and the CI chaos run all use one zone, deployed once for the
+package with the full wiring ``make demo`` installs (Raft hooks, beacon, reactor), the
+fencing agent, the shipped Raft timings (ELECTION_TIMEOUT 5 s) and the VIP. Every test
+starts from a healthy zone and leaves it healed and healthy for the next one; a module's
+lab samplers (``timeline``) run for that module only.
 
 The figures of every trial are collected in ``fault_figures`` and printed as one table at
 the end of the session (and written as JSON to ``$ONEHA_FAULT_FIGURES`` when it is set), so
@@ -24,17 +29,17 @@ from onelab.trials import FAULT_KINDS, deployed_lab, election_timeout_s, fence_m
 FIGURES: dict[str, list[dict]] = {}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def lab_size() -> int:
     return 5
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def vip_enabled() -> bool:
     return True
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def fence_pillar(lab_size, vip_enabled) -> dict:
     reason = fence_missing()
     if reason:
@@ -45,12 +50,12 @@ def fence_pillar(lab_size, vip_enabled) -> dict:
     return pillar
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def election_timeout(fence_pillar) -> float:
     return election_timeout_s(fence_pillar)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def deployed(lab_prerequisites, lab_size, fence_pillar):
     """The deployed lab (an :class:`onelab.demo.Demo` driver: ``.lab``, ``.salt``, ``.runner``)."""
 

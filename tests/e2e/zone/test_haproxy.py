@@ -3,8 +3,10 @@ front-end's oned with ``option httpchk GET /leader`` against the fencing agent s
 request to the leader, and after a leader SIGKILL to the new leader within
 ELECTION_TIMEOUT + inter x fall + 1 s.
 
-Three front-ends deployed with ``vip.enabled: false`` and the fencing agent; the probe is a
-client on the client host calling ``one.zone.raftstatus`` through HAProxy every 100 ms
+It runs on the package's zone (five front-ends with the fencing agent): the balancer needs
+no VIP, its health check is the agent's ``/leader`` answer, which the agent gives with or
+without a VIP (the agent's no-VIP mode itself is covered by tests/unit/fence). The probe is
+a client on the client host calling ``one.zone.raftstatus`` through HAProxy every 100 ms
 (answered by the oned that receives it, so it names the server HAProxy chose).
 """
 
@@ -27,16 +29,6 @@ INTER_MS = 500
 FALL = 2
 RISE = 2
 LISTEN = "127.0.0.1"  # in the client host's namespace
-
-
-@pytest.fixture(scope="module")
-def lab_size() -> int:
-    return 3
-
-
-@pytest.fixture(scope="module")
-def vip_enabled() -> bool:
-    return False
 
 
 @pytest.fixture(scope="module")
