@@ -81,11 +81,13 @@ def _load_runner():
 
 class FakeRunnerClient:
     """Stands in for salt.runner.RunnerClient inside saltutil.runner: the real runner module,
-    whose ``view`` (the only part that asks minions) returns the canned view."""
+    whose ``view`` returns the canned view; the other minion queries (the databases) find
+    every front-end's database as ``databases`` says (default: all fine)."""
 
     view = BARE
     calls = []
     cachedir = None
+    databases = {}
 
     def __init__(self, opts):
         self.functions = {}
@@ -99,7 +101,16 @@ class FakeRunnerClient:
             FakeRunnerClient.calls.append(("onenebula_ha.view", view_kwargs))
             return copy.deepcopy(FakeRunnerClient.view)
 
+        def call(minions, fun, arg=(), kwarg=None, timeout=10):
+            assert fun == "onenebula_db.health", fun
+            FakeRunnerClient.calls.append((fun, list(minions)))
+            fine = {"exists": True, "ok": True, "broken": False, "missing": [], "tables": []}
+            return {
+                m: {"ok": True, "ret": FakeRunnerClient.databases.get(m, fine)} for m in minions
+            }
+
         runner.view = view
+        runner._call = call
         return getattr(runner, name.split(".", 1)[1])(*(arg or []), **(kwarg or {}))
 
 
@@ -117,6 +128,7 @@ def render(master_minion, monkeypatch, tmp_path):
     monkeypatch.setattr(salt.runner, "RunnerClient", FakeRunnerClient)
     FakeRunnerClient.calls = []
     FakeRunnerClient.cachedir = str(tmp_path)
+    FakeRunnerClient.databases = {}
 
     def _render(name, view, pillar=None):
         FakeRunnerClient.view = view
@@ -307,17 +319,28 @@ def test_repair_restores_the_follower_and_resets_it_on_the_leader(render, tmp_pa
         healthy=["vmm01", "vmm02", "vmm04", "vmm05"],
     )  # fmt: skip
     rendered = render("repair", view, {"target": "vmm03"})
+    assert not isinstance(rendered, str), rendered
     steps = _steps(rendered)
     assert [(s[1], s[2].rsplit(".", 1)[1]) for s in steps] == [
         ("vmm02", "backup"),
         ("vmm03", "restore"),
+        ("vmm02", "discard"),
         ("vmm03", "start"),
         ("vmm02", "reset"),
         ("vmm02", "healthy"),
     ]
+    prefix = "onenebula_ha-orch-repair-"
+    # The dump is deleted on the leader only when the repair stops before the restore.
+    discard = _args(dict(rendered)[f"{prefix}discard"])
+    assert "require" not in discard or discard["require"] == []
+    assert [r["salt"] for r in discard["onfail"]] == [
+        f"{prefix}backup",
+        f"{prefix}check-restore",
+        f"{prefix}restore",
+    ]
+    steps = [s for s in steps if not s[0].endswith("-discard")]
     # A fresh check on the master before each destructive step, then the lock's release.
     runners = _runner_steps(rendered)
-    prefix = "onenebula_ha-orch-repair-"
     assert [(r[0].removeprefix(prefix), r[1]) for r in runners] == [
         ("check-restore", "onenebula_ha.repair_check"),
         ("check-reset", "onenebula_ha.repair_check"),
@@ -331,6 +354,22 @@ def test_repair_restores_the_follower_and_resets_it_on_the_leader(render, tmp_pa
     lock = json.loads((tmp_path / "onenebula_ha" / "repair_lock.json").read_text())
     assert lock["holder"]["target"] == "vmm03" and lock["holder"]["leader"] == "vmm02"
     assert runners[2][2] == {"token": lock["holder"]["token"], "ok": True}
+
+
+def test_repair_restores_a_caught_up_follower_whose_database_the_master_finds_dropped(
+    render, tmp_path
+):
+    FakeRunnerClient.databases = {"vmm03": {"exists": False, "database": "opennebula",
+                                            "broken": True, "ok": False}}  # fmt: skip
+    rendered = render("repair", CONVERGED, {"target": "vmm03"})
+    assert not isinstance(rendered, str), rendered
+    assert [(s[1], s[2].rsplit(".", 1)[1]) for s in _steps(rendered)][:2] == [
+        ("vmm02", "backup"),
+        ("vmm03", "restore"),
+    ]
+    assert "its database opennebula does not exist" in _args(rendered[0][1])["text"]
+    lock = json.loads((tmp_path / "onenebula_ha" / "repair_lock.json").read_text())
+    assert lock["holder"]["target"] == "vmm03"
 
 
 def test_repair_leaves_a_healthy_follower_and_never_touches_the_leader(render, tmp_path):

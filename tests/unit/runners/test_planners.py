@@ -313,10 +313,18 @@ def test_repair_of_a_broken_follower(runner):
         ("backup", "vmm02"),
         ("check-restore", "master"),
         ("restore", "vmm03"),
+        ("discard", "vmm02"),
         ("start", "vmm03"),
         ("check-reset", "master"),
         ("reset", "vmm02"),
         ("healthy", "vmm02"),
+    ]
+    # The fresh dump is deleted on the leader when the repair stops before the restore.
+    discard = next(s for s in plan["steps"] if s["id"].endswith("-discard"))
+    assert discard["sls"] == "onenebula_ha.ha.discard" and discard["require"] == []
+    prefix = "onenebula_ha-orch-repair-"
+    assert discard["onfail"] == [
+        {"salt": prefix + name} for name in ("backup", "check-restore", "restore")
     ]
     assert plan["steps"][0]["run"]["members"] == [
         {"name": m, "id": i} for i, m in enumerate(MINIONS)
@@ -415,6 +423,7 @@ def test_plan_rejects_an_unknown_action(runner):
 
 VIP = {"address": "10.213.0.100/24", "interface": "eth0"}
 HOOK = {"command": "/hook.sh", "runas": "oneadmin"}
+RUNUSER = ["runuser", "-u", "oneadmin", "--"]
 
 
 def raft(state, term, minion):
@@ -438,11 +447,17 @@ def zone_raft(leader, term=5, **others):
 def test_vip_released_elsewhere_and_claimed_by_the_leader(runner):
     decision = runner._vip_decision(SERVERS, "vmm02", 5, VIP, HOOK, zone_raft("vmm02"), ["vmm01"])
     assert decision["actions"] == [
-        {"action": "release", "minion": "vmm01", "runas": "oneadmin",
-         "command": ["/hook.sh", "follower", "eth0", "10.213.0.100/24"]},
-        {"action": "claim", "minion": "vmm02", "runas": "oneadmin",
-         "command": ["/hook.sh", "leader", "eth0", "10.213.0.100/24"]},
+        {"action": "release", "minion": "vmm01", "user": "oneadmin",
+         "command": [*RUNUSER, "/hook.sh", "follower", "eth0", "10.213.0.100/24"]},
+        {"action": "claim", "minion": "vmm02", "user": "oneadmin",
+         "command": [*RUNUSER, "/hook.sh", "leader", "eth0", "10.213.0.100/24"]},
     ]  # fmt: skip
+
+
+def test_the_vip_hook_runs_as_root_only_when_told_so(runner):
+    hook = {"command": "/hook.sh", "runas": "root"}
+    decision = runner._vip_decision(SERVERS, "vmm02", 5, VIP, hook, zone_raft("vmm02"), [])
+    assert decision["actions"][0]["command"] == ["/hook.sh", "leader", "eth0", "10.213.0.100/24"]
 
 
 @pytest.mark.parametrize(
