@@ -4,9 +4,10 @@ Report this front-end's OpenNebula Raft role, on the leader the zone's servers i
 
 The beacon asks the local oned for its Raft status (``one.zone.raftstatus`` through
 ``onenebula_zone.raft_status``: one XML-RPC call, no process spawned, cheap enough for every
-second). On the leader it also reads the zone through ``onenebula_zone.show`` (``onezone
-show -j``: one raftstatus call per server, up to 5 s for each server that does not
-answer), but not more often than ``report_errors_every`` seconds; on a follower it checks
+second). On the leader it also reads the zone through ``onenebula_zone.raft_zone`` (the
+XML-RPC calls ``onezone show`` makes, ``one.zone.info`` then one raftstatus per server,
+made in-process and to all servers at once: no process spawned, at most 5 s when a server
+does not answer), but not more often than ``report_errors_every`` seconds; on a follower it checks
 its own database (``onenebula_db.health``: one connection from the minion's process, no
 process spawned) as often.
 
@@ -22,7 +23,7 @@ Configuration
         - interval: 5                # Salt's own option: seconds between two runs
         - zone: 0                    # the zone the front-ends form
         - timeout: 2                 # seconds to wait for the local oned
-        - report_errors_every: 30    # at most one zone check (onezone show) per period on
+        - report_errors_every: 30    # at most one zone check (raft_zone) per period on
                                      # the leader, one check of its own DB on a follower
         - error_after: 60            # report a server only once it has been in error
                                      # (or stuck) this long (a restart is not a failure)
@@ -371,7 +372,7 @@ def _error_events(memory, status, options, now):
         return []
     memory["last_check"] = now
     try:
-        zone = __salt__["onenebula_zone.show"](zone=options["zone"], refresh=True)
+        zone = __salt__["onenebula_zone.raft_zone"](zone=options["zone"])
     except CommandExecutionError as exc:
         log.warning("onenebula_raft: cannot read zone %s: %s", options["zone"], _message(exc))
         return []
