@@ -435,24 +435,34 @@ class _Plan:
         self.error = None
         self.last = None
 
-    def step(self, name, label, tgt, sls, run, after="previous", onfail=None):
+    def step(self, name, label, tgt, sls, run, after="previous", also=(), parallel=False,
+             onfail=None):  # fmt: skip
         """Add a step; ``after``: the id it requires ("previous": the last step, None: none);
-        ``onfail``: step ids of which any failing runs it (instead of requiring one; it is
-        then no link of the chain)."""
+        ``also``: more ids it requires. ``sls``: one SLS below the formula ("" for the formula
+        itself) or a tuple of them, applied in one state run that stops at the first failure
+        (failhard). ``parallel``: the orchestration goes on while it runs (the chain stays on
+        the step before it; a later step must name it in ``also``). ``onfail``: step ids of
+        which any failing runs it (instead of requiring one; it is then no link of the
+        chain)."""
         step_id = self.prefix + name
         require = self.last if after == "previous" else after
+        names = (sls,) if isinstance(sls, str) else tuple(sls)
         entry = {
             "id": step_id,
             "label": label,
             "tgt": [tgt] if isinstance(tgt, str) else list(tgt),
-            "sls": f"{FORMULA}.{sls}" if sls else FORMULA,
+            "sls": ",".join(f"{FORMULA}.{n}" if n else FORMULA for n in names),
             "run": dict(run),
-            "require": [{"salt": require}] if require and not onfail else [],
+            "require": []
+            if onfail
+            else [{"salt": r} for r in ([require] if require else []) + list(also)],
+            "failhard": len(names) > 1,
+            "parallel": bool(parallel),
         }
         if onfail:
             entry["onfail"] = [{"salt": i} for i in onfail]
         self.steps.append(entry)
-        if not onfail:
+        if not onfail and not parallel:
             self.last = step_id
         return step_id
 
@@ -588,8 +598,33 @@ def _members(servers):
     return [{"name": s["name"], "id": s["id"]} for s in servers]
 
 
+def _join_deploy(facts, plan, server, leader, members, also=()):
+    """The deploy's four steps that join ``server``: the wait for a healthy zone of the
+    members joined so far (the previous join's caught-up follower, or the bootstrap server
+    leading) runs in the same state run as the fresh backup, just before it; the last
+    join's wait is the deploy's final step."""
+    position = facts.position[server["minion"]]
+    label = f"joining {server['name']} ({position})"
+    run = facts.run(leader["minion"], server["minion"], label, _members(members + [server]),
+                    wait_members=_members(members))  # fmt: skip
+    prefix = f"join-{server['minion']}"
+    plan.step(f"{prefix}-backup",
+              f"{label}: healthy zone of {len(members)}, then a fresh DB backup on the leader "
+              f"{leader['name']}", leader["minion"], ("ha.healthy", "ha.backup"), run)  # fmt: skip
+    plan.step(f"{prefix}-restore", f"{label}: restoring the leader backup",
+              server["minion"], "ha.restore", run, also=also)  # fmt: skip
+    plan.step(f"{prefix}-member", f"{label}: server-add on the leader {leader['name']}",
+              leader["minion"], "ha.member", run)  # fmt: skip
+    plan.step(f"{prefix}-start", f"{label}: SERVER_ID {server['id']} and start",
+              server["minion"], "ha.start", run)  # fmt: skip
+
+
 def _plan_deploy(facts):
-    """Deploy from bare hosts, or finish an interrupted deploy (see orch/deploy.sls)."""
+    """Deploy from bare hosts, or finish an interrupted deploy (see orch/deploy.sls).
+
+    Strictly one join at a time, each only from a healthy zone; the base state of the
+    other front-ends runs beside the bootstrap server's election (it needs only the
+    published secrets), and every step on those front-ends waits for it."""
     plan, view = _Plan("deploy"), facts.view
     if view.get("bare"):
         leader = facts.servers[0]
@@ -614,19 +649,21 @@ def _plan_deploy(facts):
         plan.step("bootstrap", label, leader["minion"], "ha.bootstrap", run)
     plan.step("publish", f"publishing the secrets of {leader['name']}", leader["minion"],
               "ha.publish", base_run)  # fmt: skip
+    also = []
     if others:
-        plan.step("base-others", "base state on " + ", ".join(others), others, "", base_run)
+        also = [plan.step("base-others", "base state on " + ", ".join(others), others, "",
+                          base_run, parallel=True)]  # fmt: skip
     members = [leader]
     for server in facts.servers:
         if server["minion"] == leader["minion"]:
             continue
-        members.append(server)
         if not facts.healthy(server["minion"]):
-            facts.join(plan, f"join-{server['minion']}", server, leader, _members(members))
+            _join_deploy(facts, plan, server, leader, members, also=also)
+        members.append(server)
     run = facts.run(leader["minion"], leader["minion"], "deploy", _members(members))
     plan.step("healthy",
               f"deployed: {len(facts.servers)} front-ends, waiting for a healthy zone",
-              leader["minion"], "ha.healthy", run)  # fmt: skip
+              leader["minion"], "ha.healthy", run, also=also)  # fmt: skip
     return plan.result()
 
 

@@ -187,9 +187,29 @@ def _assert_chained(steps):
         assert current[4] == [previous[0]], f"{current[0]} does not require {previous[0]}"
 
 
+def _flags(rendered):
+    """``{id: (failhard, parallel)}`` of the salt.state steps."""
+    found = {}
+    for state_id, body in rendered:
+        args = _args(body)
+        if args["fun"] == "salt.state":
+            found[state_id] = (args.get("failhard"), args.get("parallel"))
+    return found
+
+
 def test_deploy_on_a_bare_cluster_bootstraps_the_first_server_then_joins_one_at_a_time(render):
-    steps = _steps(render("deploy", BARE))
-    _assert_chained(steps)
+    rendered = render("deploy", BARE)
+    steps = _steps(rendered)
+    # The other front-ends' base state runs in parallel (required by the first later step
+    # on them); everything else is one chain.
+    others = "onenebula_ha-orch-deploy-base-others"
+    chain = [s for s in steps if s[0] != others]
+    _assert_chained([(s[0], s[1], s[2], s[3], [r for r in s[4] if r != others]) for s in chain])
+    flags = _flags(rendered)
+    assert flags[others] == (False, True)
+    assert next(s for s in steps if s[0] == others)[4] == ["onenebula_ha-orch-deploy-publish"]
+    first_restore = next(s for s in steps if s[0].endswith("-restore"))
+    assert others in first_restore[4] and others in steps[-1][4]
     assert [(s[1], s[2]) for s in steps[:5]] == [
         ("vmm01,vmm02,vmm03,vmm04,vmm05", "onenebula_ha.ssh.keys"),
         ("vmm01", "onenebula_ha"),
@@ -198,19 +218,24 @@ def test_deploy_on_a_bare_cluster_bootstraps_the_first_server_then_joins_one_at_
         ("vmm02,vmm03,vmm04,vmm05", "onenebula_ha"),
     ]
     joins = [s for s in steps if "-join-" in s[0]]
-    assert len(joins) == 4 * 5
-    per_follower = [(s[1], s[2].rsplit(".", 1)[1]) for s in joins[:5]]
+    assert len(joins) == 4 * 4
+    per_follower = [(s[1], s[2].rsplit(".", 1)[1]) for s in joins[:4]]
     assert per_follower == [
         ("vmm01", "backup"),
         ("vmm02", "restore"),
         ("vmm01", "member"),
         ("vmm02", "start"),
-        ("vmm01", "healthy"),
     ]
-    order = [s[3]["server"] for s in joins[::5]]
+    # The backup's state run first waits for a healthy zone of the members joined so far,
+    # and stops there if it is not (failhard).
+    assert joins[0][2] == "onenebula_ha.ha.healthy,onenebula_ha.ha.backup"
+    assert flags[joins[0][0]] == (True, False)
+    assert joins[0][3]["wait_members"] == [{"name": "vmm01", "id": 0}]
+    order = [s[3]["server"] for s in joins[::4]]
     assert order == ["vmm02", "vmm03", "vmm04", "vmm05"]
     vmm03 = [s for s in joins if s[3]["server"] == "vmm03"]
     assert vmm03[0][3]["step"] == "joining vmm03 (3 of 5)"
+    assert vmm03[0][3]["wait_members"] == [{"name": "vmm01", "id": 0}, {"name": "vmm02", "id": 1}]
     assert vmm03[-1][3]["members"] == [
         {"name": "vmm01", "id": 0},
         {"name": "vmm02", "id": 1},
