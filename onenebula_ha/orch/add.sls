@@ -5,7 +5,8 @@
       salt-run state.orchestrate onenebula_ha.orch.add [pillar='{"target": "vmm04"}']
     Without a target, the first pillar server (in pillar order, normally the last one
     listed) that is not a healthy member joins. Its SSH key is authorised on the other
-    front-ends, it gets the base state and the leader's secrets, then joins like in the
+    front-ends, it gets the base state and the leader's secrets, the members' fencing
+    agents are given the grown server list (before it can vote), then it joins like in the
     deploy: fresh backup, restore, server-add on the leader, SERVER_ID and start, wait.
     The decisions (who leads, what to do next, what to refuse) are the runner's planner
     onenebula_ha.plan (add); this file runs the steps it returns, each requiring the one

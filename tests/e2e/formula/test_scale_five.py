@@ -95,3 +95,8 @@ def test_scale_up_three_to_five_one_at_a_time(formula, lab):
     assert formula.server_ids() == {m: i for i, m in enumerate(MINIONS)}
     status = formula.status()
     assert status["healthy"], status["table"]
+    # The members' agents re-applied by the add count the majority of five.
+    health = formula.call("vmm0*", "onenebula_fence.health")
+    assert {m: (a.get("health") or {}).get("needed") for m, a in health.items()} == {
+        m: 3 for m in MINIONS
+    }, health
