@@ -1358,7 +1358,8 @@ def validate(config, pillar=None, measured=False):
 
     .. code-block:: bash
 
-        salt vmm01 onenebula_pillar.validate "$(salt vmm01 pillar.get onenebula_ha --out=json)"
+        # Salt 3008 masks pillar.get's values unless unmask=True (3006/3007: leave it out)
+        salt vmm01 onenebula_pillar.validate "$(salt vmm01 pillar.get onenebula_ha unmask=True --out=json)"
     """
     errors = find_errors(config, pillar, measured=measured)
     if errors:
@@ -1426,7 +1427,8 @@ def settings(defaults, platform, pillar):
 
     .. code-block:: bash
 
-        salt-call onenebula_pillar.settings '{}' '{}' "$(salt-call pillar.get onenebula_ha --out=json)"
+        # Salt 3008 masks pillar.get's values unless unmask=True (3006/3007: leave it out)
+        salt-call onenebula_pillar.settings '{}' '{}' "$(salt-call pillar.get onenebula_ha unmask=True --out=json)"
     """
     merged = merge(defaults, platform, pillar)
     return validate(merged, pillar, measured=True)

@@ -177,7 +177,8 @@ def repo_plan(settings):
 
     .. code-block:: bash
 
-        salt vmm01 onenebula_platform.repo_plan "$(salt vmm01 pillar.get onenebula_ha --out=json)"
+        # Salt 3008 masks pillar.get's values unless unmask=True (3006/3007: leave it out)
+        salt vmm01 onenebula_platform.repo_plan "$(salt vmm01 pillar.get onenebula_ha unmask=True --out=json)"
     """
     packages = settings.get("packages") or {}
     plan = {
