@@ -1,12 +1,15 @@
 """
-Report this front-end's OpenNebula Raft role, and on the leader the zone's servers in
-``error``, as Salt events.
+Report this front-end's OpenNebula Raft role, on the leader the zone's servers in
+``error``, and on a follower a damaged database of its own, as Salt events.
 
 The beacon asks the local oned for its Raft status (``one.zone.raftstatus`` through
 ``onenebula_zone.raft_status``: one XML-RPC call, no process spawned, cheap enough for every
-second). On the leader it also reads the zone through ``onenebula_zone.show`` (``onezone
-show -j``: one raftstatus call per server, up to 5 s for each server that does not
-answer), but not more often than ``report_errors_every`` seconds.
+second). On the leader it also reads the zone through ``onenebula_zone.raft_zone`` (the
+XML-RPC calls ``onezone show`` makes, ``one.zone.info`` then one raftstatus per server,
+made in-process and to all servers at once: no process spawned, at most 5 s when a server
+does not answer), but not more often than ``report_errors_every`` seconds; on a follower it checks
+its own database (``onenebula_db.health``: one connection from the minion's process, no
+process spawned) as often.
 
 .. versionadded:: 0.1.0
 
@@ -20,7 +23,8 @@ Configuration
         - interval: 5                # Salt's own option: seconds between two runs
         - zone: 0                    # the zone the front-ends form
         - timeout: 2                 # seconds to wait for the local oned
-        - report_errors_every: 30    # at most one zone check (onezone show) per period
+        - report_errors_every: 30    # at most one zone check (raft_zone) per period on
+                                     # the leader, one check of its own DB on a follower
         - error_after: 60            # report a server only once it has been in error
                                      # (or stuck) this long (a restart is not a failure)
         - max_lag: 100               # a follower more than this many log records behind
@@ -62,6 +66,25 @@ Tags are ``salt/beacon/<minion id>/onenebula_raft/<kind>``. Every event carries 
     ``reachable``    False when nothing answered, True when oned refused the call
     ``since``        when it was first seen down (epoch seconds, int)
     ``startup``      True when the beacon started with oned down
+    ===============  ==========================================================
+
+``database``
+    Sent by a follower whose own database is damaged: it does not exist, or one of the
+    tables every OpenNebula database has is missing (``onenebula_db.health``, checked in
+    the minion's process at most every ``report_errors_every`` seconds). oned itself does
+    not notice until it next writes (a record to replicate; in HA it then exits after
+    ``ERRORS_LIMIT`` errors), so an idle zone would never report it. Sent at every check
+    while it lasts; a database that cannot be checked (its server down) is not reported.
+    A trigger only: the master checks the database itself before it repairs anything.
+
+    ===============  ==========================================================
+    ``problem``      what is wrong (``the database opennebula does not exist``)
+    ``database``     the database (or SQLite file) oned.conf names
+    ``exists``       whether the database exists
+    ``missing``      the required tables it lacks (sorted, at most 20)
+    ``since``        when this follower first found it damaged (epoch seconds)
+    ``server_id``    this host's SERVER_ID
+    ``term``         this host's Raft term
     ===============  ==========================================================
 
 ``error``
@@ -349,7 +372,7 @@ def _error_events(memory, status, options, now):
         return []
     memory["last_check"] = now
     try:
-        zone = __salt__["onenebula_zone.show"](zone=options["zone"], refresh=True)
+        zone = __salt__["onenebula_zone.raft_zone"](zone=options["zone"])
     except CommandExecutionError as exc:
         log.warning("onenebula_raft: cannot read zone %s: %s", options["zone"], _message(exc))
         return []
@@ -396,6 +419,47 @@ def _error_events(memory, status, options, now):
     return events
 
 
+# ------------------------------------------------------------------ own database
+
+
+def _database_events(memory, status, options, now):
+    """On a follower: its own database checked (``onenebula_db.health``, in the minion's
+    process, no command run) at most every ``report_errors_every`` seconds; a ``database``
+    event at each check that finds it damaged (missing, or a table missing). oned does
+    not notice a dropped database until it next writes to it (a record to replicate), and
+    an idle zone replicates nothing: this is how the master hears of it. A database that
+    cannot be checked (the database server down) is not reported."""
+    last = memory.get("last_db_check")
+    if last is not None and now - last < options["report_errors_every"]:
+        return []
+    memory["last_db_check"] = now
+    check = __salt__.get("onenebula_db.health")
+    if check is None:
+        return []
+    try:
+        found = check(timeout=options["timeout"])
+    except CommandExecutionError as exc:
+        log.debug("onenebula_raft: cannot check the local database: %s", _message(exc))
+        return []
+    if not isinstance(found, dict) or not found.get("broken"):
+        memory.pop("db_since", None)
+        return []
+    since = memory.setdefault("db_since", int(now))
+    return [
+        {
+            "tag": "database",
+            "problem": found.get("error"),
+            "database": found.get("database"),
+            "exists": bool(found.get("exists")),
+            "missing": list(found.get("missing") or [])[:20],
+            "since": since,
+            "server_id": status["server_id"],
+            "term": status["term"],
+            "zone": options["zone"],
+        }
+    ]
+
+
 # ------------------------------------------------------------------ beacon
 
 
@@ -406,8 +470,9 @@ def _now():
 def beacon(config):
     """
     Return the Raft events of this run (see the module documentation): ``role`` on a
-    change or at start-up, ``down`` when the local oned does not answer, and on the
-    leader ``error`` for each server that has been in error long enough.
+    change or at start-up, ``down`` when the local oned does not answer, on the leader
+    ``error`` for each server that has been in error long enough, and on a follower
+    ``database`` when its own database is damaged.
     """
     options = _options(config)
     memory = _memory(options["name"])
@@ -428,6 +493,11 @@ def beacon(config):
             memory["errors"] = {}
             memory["stuck"] = {}
             memory.pop("last_check", None)
+        if status["state_name"] == "follower":
+            events += _database_events(memory, status, options, now)
+        else:
+            memory.pop("last_db_check", None)
+            memory.pop("db_since", None)
     if json.dumps(memory, sort_keys=True) != before:
         _save_memory(options["name"], memory)
     return events

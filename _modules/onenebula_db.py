@@ -22,6 +22,7 @@ import logging
 import os
 import pwd
 import re
+import sqlite3
 
 from salt.exceptions import CommandExecutionError
 
@@ -29,6 +30,18 @@ log = logging.getLogger(__name__)
 
 __virtualname__ = "onenebula_db"
 
+#: Tables every OpenNebula database has (bootstrapped by oned since 5.4): one of them
+#: missing means the database was damaged (a table dropped), not that it is young.
+REQUIRED_TABLES = (
+    "db_versioning",
+    "local_db_versioning",
+    "logdb",
+    "pool_control",
+    "system_attributes",
+    "user_pool",
+    "vm_pool",
+    "zone_pool",
+)
 VERSION_STATUS = {0: "ok", 1: "not_bootstrapped", 2: "upgrade_needed", 3: "newer_than_code"}
 _CONNECTION_FLAGS = (
     ("backend", "-t"),
@@ -245,6 +258,144 @@ def _keep_current(connection):
             f"refusing to restore: the current DB could not be kept ({exc}); pass "
             "keep_current=False to replace it without a copy"
         ) from None
+
+
+# ------------------------------------------------------------------ health
+
+
+def _db_settings():
+    """The ``DB`` section of oned.conf (the password revealed: it stays in this process)."""
+    getter = __salt__.get("onenebula_conf.get")
+    if getter is None:
+        raise CommandExecutionError("the onenebula_conf execution module is not available")
+    section = getter("DB", reveal=True)
+    return section if isinstance(section, dict) else {}
+
+
+def _mysql_tables(settings, timeout):
+    """``(exists, tables)`` of the MySQL/MariaDB database oned.conf names, asked with
+    PyMySQL in this process (as oned connects: ``SERVER`` a host name, or a socket path)."""
+    try:
+        import pymysql  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        raise CommandExecutionError(
+            "PyMySQL is needed to check a MySQL database (the formula installs python3-pymysql)"
+        ) from None
+    server = str(settings.get("SERVER") or "localhost")
+    kwargs = {
+        "user": str(settings.get("USER") or "oneadmin"),
+        "password": str(settings.get("PASSWD") or ""),
+        "connect_timeout": timeout,
+        "read_timeout": timeout,
+    }
+    if server.startswith("/"):
+        kwargs["unix_socket"] = server
+    else:
+        port = _int_setting(settings.get("PORT"))
+        kwargs.update(host=server, port=port or 3306)
+    name = str(settings.get("DB_NAME") or "opennebula")
+    try:
+        conn = pymysql.connect(**kwargs)
+    except pymysql.MySQLError as exc:
+        raise CommandExecutionError(f"cannot connect to the database server: {exc}") from None
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(
+                "SELECT schema_name FROM information_schema.schemata WHERE schema_name = %s",
+                (name,),
+            )
+            if not cursor.fetchall():
+                return name, False, []
+            cursor.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                (name,),
+            )
+            return name, True, sorted(str(row[0]) for row in cursor.fetchall())
+    except pymysql.MySQLError as exc:
+        raise CommandExecutionError(f"cannot list the tables of {name}: {exc}") from None
+    finally:
+        conn.close()
+
+
+def _int_setting(value):
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def _sqlite_tables(timeout):
+    """``(path, exists, tables)`` of oned's SQLite database, opened read-only."""
+    path = __utils__["onenebula_ha.one_path"]("sqlite_db", __opts__.get("onenebula_ha.sqlite_db"))
+    if not os.path.isfile(path):
+        return path, False, []
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout)
+    except sqlite3.Error as exc:
+        raise CommandExecutionError(f"cannot open {path}: {exc}") from None
+    try:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    except sqlite3.Error as exc:
+        raise CommandExecutionError(f"cannot list the tables of {path}: {exc}") from None
+    finally:
+        conn.close()
+    return path, True, sorted(str(row[0]) for row in rows)
+
+
+def health(timeout=5):
+    """
+    Check this host's OpenNebula database the way oned's ``DB`` section in oned.conf
+    names it, in this process (no command run: cheap enough for the beacon): whether it
+    exists and which tables it has. Returns ``{"backend", "database", "exists", "tables",
+    "missing", "broken", "ok", "error"}``:
+
+    * ``broken`` True: it is damaged for sure: the database does not exist, or one of
+      :data:`REQUIRED_TABLES` (which every OpenNebula database has) is missing
+      (``missing``);
+    * ``ok`` True: it exists with all of them;
+    * neither (``exists`` None, ``error`` says why): it could not be checked, e.g. the
+      database server is down, which is no reason to restore anything.
+
+    Nothing is changed. The password from oned.conf is used in this process only.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt vmm02 onenebula_db.health
+    """
+    result = {
+        "backend": None,
+        "database": None,
+        "exists": None,
+        "tables": None,
+        "missing": [],
+        "broken": False,
+        "ok": False,
+        "error": None,
+    }
+    try:
+        settings = _db_settings()
+        backend = str(settings.get("BACKEND") or "sqlite").lower()
+        result["backend"] = backend
+        if backend == "mysql":
+            name, exists, tables = _mysql_tables(settings, timeout)
+        else:
+            name, exists, tables = _sqlite_tables(timeout)
+    except CommandExecutionError as exc:
+        result["error"] = _scrub(str(exc), {})
+        return result
+    result.update(database=name, exists=exists, tables=tables if exists else None)
+    if not exists:
+        result.update(broken=True, error=f"the database {name} does not exist")
+        return result
+    missing = sorted(set(REQUIRED_TABLES) - set(tables))
+    result["missing"] = missing
+    result["broken"] = bool(missing)
+    result["ok"] = not missing
+    if missing:
+        result["error"] = f"the database {name} lacks the table(s) {', '.join(missing)}"
+    return result
 
 
 # ------------------------------------------------------------------ public API

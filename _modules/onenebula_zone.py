@@ -6,7 +6,10 @@ Everything here uses OpenNebula's public surface only:
 * ``onezone show <zone> -j`` (zone servers plus one ``one.zone.raftstatus`` per server,
   asked by the CLI from this host), ``onezone server-add/server-del/server-reset``;
 * ``one.zone.raftstatus`` on this host's own oned (for :func:`raft_status`, cheap enough
-  for a beacon every second).
+  for a beacon every second);
+* ``one.zone.info`` and ``one.zone.raftstatus`` on every server, the XML-RPC calls
+  ``onezone show`` makes, made in-process (for :func:`raft_zone`: the beacon's zone check
+  starts no process).
 
 Endpoint and credentials are resolved the way OpenNebula's clients do. The endpoint is
 the minion config key ``onenebula_ha.endpoint``, else ``$ONE_XMLRPC``, else
@@ -21,6 +24,7 @@ and the XML-RPC calls talk to the same oned. The session string is never logged.
 membership drop the cache, and ``refresh=True`` forces a new read.
 """
 
+import concurrent.futures
 import contextlib
 import copy
 import http.client
@@ -53,6 +57,11 @@ RAFT_FIELDS = (
     "LOG_TERM",
     "FEDLOG_INDEX",
 )
+#: The fields ``onezone show`` copies from each server's ``one.zone.raftstatus`` answer
+#: (``-`` in all of them when the call fails).
+SHOW_RAFT_FIELDS = ("STATE", "TERM", "VOTEDFOR", "COMMIT", "LOG_INDEX", "FEDLOG_INDEX")
+#: Seconds ``onezone show`` gives each server's ``one.zone.raftstatus`` call.
+SHOW_RAFT_TIMEOUT = 5
 _CACHE_KEY = "onenebula_zone.show"
 _CONF_ENDPOINT_KEY = "onenebula_zone.conf_endpoint"
 
@@ -332,6 +341,97 @@ def raft_status(timeout=2):
     """
     endpoint = _local_endpoint()
     return _parse_raft(_call(endpoint, "one.zone.raftstatus", timeout=float(timeout)))
+
+
+def _server_raft(endpoint, session, timeout):
+    """The fields ``onezone show`` copies from the ``one.zone.raftstatus`` of the server at
+    ``endpoint``: ``-`` in every one when the call fails in any way, as the CLI does.
+
+    Runs in worker threads: plain values in and out, no loader globals (``__opts__``,
+    ``__utils__``) touched here.
+    """
+    failed = dict.fromkeys(SHOW_RAFT_FIELDS, "-")
+    try:
+        if endpoint.startswith("https://"):
+            transport = _SafeTimeoutTransport(timeout)
+        else:
+            transport = _TimeoutTransport(timeout)
+        proxy = xmlrpc.client.ServerProxy(endpoint, transport=transport)
+        try:
+            reply = proxy.one.zone.raftstatus(session)
+        finally:
+            proxy("close")()
+        if not isinstance(reply, list | tuple) or len(reply) < 2 or reply[0] is not True:
+            return failed
+        root = ET.fromstring(reply[1])
+    except Exception:  # noqa: BLE001 - any failure is an `error` row, as in onezone show
+        return failed
+    if root.tag != "RAFT":
+        return failed
+    return {field: root.findtext(field, "-") for field in SHOW_RAFT_FIELDS}
+
+
+def _zone_document(xml_text):
+    """``one.zone.info``'s ``<ZONE>`` as the dict ``onezone show -j`` prints (the parts
+    :func:`_normalise_zone` reads)."""
+    try:
+        root = ET.fromstring(xml_text)
+    except (ET.ParseError, TypeError) as exc:
+        raise CommandExecutionError(f"one.zone.info returned invalid XML: {exc}") from None
+    if root.tag != "ZONE":
+        raise CommandExecutionError(f"one.zone.info returned <{root.tag[:40]}>, not <ZONE>")
+    servers = [
+        {key: node.findtext(key) for key in ("ID", "NAME", "ENDPOINT")}
+        for node in root.findall("SERVER_POOL/SERVER")
+    ]
+    return {
+        "ZONE": {
+            "ID": root.findtext("ID"),
+            "NAME": root.findtext("NAME"),
+            "STATE": root.findtext("STATE"),
+            "TEMPLATE": {"ENDPOINT": root.findtext("TEMPLATE/ENDPOINT")},
+            "SERVER_POOL": {"SERVER": servers},
+        }
+    }
+
+
+def raft_zone(zone=0, timeout=SHOW_RAFT_TIMEOUT):
+    """
+    What :func:`show` returns (the zone, and each server's Raft status as this host sees
+    it), read the way ``onezone show`` reads it but without starting the CLI:
+    ``one.zone.info`` on this host's oned, then ``one.zone.raftstatus`` on every server's
+    ENDPOINT with the ONE_AUTH credentials, each within ``timeout`` seconds (the CLI's 5 s),
+    all servers at once instead of one after the other. A server whose call fails is in
+    state ``error``. Never cached. For a caller that polls (the ``onenebula_raft``
+    beacon): no process spawned.
+
+    Raises CommandExecutionError when this host's oned does not answer ``one.zone.info``
+    (with ``info["reachable"]``) or there are no credentials.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' onenebula_zone.raft_zone
+        salt '*' onenebula_zone.raft_zone zone=0 timeout=2
+    """
+    timeout = float(timeout)
+    document = _zone_document(
+        _call(_local_endpoint(), "one.zone.info", int(zone), False, timeout=timeout)
+    )
+    servers = document["ZONE"]["SERVER_POOL"]["SERVER"]
+    if servers:
+        session = _session()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(servers)) as pool:
+            answers = list(
+                pool.map(
+                    lambda server: _server_raft(server["ENDPOINT"] or "", session, timeout),
+                    servers,
+                )
+            )
+        for server, fields in zip(servers, answers, strict=True):
+            server.update(fields)
+    return _normalise_zone(document)
 
 
 # ------------------------------------------------------------------ health

@@ -334,7 +334,9 @@ def status(servers=None, zone=0, timeout=10, max_lag=None, fmt="data"):
     """
     Report the zone: every front-end's Raft role, term and log position as it reports
     them itself, its membership as the leader sees it, who holds the VIP (each front-end
-    is asked whether the VIP is on its interface), and per node what is wrong.
+    is asked whether the VIP is on its interface), whether its database is damaged
+    (``onenebula_db.health``: missing, or lacking a table the leader's has), and per node
+    what is wrong.
 
     Returns ``{"healthy", "leader", "vip": {"address", "holders"}, "servers": {...},
     "problems": [...], "table": "<text>"}``; ``fmt=table`` returns only the table.
@@ -350,10 +352,15 @@ def status(servers=None, zone=0, timeout=10, max_lag=None, fmt="data"):
     current = view(servers=servers, zone=zone, timeout=timeout, max_lag=max_lag)
     minions = [s["minion"] for s in servers]
     address, holders = _vip_holders(minions, settings.get("vip"), timeout)
+    databases = _call(minions, "onenebula_db.health", timeout=timeout)
     problems = list(current["problems"])
     rows = []
     for minion in minions:
         entry = current["servers"][minion]
+        damage = _database_damage(minion, current["leader"], databases)
+        if damage:
+            entry["problems"].append(damage)
+            entry["healthy"] = False
         holds = holders.get(minion)
         entry["vip"] = holds
         if address:
@@ -428,21 +435,35 @@ class _Plan:
         self.error = None
         self.last = None
 
-    def step(self, name, label, tgt, sls, run, after="previous"):
-        """Add a step; ``after``: the id it requires ("previous": the last step, None: none)."""
+    def step(self, name, label, tgt, sls, run, after="previous", also=(), parallel=False,
+             onfail=None):  # fmt: skip
+        """Add a step; ``after``: the id it requires ("previous": the last step, None: none);
+        ``also``: more ids it requires. ``sls``: one SLS below the formula ("" for the formula
+        itself) or a tuple of them, applied in one state run that stops at the first failure
+        (failhard). ``parallel``: the orchestration goes on while it runs (the chain stays on
+        the step before it; a later step must name it in ``also``). ``onfail``: step ids of
+        which any failing runs it (instead of requiring one; it is then no link of the
+        chain)."""
         step_id = self.prefix + name
         require = self.last if after == "previous" else after
-        self.steps.append(
-            {
-                "id": step_id,
-                "label": label,
-                "tgt": [tgt] if isinstance(tgt, str) else list(tgt),
-                "sls": f"{FORMULA}.{sls}" if sls else FORMULA,
-                "run": dict(run),
-                "require": [{"salt": require}] if require else [],
-            }
-        )
-        self.last = step_id
+        names = (sls,) if isinstance(sls, str) else tuple(sls)
+        entry = {
+            "id": step_id,
+            "label": label,
+            "tgt": [tgt] if isinstance(tgt, str) else list(tgt),
+            "sls": ",".join(f"{FORMULA}.{n}" if n else FORMULA for n in names),
+            "run": dict(run),
+            "require": []
+            if onfail
+            else [{"salt": r} for r in ([require] if require else []) + list(also)],
+            "failhard": len(names) > 1,
+            "parallel": bool(parallel),
+        }
+        if onfail:
+            entry["onfail"] = [{"salt": i} for i in onfail]
+        self.steps.append(entry)
+        if not onfail and not parallel:
+            self.last = step_id
         return step_id
 
     def runner(self, name, label, fun, kwarg, after="previous", onfail=None):
@@ -577,8 +598,33 @@ def _members(servers):
     return [{"name": s["name"], "id": s["id"]} for s in servers]
 
 
+def _join_deploy(facts, plan, server, leader, members, also=()):
+    """The deploy's four steps that join ``server``: the wait for a healthy zone of the
+    members joined so far (the previous join's caught-up follower, or the bootstrap server
+    leading) runs in the same state run as the fresh backup, just before it; the last
+    join's wait is the deploy's final step."""
+    position = facts.position[server["minion"]]
+    label = f"joining {server['name']} ({position})"
+    run = facts.run(leader["minion"], server["minion"], label, _members(members + [server]),
+                    wait_members=_members(members))  # fmt: skip
+    prefix = f"join-{server['minion']}"
+    plan.step(f"{prefix}-backup",
+              f"{label}: healthy zone of {len(members)}, then a fresh DB backup on the leader "
+              f"{leader['name']}", leader["minion"], ("ha.healthy", "ha.backup"), run)  # fmt: skip
+    plan.step(f"{prefix}-restore", f"{label}: restoring the leader backup",
+              server["minion"], "ha.restore", run, also=also)  # fmt: skip
+    plan.step(f"{prefix}-member", f"{label}: server-add on the leader {leader['name']}",
+              leader["minion"], "ha.member", run)  # fmt: skip
+    plan.step(f"{prefix}-start", f"{label}: SERVER_ID {server['id']} and start",
+              server["minion"], "ha.start", run)  # fmt: skip
+
+
 def _plan_deploy(facts):
-    """Deploy from bare hosts, or finish an interrupted deploy (see orch/deploy.sls)."""
+    """Deploy from bare hosts, or finish an interrupted deploy (see orch/deploy.sls).
+
+    Strictly one join at a time, each only from a healthy zone; the base state of the
+    other front-ends runs beside the bootstrap server's election (it needs only the
+    published secrets), and every step on those front-ends waits for it."""
     plan, view = _Plan("deploy"), facts.view
     if view.get("bare"):
         leader = facts.servers[0]
@@ -603,19 +649,21 @@ def _plan_deploy(facts):
         plan.step("bootstrap", label, leader["minion"], "ha.bootstrap", run)
     plan.step("publish", f"publishing the secrets of {leader['name']}", leader["minion"],
               "ha.publish", base_run)  # fmt: skip
+    also = []
     if others:
-        plan.step("base-others", "base state on " + ", ".join(others), others, "", base_run)
+        also = [plan.step("base-others", "base state on " + ", ".join(others), others, "",
+                          base_run, parallel=True)]  # fmt: skip
     members = [leader]
     for server in facts.servers:
         if server["minion"] == leader["minion"]:
             continue
-        members.append(server)
         if not facts.healthy(server["minion"]):
-            facts.join(plan, f"join-{server['minion']}", server, leader, _members(members))
+            _join_deploy(facts, plan, server, leader, members, also=also)
+        members.append(server)
     run = facts.run(leader["minion"], leader["minion"], "deploy", _members(members))
     plan.step("healthy",
               f"deployed: {len(facts.servers)} front-ends, waiting for a healthy zone",
-              leader["minion"], "ha.healthy", run)  # fmt: skip
+              leader["minion"], "ha.healthy", run, also=also)  # fmt: skip
     return plan.result()
 
 
@@ -760,12 +808,16 @@ def _plan_repair(facts):
              "force": facts.force}  # fmt: skip
     plan.note(f"{label} from {leader['name']} (term {decision.get('term')}): "
               f"{decision.get('reason')}")  # fmt: skip
-    plan.step("backup", f"{label}: fresh DB backup on the leader {leader['name']}",
-              leader["minion"], "ha.backup", run)  # fmt: skip
-    plan.runner("check-restore", f"{label}: checking again before the restore",
-                "onenebula_ha.repair_check", dict(check, stage="restore"))  # fmt: skip
-    plan.step("restore", f"{label}: stopping it and restoring the backup", target["minion"],
-              "ha.restore", run)  # fmt: skip
+    backup = plan.step("backup", f"{label}: fresh DB backup on the leader {leader['name']}",
+                       leader["minion"], "ha.backup", run)  # fmt: skip
+    checked = plan.runner("check-restore", f"{label}: checking again before the restore",
+                          "onenebula_ha.repair_check", dict(check, stage="restore"))  # fmt: skip
+    restore = plan.step("restore", f"{label}: stopping it and restoring the backup",
+                        target["minion"], "ha.restore", run)  # fmt: skip
+    # A dump is never reused: when the repair stops before the restore pulled it (a check
+    # refused, the restore failed early), it is deleted on the leader.
+    plan.step("discard", f"{label}: failed, deleting the fresh dump on {leader['name']}",
+              leader["minion"], "ha.discard", run, onfail=[backup, checked, restore])  # fmt: skip
     plan.step("start", f"{label}: starting OpenNebula", target["minion"], "ha.start", run)
     plan.runner("check-reset", f"{label}: checking again before the server-reset",
                 "onenebula_ha.repair_check", dict(check, stage="reset"))  # fmt: skip
@@ -956,8 +1008,8 @@ def _vip_decision(servers, leader, term, vip, hook, raft, holders):
     (``minion``, ``id``); ``raft``: {minion: raft_status} of those that answered;
     ``holders``: the minions that hold the VIP. Only the leader a majority of the
     front-ends agrees on (:func:`_majority_leader`) gets it; without one nothing moves.
-    Returns ``{"notes", "actions": [{"action", "minion", "command", "runas"}]}`` (releases
-    first)."""
+    Returns ``{"notes", "actions": [{"action", "minion", "command", "user"}]}`` (releases
+    first; ``command`` runs the hook as ``user`` through ``runuser``)."""
     answers = {m: {"ok": True, "ret": status} for m, status in raft.items()}
     moves = _vip_moves(servers, answers, holders)
     if not moves["leader"]:
@@ -972,12 +1024,15 @@ def _vip_decision(servers, leader, term, vip, hook, raft, holders):
 
     def action(kind, minion):
         argument = "follower" if kind == "release" else "leader"
-        return {
-            "action": kind,
-            "minion": minion,
-            "command": [hook["command"], argument, vip["interface"], vip["address"]],
-            "runas": hook.get("runas"),
-        }
+        command = [hook["command"], argument, vip["interface"], vip["address"]]
+        user = hook.get("runas")
+        if user and user != "root":
+            # As oned runs the hook: as its user. The minion (root) takes it on with
+            # util-linux's runuser, not Salt's runas, which first runs the minion's own
+            # Python as that user to read its environment (and fails where that user
+            # cannot read the Python, e.g. a virtualenv under /root).
+            command = ["runuser", "-u", user, "--", *command]
+        return {"action": kind, "minion": minion, "command": command, "user": user}
 
     release, claim = moves["release"], moves["claim"]
     notes.append(
@@ -1001,7 +1056,7 @@ def vip_plan(request=None, settings=None, timeout=None):
     the leader a majority of the front-ends agrees on claims it if it lacks it (the VIP
     hook's leader action), every other holder releases it (the follower action). Without
     an agreed leader (none, two claimants, a term nobody follows) nothing moves.
-    Returns ``{"notes": [...], "actions": [{"action", "minion", "command", "runas"}]}``.
+    Returns ``{"notes": [...], "actions": [{"action", "minion", "command", "user"}]}``.
 
     ``settings``: the master's ``onenebula_ha_reactor`` configuration by default.
 
@@ -1069,7 +1124,8 @@ def _role_decision(tag, event, settings):
 
 
 def _error_decision(tag, event, settings, lock, now):
-    """``(reactions, (level, message) or None)`` for a beacon ``error`` event.
+    """``(reactions, (level, message) or None)`` for a beacon ``error`` event (the leader
+    names a server) or ``database`` event (a follower names itself).
 
     The event is a trigger only: it names the server to look at, and the repair
     orchestration then decides from the master's own queries (:func:`repair_claim`). Here
@@ -1085,13 +1141,24 @@ def _error_decision(tag, event, settings, lock, now):
         return [], ("debug", f"{prefix}repair is off, not repairing {name}")
     if len([f for f in frontends if f["minion"] == reporter]) != 1:
         return [], ("warning", f"{prefix}ignored: {reporter} is not a known front-end")
+    own_database = str(tag).endswith("/database")
+    if own_database:
+        # A follower reports its own database damaged: the only server it can name is itself.
+        own = next(f for f in frontends if f["minion"] == reporter)
+        if _is_int(server_id) and server_id != own.get("id"):
+            return [], (
+                "warning",
+                f"{prefix}ignored: {reporter} is server {own.get('id')}, it reports the "
+                f"database of server {server_id}",
+            )
+        name = own.get("name")
     if not _is_int(server_id) or not isinstance(name, str):
         return [], ("warning", prefix + "ignored: malformed event data (server_id, name)")
     targets = [f for f in frontends if f.get("id") == server_id and f.get("name") == name]
     if len(targets) != 1:
         return [], ("warning", f"{prefix}ignored: no front-end is server {server_id} named {name}")
     target = targets[0]["minion"]
-    if target == reporter:
+    if target == reporter and not own_database:
         return [], ("warning", f"{prefix}ignored: {reporter} reports itself in error")
     free, why = _lock_decision(lock, target, now, ttl)
     if not free:
@@ -1106,11 +1173,12 @@ def _error_decision(tag, event, settings, lock, now):
     reaction = _reaction(
         f"onenebula_ha-reactor-repair-{target}", "onenebula_ha.orch.repair", {"target": target}
     )
+    what = "its own database damaged" if own_database else (event.get("reason") or "in error")
     return [reaction], (
         "warning",
-        f"{prefix}{reporter} reports server {server_id} ({name}) "
-        f"{event.get('reason') or 'in error'}: starting onenebula_ha.orch.repair for {target}, "
-        "which checks the zone itself before it changes anything",
+        f"{prefix}{reporter} reports server {server_id} ({name}) {what}: starting "
+        f"onenebula_ha.orch.repair for {target}, which checks the zone itself (and the "
+        "databases) before it changes anything",
     )
 
 
@@ -1141,8 +1209,9 @@ def role_reaction(tag, event, settings=None):
 
 def error_reaction(tag, event, settings=None):
     """
-    The reactions to a beacon ``error`` event (``reactor/onenebula_ha/error.sls``): start
-    ``orch.repair`` for the named front-end, unless repair is off, the event does not come
+    The reactions to a beacon ``error`` or ``database`` event
+    (``reactor/onenebula_ha/error.sls``): start ``orch.repair`` for the named front-end
+    (for ``database``, the reporter itself), unless repair is off, the event does not come
     from and name known front-ends, or the repair lock is held or that target is backing
     off after a failed repair. The event takes no lock and proves nothing: the
     orchestration decides (:func:`repair_claim`). Returns ``[{"id", "mods", "pillar"}]``.
@@ -1319,14 +1388,40 @@ def _majority_leader(servers, raft):
     return result
 
 
-def _target_condition(target, leader, zone_doc, raft, later, max_lag):
+def _database_damage(target, leader, databases):
+    """What is wrong with the database of ``target`` (a minion) as the master's own query
+    of it finds it (``onenebula_db.health``), or None: it does not exist, or it lacks a
+    table every OpenNebula database has or the agreed ``leader``'s database has (only a
+    leader whose own database checks out is a reference). A database that could not be
+    checked (its server down) is no damage: nothing is restored on a guess."""
+    own = _status_of(databases or {}, target)
+    if own is None or own.get("exists") is None:
+        return None
+    name = own.get("database") or "of OpenNebula"
+    if own.get("exists") is False:
+        return f"its database {name} does not exist"
+    missing = {str(table) for table in own.get("missing") or []}
+    reference = _status_of(databases or {}, leader)
+    if reference and reference.get("ok") is True and isinstance(reference.get("tables"), list):
+        missing |= set(map(str, reference["tables"])) - set(map(str, own.get("tables") or []))
+    if not missing:
+        return None
+    shown = sorted(missing)
+    more = f" and {len(shown) - 10} more" if len(shown) > 10 else ""
+    return f"its database {name} lacks the table(s) {', '.join(shown[:10])}{more}"
+
+
+def _target_condition(target, leader, zone_doc, raft, later, max_lag, databases=None):
     """
     ``(broken, why)``: whether ``target`` (a pillar server) needs a repair as the agreed
-    ``leader`` sees it, confirmed by the target's own answer.
+    ``leader`` sees it, confirmed by the target's own answer; or whether its database is
+    damaged as the master's own query of it finds it (:func:`_database_damage`: oned does
+    not notice a dropped database until it next writes to it).
 
     ``zone_doc``: the zone as the leader shows it; ``raft``: every front-end's own status;
     ``later``: the same, a few seconds later (None when not sampled again), to tell a
-    follower that is stuck from one that is catching up.
+    follower that is stuck from one that is catching up; ``databases``: every front-end's
+    ``onenebula_db.health`` answer (``{minion: {"ok", "ret" | "error"}}``).
     """
     entries = [s for s in (zone_doc or {}).get("servers") or [] if s.get("name") == target["name"]]
     if len(entries) != 1:
@@ -1342,6 +1437,12 @@ def _target_condition(target, leader, zone_doc, raft, later, max_lag):
                 "(a network problem between them?)"
             )
         return True, f"{leader} sees {target['name']} in error and its oned does not answer"
+    damage = _database_damage(target["minion"], leader, databases)
+    if damage:
+        return True, (
+            f"{leader} sees {target['name']} in state {seen.get('state')}, but {damage} "
+            "(the master's own check of it)"
+        )
     if seen.get("state") != "follower":
         return False, f"{leader} sees {target['name']} in state {seen.get('state')}"
     leader_status = _status_of(raft, leader) or {}
@@ -1374,7 +1475,7 @@ def _target_condition(target, leader, zone_doc, raft, later, max_lag):
 
 
 def _repair_decision(servers, target, raft, zone_doc, later=None, force=False,
-                     max_lag=None, configured=None):  # fmt: skip
+                     max_lag=None, configured=None, databases=None):  # fmt: skip
     """
     Whether to repair ``target`` (a minion id) and from which leader: ``{"repair": bool,
     "leader": <minion or None>, "term", "reason"}``. The source is the majority-agreed
@@ -1382,7 +1483,8 @@ def _repair_decision(servers, target, raft, zone_doc, later=None, force=False,
     request) repairs a server that looks healthy, never without an agreed leader.
     ``configured``: {minion: SERVER_ID in its oned.conf}; a target whose oned.conf does
     not carry its pillar id is being joined or removed (the orchestrations set it), not
-    repaired.
+    repaired. ``databases``: every front-end's ``onenebula_db.health`` answer, as the
+    master just asked for it (a damaged database is a reason to repair a follower).
     """
     decision = {"repair": False, "leader": None, "term": None, "reason": None}
     by_minion = {s["minion"]: s for s in servers}
@@ -1405,7 +1507,8 @@ def _repair_decision(servers, target, raft, zone_doc, later=None, force=False,
         )
         return decision
     max_lag = __utils__["onenebula_ha.max_lag"](max_lag)
-    broken, why = _target_condition(by_minion[target], leader, zone_doc, raft, later, max_lag)
+    broken, why = _target_condition(by_minion[target], leader, zone_doc, raft, later, max_lag,
+                                    databases)  # fmt: skip
     if not broken and not force:
         decision["reason"] = f"no repair of {target}: {why}"
         return decision
@@ -1550,20 +1653,24 @@ def _lock_ttl(settings):
 
 
 def _confirmed_decision(servers, target, current, force):
-    """:func:`_repair_decision` on the view ``current``, with a second look at a follower
-    that may be stuck (``DEFAULT_CONFIRM_SECONDS`` later)."""
+    """:func:`_repair_decision` on the view ``current`` and every front-end's database as
+    the master finds it now, with a second look at a follower that may be stuck
+    (``DEFAULT_CONFIRM_SECONDS`` later)."""
     raft = _raft_from_view(current)
     configured = {
         minion: entry.get("configured_id")
         for minion, entry in (current.get("servers") or {}).items()
     }
+    minions = [s["minion"] for s in servers]
+    databases = _call(minions, "onenebula_db.health")
     decision = _repair_decision(servers, target, raft, current.get("zone"), force=force,
-                                configured=configured)  # fmt: skip
+                                configured=configured, databases=databases)  # fmt: skip
     if not decision["repair"] and "to be confirmed" in (decision["reason"] or ""):
         time.sleep(DEFAULT_CONFIRM_SECONDS)
-        later = _call([s["minion"] for s in servers], "onenebula_zone.raft_status")
+        later = _call(minions, "onenebula_zone.raft_status")
         decision = _repair_decision(servers, target, raft, current.get("zone"), later=later,
-                                    force=force, configured=configured)  # fmt: skip
+                                    force=force, configured=configured,
+                                    databases=databases)  # fmt: skip
     return decision
 
 

@@ -5,7 +5,9 @@ The dump travels from front-end to front-end, never through the Salt master: thi
 pulls it from the leader over SSH as the SSH user (``onenebula_transfer.fetch``: ``scp``
 with only the host keys of ``known_hosts``), checks it against its ``.sha256`` sidecar,
 deletes the leader's copy once it has a verified one, restores it, and deletes its own
-copy too (whether the restore worked or not). The DB it replaces is kept as a
+copy too (whether the restore worked or not). A dump is never reused (each join or repair
+takes a fresh one): when the restore fails before a verified copy is here, the leader's
+copy is deleted too. The DB it replaces is kept as a
 ``pre-restore-*.sql`` dump.
 
 The restore needs oned stopped on this host (the execution module refuses otherwise,
@@ -27,8 +29,10 @@ reports changes:
         - source: 10.0.0.11
 
 The state is converged (no changes, nothing stopped) when this server is already a
-follower within ``max_lag`` records of the leader, or when the marker file says this
-very dump (same sha256) was already restored here.
+follower within ``max_lag`` records of the leader and its database is not damaged
+(``onenebula_db.health``: a follower keeps following with a dropped database until oned
+next writes to it), or when the marker file says this very dump (same sha256) was already
+restored here.
 """
 
 import contextlib
@@ -86,8 +90,24 @@ def _member_status(server, zone, max_lag):
     if __utils__["onenebula_ha.caught_up"](
         me["state"], me["log_index"], leader["log_index"], limit
     ):
+        if _local_damage():
+            # oned follows on with a dropped database until it next writes to it.
+            return False, None
         return True, f"{server} is already a caught-up follower of {leader['name']}"
     return False, None
+
+
+def _local_damage():
+    """What is wrong with this host's database for sure (``onenebula_db.health``), or
+    None (also when it cannot be checked)."""
+    check = __salt__.get("onenebula_db.health")
+    if check is None:
+        return None
+    try:
+        found = check()
+    except CommandExecutionError:
+        return None
+    return found.get("error") if isinstance(found, dict) and found.get("broken") else None
 
 
 def _transfer(function):
@@ -128,16 +148,18 @@ def _discard(paths):
             os.unlink(path)
 
 
-def _drop_unused(name, source, user):
-    """A dump taken for this host that it does not restore is deleted on the leader all
-    the same (not in a test run): dumps are removed after use. A note for the comment."""
+def _drop_unused(name, source, user, why="unused"):
+    """A dump taken for this host that it does not restore (``why``: ``unused``, or
+    ``failed`` when the restore failed before the dump was pulled) is deleted on the leader
+    all the same (not in a test run): dumps are removed after use, and never reused (each
+    join or repair takes a fresh one). A note for the comment."""
     if not source or __opts__["test"]:
         return ""
     try:
         _transfer("remove")(source, [name, f"{name}.sha256"], user=user)
     except CommandExecutionError as exc:
-        return f"; WARNING: could not delete the unused dump on {source} ({exc})"
-    return f"; the unused dump on {source}, if any, was deleted"
+        return f"; WARNING: could not delete the {why} dump on {source} ({exc})"
+    return f"; the {why} dump on {source}, if any, was deleted"
 
 
 def restored_from_leader(
@@ -214,7 +236,7 @@ def restored_from_leader(
             )
             ret["changes"] = {"db": {"old": None, "new": {"source": origin}}}
             return ret
-        ret["comment"] = problem
+        ret["comment"] = problem + _drop_unused(name, source, user, "failed")
         return ret
     record = _read_marker(marker_path)
     if record.get("sha256") == expected:
@@ -234,9 +256,14 @@ def restored_from_leader(
     notes = []
     try:
         if source:
-            fetched = _transfer("fetch")(
-                source, name, os.path.dirname(name), sha256=expected, user=user
-            )
+            try:
+                fetched = _transfer("fetch")(
+                    source, name, os.path.dirname(name), sha256=expected, user=user
+                )
+            except CommandExecutionError as exc:
+                raise CommandExecutionError(
+                    f"{exc}{_drop_unused(name, source, user, 'failed')}"
+                ) from None
             local = fetched["path"]
             pulled.append(local)
             try:

@@ -58,6 +58,7 @@ SHIPPED_RAFT = {
 PATHS = {
     "oned_conf": ("/etc/one/oned.conf", ("etc", "oned.conf")),
     "backup_dir": ("/var/lib/one/backups", ("var", "backups")),
+    "sqlite_db": ("/var/lib/one/one.db", ("var", "one.db")),
     "oned_lock": ("/var/lock/one/one", ("var", ".lock")),
     "lock_file": ("/var/lock/one/onenebula_ha.lock", ("var", "onenebula_ha.lock")),
     "restore_marker": (

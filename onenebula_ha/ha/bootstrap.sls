@@ -3,13 +3,15 @@
 ---
 {#- Bootstrap the first server of a bare cluster (OpenNebula's documented procedure):
     start oned solo (this bootstraps its DB), add itself to the zone, set SERVER_ID to
-    the ID the zone gave it, restart into HA and wait until it leads (after the 15 s
-    warm-up and one election timeout; its leader hook brings up the VIP). Every step is
-    a no-op once done, so a run interrupted at any point is finished by the next one. #}
+    the ID the zone gave it and restart into HA. It leads after the 15 s warm-up and one
+    election timeout (its leader hook or the fencing agent brings up the VIP): the deploy
+    waits for that before the first join (ha.healthy, in the state run of its backup),
+    so the other front-ends get their base state meanwhile. Every step is a
+    no-op once done, so a run interrupted at any point is finished by the next one. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import onenebula_ha %}
 {%- from tplroot ~ "/libha.jinja" import conf_server_id %}
-{%- from tplroot ~ "/libstep.jinja" import target, step, timeout %}
+{%- from tplroot ~ "/libstep.jinja" import target %}
 {%- set oned = onenebula_ha.services.oned %}
 {%- set oned_conf = onenebula_ha.paths.oned_conf %}
 {%- set running = salt['service.status'](oned) %}
@@ -52,7 +54,6 @@ onenebula_ha-ha-bootstrap-service-running-ha:
     - enable: true
     - watch:
       - onenebula_conf: onenebula_ha-ha-bootstrap-onenebula_conf-server_id
-{%-   set started = {'service': 'onenebula_ha-ha-bootstrap-service-running-ha'} %}
 {%- else %}
 {#-   SERVER_ID is already set: start oned if stopped, and restart it if it still runs
       solo (a run interrupted between the SERVER_ID edit and the restart). #}
@@ -64,22 +65,11 @@ onenebula_ha-ha-bootstrap-module-run:
   module.run:
     - service.restart:
       - name: {{ oned }}
-{%-     set started = {'module': 'onenebula_ha-ha-bootstrap-module-run'} %}
 {%-   else %}
 
 onenebula_ha-ha-bootstrap-service-running-ha:
   service.running:
     - name: {{ oned }}
     - enable: true
-{%-     set started = {'service': 'onenebula_ha-ha-bootstrap-service-running-ha'} %}
 {%-   endif %}
 {%- endif %}
-
-onenebula_ha-ha-bootstrap-onenebula_zone-healthy:
-  onenebula_zone.healthy:
-    - name: '{{ step }}: waiting for {{ target.name }} to lead zone {{ onenebula_ha.zone.id }}'
-    - zone: {{ onenebula_ha.zone.id }}
-    - members: [{name: {{ target.name | json }}, id: {{ target.id }}}]
-    - timeout: {{ timeout }}
-    - require:
-      - {{ started | json }}

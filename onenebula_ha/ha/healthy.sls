@@ -2,7 +2,9 @@
 # vim: ft=sls
 ---
 {#- Wait until the zone is healthy (one leader, all others caught-up followers) and holds
-    the expected members with their pillar ids. Never reports changes. #}
+    the expected members with their pillar ids: run.wait_members when the orchestration
+    gives them (the deploy waits for the members joined so far in the state run of the
+    next join's backup), else run.members. Never reports changes. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import onenebula_ha %}
 {%- from tplroot ~ "/libha.jinja" import run %}
@@ -12,6 +14,6 @@ onenebula_ha-ha-healthy-onenebula_zone-healthy:
   onenebula_zone.healthy:
     - name: '{{ step }}: waiting for a healthy zone'
     - zone: {{ onenebula_ha.zone.id }}
-    - members: {{ members | json }}
+    - members: {{ (run.get('wait_members') or members) | json }}
     - ignore: {{ (run.get('ignore') or []) | json }}
     - timeout: {{ timeout }}

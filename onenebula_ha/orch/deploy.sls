@@ -6,13 +6,17 @@
     1. every front-end generates its SSH key (published in the mine);
     2. the current leader (the first server on a bare cluster) gets the base state;
     3. bare cluster: the first server is bootstrapped (solo, server-add itself,
-       SERVER_ID, restart, leader with the VIP);
+       SERVER_ID, restart into HA: it leads after OpenNebula's warm-up and election);
     4. the leader publishes the oneadmin secrets; all other front-ends get the base
-       state (DB, config, secrets, SSH, mounts, hooks, web UI);
-    5. each server that is not yet a healthy member joins, strictly one at a time:
-       fresh backup on the leader, restore on it, server-add on the leader, SERVER_ID
-       and start on it, wait until it is a caught-up follower;
-    6. the zone must be healthy with every server at its pillar id.
+       state (DB, config, secrets, SSH, mounts, hooks, web UI) in a parallel step
+       while the orchestration goes on; every later step on them requires it;
+    5. each server that is not yet a healthy member joins, strictly one at a time and
+       only from a healthy zone: on the leader, in one state run (failhard), wait until
+       the members joined so far are healthy (the first time: the bootstrap server
+       leads), then a fresh backup; restore on the server, server-add on the leader,
+       SERVER_ID and start on the server;
+    6. the zone must be healthy with every server at its pillar id (this also waits
+       for the last join's follower to catch up).
     The leader and the members are discovered when this file renders (runner
     onenebula_ha.view), so a re-run on a converged cluster changes nothing and a re-run
     after an interruption resumes where it stopped.
@@ -39,5 +43,7 @@ onenebula_ha-orch-deploy-test-show_notification:
     - expect_minions: true
     - pillar:
         onenebula_ha_run: {{ step.run | json }}
+    - failhard: {{ step.failhard | json }}
+    - parallel: {{ step.parallel | json }}
     - require: {{ step.require | json }}
 {%- endfor %}

@@ -16,7 +16,9 @@
       2. the leader runs the hook's leader action if it lacks the VIP.
     Nothing is done when the named minion is not the leader of that term (or a later
     one) any more, or another front-end leads in a newer term: the role event of the
-    newer leader covers it. The hook actions are idempotent; this file runs them.
+    newer leader covers it. The hook actions are idempotent; this file runs them, as
+    oned would, as the hook's user (runuser -u <user> -- <hook> ..., from the minion's
+    root).
 
     Settings: the master's `onenebula_ha_reactor` configuration written by the
     onenebula_ha.salt.master state (frontends, vip, hook, query_timeout). #}
@@ -36,6 +38,6 @@ onenebula_ha-orch-remediate_vip-salt-function-{{ action.action }}-{{ action.mini
     - arg:
       - {{ action.command | json }}
     - kwarg:
-        runas: {{ action.runas | json }}
         python_shell: false
+        cwd: /
 {%- endfor %}

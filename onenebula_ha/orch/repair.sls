@@ -12,7 +12,10 @@
     Steps: fresh backup on that leader, a fresh check, stop + restore on the target (its
     old DB is kept), start, a fresh check, onezone server-reset on the leader, wait for a
     healthy zone; then the lock is released, also when a step failed (that target then
-    backs off: 30 s, doubling, at most 10 min). pillar force: true repairs a caught-up
+    backs off: 30 s, doubling, at most 10 min). When it stops before the restore pulled
+    the dump, the dump is deleted on the leader (ha.discard). Besides a server in error or
+    stuck, a follower whose database the master finds missing or lacking a table (the
+    beacon's `database` event) is repaired. pillar force: true repairs a caught-up
     follower anyway. #}
 {%- from tpldir.split('/')[0] ~ "/map.jinja" import onenebula_ha %}
 {%- set plan = salt['saltutil.runner']('onenebula_ha.plan', action='repair', target=pillar.get('target'),
@@ -35,6 +38,7 @@ onenebula_ha-orch-repair-test-show_notification:
     - pillar:
         onenebula_ha_run: {{ step.run | json }}
     - require: {{ step.require | json }}
+    - onfail: {{ step.get('onfail', []) | json }}
 {%- endfor %}
 {%- for step in plan.steps if step.get('kind') == 'runner' %}
 

@@ -2,8 +2,9 @@
 # vim: ft=sls
 ---
 {#- The Salt master's side of the formula, written to <salt config dir>/master.d/onenebula_ha.conf:
-      reactor: the onenebula_raft beacon's `role` and `error` events mapped to
-        reactor/onenebula_ha/{role,error}.sls (only with onenebula_ha:reactor:enabled);
+      reactor: the onenebula_raft beacon's `role` event mapped to
+        reactor/onenebula_ha/role.sls, its `error` and `database` events to
+        reactor/onenebula_ha/error.sls (only with onenebula_ha:reactor:enabled);
       onenebula_ha_reactor: what the reactions and onenebula_ha.orch.remediate_vip need
         from the pillar (the master's reactor sees no pillar): move_vip, repair, the
         front-ends (minion, server id, name), the VIP, the hook to run and the repair
@@ -62,6 +63,7 @@
         'reactor': [
           {'salt/beacon/*/onenebula_raft/role': ['salt://reactor/onenebula_ha/role.sls']},
           {'salt/beacon/*/onenebula_raft/error': ['salt://reactor/onenebula_ha/error.sls']},
+          {'salt/beacon/*/onenebula_raft/database': ['salt://reactor/onenebula_ha/error.sls']},
         ],
         'onenebula_ha_reactor': {
           'move_vip': reactor.move_vip and vip.enabled,

@@ -3,7 +3,8 @@
 ---
 {#- Reaction to salt/beacon/<minion>/onenebula_raft/error (sent by the zone leader's
     onenebula_raft beacon for a server that stayed in error, or a follower stuck behind
-    the leader's log).
+    the leader's log) and salt/beacon/<minion>/onenebula_raft/database (a follower whose
+    own database is missing or lacks a table).
 
     The event is a trigger, not evidence: the runner's onenebula_ha.error_reaction only
     checks that it comes from and names known front-ends and that the repair lock (stored

@@ -46,6 +46,7 @@ def test_master_config_written_once_and_complete(salt_call, example_pillar, tmp_
     assert written["reactor"] == [
         {"salt/beacon/*/onenebula_raft/role": ["salt://reactor/onenebula_ha/role.sls"]},
         {"salt/beacon/*/onenebula_raft/error": ["salt://reactor/onenebula_ha/error.sls"]},
+        {"salt/beacon/*/onenebula_raft/database": ["salt://reactor/onenebula_ha/error.sls"]},
     ]
     reactor = written["onenebula_ha_reactor"]
     assert reactor["frontends"][2] == {"minion": "vmm03", "id": 2, "name": "vmm03"}

@@ -92,6 +92,8 @@ class Agent:
             "one_auth": str(zone.directory / ".one" / "one_auth"),
             "source_address": server.address,  # the same path as this server's Raft traffic
             "commands": commands,
+            # The VIP lives in the fake ip's file, not on an interface: presence through it.
+            "vip_presence": "ip",
             "log_level": "debug",
             **AGENT_SETTINGS,
         }

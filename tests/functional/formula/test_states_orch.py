@@ -81,11 +81,13 @@ def _load_runner():
 
 class FakeRunnerClient:
     """Stands in for salt.runner.RunnerClient inside saltutil.runner: the real runner module,
-    whose ``view`` (the only part that asks minions) returns the canned view."""
+    whose ``view`` returns the canned view; the other minion queries (the databases) find
+    every front-end's database as ``databases`` says (default: all fine)."""
 
     view = BARE
     calls = []
     cachedir = None
+    databases = {}
 
     def __init__(self, opts):
         self.functions = {}
@@ -99,7 +101,16 @@ class FakeRunnerClient:
             FakeRunnerClient.calls.append(("onenebula_ha.view", view_kwargs))
             return copy.deepcopy(FakeRunnerClient.view)
 
+        def call(minions, fun, arg=(), kwarg=None, timeout=10):
+            assert fun == "onenebula_db.health", fun
+            FakeRunnerClient.calls.append((fun, list(minions)))
+            fine = {"exists": True, "ok": True, "broken": False, "missing": [], "tables": []}
+            return {
+                m: {"ok": True, "ret": FakeRunnerClient.databases.get(m, fine)} for m in minions
+            }
+
         runner.view = view
+        runner._call = call
         return getattr(runner, name.split(".", 1)[1])(*(arg or []), **(kwarg or {}))
 
 
@@ -117,6 +128,7 @@ def render(master_minion, monkeypatch, tmp_path):
     monkeypatch.setattr(salt.runner, "RunnerClient", FakeRunnerClient)
     FakeRunnerClient.calls = []
     FakeRunnerClient.cachedir = str(tmp_path)
+    FakeRunnerClient.databases = {}
 
     def _render(name, view, pillar=None):
         FakeRunnerClient.view = view
@@ -175,9 +187,29 @@ def _assert_chained(steps):
         assert current[4] == [previous[0]], f"{current[0]} does not require {previous[0]}"
 
 
+def _flags(rendered):
+    """``{id: (failhard, parallel)}`` of the salt.state steps."""
+    found = {}
+    for state_id, body in rendered:
+        args = _args(body)
+        if args["fun"] == "salt.state":
+            found[state_id] = (args.get("failhard"), args.get("parallel"))
+    return found
+
+
 def test_deploy_on_a_bare_cluster_bootstraps_the_first_server_then_joins_one_at_a_time(render):
-    steps = _steps(render("deploy", BARE))
-    _assert_chained(steps)
+    rendered = render("deploy", BARE)
+    steps = _steps(rendered)
+    # The other front-ends' base state runs in parallel (required by the first later step
+    # on them); everything else is one chain.
+    others = "onenebula_ha-orch-deploy-base-others"
+    chain = [s for s in steps if s[0] != others]
+    _assert_chained([(s[0], s[1], s[2], s[3], [r for r in s[4] if r != others]) for s in chain])
+    flags = _flags(rendered)
+    assert flags[others] == (False, True)
+    assert next(s for s in steps if s[0] == others)[4] == ["onenebula_ha-orch-deploy-publish"]
+    first_restore = next(s for s in steps if s[0].endswith("-restore"))
+    assert others in first_restore[4] and others in steps[-1][4]
     assert [(s[1], s[2]) for s in steps[:5]] == [
         ("vmm01,vmm02,vmm03,vmm04,vmm05", "onenebula_ha.ssh.keys"),
         ("vmm01", "onenebula_ha"),
@@ -186,19 +218,24 @@ def test_deploy_on_a_bare_cluster_bootstraps_the_first_server_then_joins_one_at_
         ("vmm02,vmm03,vmm04,vmm05", "onenebula_ha"),
     ]
     joins = [s for s in steps if "-join-" in s[0]]
-    assert len(joins) == 4 * 5
-    per_follower = [(s[1], s[2].rsplit(".", 1)[1]) for s in joins[:5]]
+    assert len(joins) == 4 * 4
+    per_follower = [(s[1], s[2].rsplit(".", 1)[1]) for s in joins[:4]]
     assert per_follower == [
         ("vmm01", "backup"),
         ("vmm02", "restore"),
         ("vmm01", "member"),
         ("vmm02", "start"),
-        ("vmm01", "healthy"),
     ]
-    order = [s[3]["server"] for s in joins[::5]]
+    # The backup's state run first waits for a healthy zone of the members joined so far,
+    # and stops there if it is not (failhard).
+    assert joins[0][2] == "onenebula_ha.ha.healthy,onenebula_ha.ha.backup"
+    assert flags[joins[0][0]] == (True, False)
+    assert joins[0][3]["wait_members"] == [{"name": "vmm01", "id": 0}]
+    order = [s[3]["server"] for s in joins[::4]]
     assert order == ["vmm02", "vmm03", "vmm04", "vmm05"]
     vmm03 = [s for s in joins if s[3]["server"] == "vmm03"]
     assert vmm03[0][3]["step"] == "joining vmm03 (3 of 5)"
+    assert vmm03[0][3]["wait_members"] == [{"name": "vmm01", "id": 0}, {"name": "vmm02", "id": 1}]
     assert vmm03[-1][3]["members"] == [
         {"name": "vmm01", "id": 0},
         {"name": "vmm02", "id": 1},
@@ -308,17 +345,28 @@ def test_repair_restores_the_follower_and_resets_it_on_the_leader(render, tmp_pa
         healthy=["vmm01", "vmm02", "vmm04", "vmm05"],
     )  # fmt: skip
     rendered = render("repair", view, {"target": "vmm03"})
+    assert not isinstance(rendered, str), rendered
     steps = _steps(rendered)
     assert [(s[1], s[2].rsplit(".", 1)[1]) for s in steps] == [
         ("vmm02", "backup"),
         ("vmm03", "restore"),
+        ("vmm02", "discard"),
         ("vmm03", "start"),
         ("vmm02", "reset"),
         ("vmm02", "healthy"),
     ]
+    prefix = "onenebula_ha-orch-repair-"
+    # The dump is deleted on the leader only when the repair stops before the restore.
+    discard = _args(dict(rendered)[f"{prefix}discard"])
+    assert "require" not in discard or discard["require"] == []
+    assert [r["salt"] for r in discard["onfail"]] == [
+        f"{prefix}backup",
+        f"{prefix}check-restore",
+        f"{prefix}restore",
+    ]
+    steps = [s for s in steps if not s[0].endswith("-discard")]
     # A fresh check on the master before each destructive step, then the lock's release.
     runners = _runner_steps(rendered)
-    prefix = "onenebula_ha-orch-repair-"
     assert [(r[0].removeprefix(prefix), r[1]) for r in runners] == [
         ("check-restore", "onenebula_ha.repair_check"),
         ("check-reset", "onenebula_ha.repair_check"),
@@ -332,6 +380,22 @@ def test_repair_restores_the_follower_and_resets_it_on_the_leader(render, tmp_pa
     lock = json.loads((tmp_path / "onenebula_ha" / "repair_lock.json").read_text())
     assert lock["holder"]["target"] == "vmm03" and lock["holder"]["leader"] == "vmm02"
     assert runners[2][2] == {"token": lock["holder"]["token"], "ok": True}
+
+
+def test_repair_restores_a_caught_up_follower_whose_database_the_master_finds_dropped(
+    render, tmp_path
+):
+    FakeRunnerClient.databases = {"vmm03": {"exists": False, "database": "opennebula",
+                                            "broken": True, "ok": False}}  # fmt: skip
+    rendered = render("repair", CONVERGED, {"target": "vmm03"})
+    assert not isinstance(rendered, str), rendered
+    assert [(s[1], s[2].rsplit(".", 1)[1]) for s in _steps(rendered)][:2] == [
+        ("vmm02", "backup"),
+        ("vmm03", "restore"),
+    ]
+    assert "its database opennebula does not exist" in _args(rendered[0][1])["text"]
+    lock = json.loads((tmp_path / "onenebula_ha" / "repair_lock.json").read_text())
+    assert lock["holder"]["target"] == "vmm03"
 
 
 def test_repair_leaves_a_healthy_follower_and_never_touches_the_leader(render, tmp_path):

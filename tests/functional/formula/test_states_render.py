@@ -221,6 +221,7 @@ STEP_RUNS = {
     "absent": ("vmm01", {"leader": "vmm01", "server": "vmm05", "name": "vmm05"}),
     "reset": ("vmm01", {"leader": "vmm01", "server": "vmm02"}),
     "restart": ("vmm02", {"server": "vmm02"}),
+    "discard": ("vmm01", {"leader": "vmm01", "server": "vmm02"}),
 }
 
 
@@ -239,6 +240,17 @@ def test_ha_step_renders_in_test_mode_on_a_bare_host(renderer, step):
         prefix = f"{FORMULA}-ha-{step}-"
         assert state_id.startswith(prefix), state_id
         assert body["__sls__"] == f"{FORMULA}.ha.{step}"
+
+
+def test_discard_deletes_the_dump_and_its_sidecar_on_the_leader(renderer):
+    run = {"leader": "vmm01", "server": "vmm03", "step": "repairing vmm03"}
+    states = _states(
+        renderer.show("vmm01", f"{FORMULA}.ha.discard", {"onenebula_ha_run": run}, test=True)
+    )
+    assert sorted((m, f, a["name"]) for m, f, a in states.values()) == [
+        ("file", "absent", "/var/lib/one/onenebula_ha/leader.sql"),
+        ("file", "absent", "/var/lib/one/onenebula_ha/leader.sql.sha256"),
+    ]
 
 
 def test_join_steps_render_their_real_states_in_test_mode_on_a_bare_host(renderer):

@@ -34,8 +34,9 @@ def _zone(states):
 class FakeMinions:
     """Answers of the front-ends' minions by function."""
 
-    def __init__(self, raft, conf_ids, zone=None, vip_on=()):
+    def __init__(self, raft, conf_ids, zone=None, vip_on=(), databases=None):
         self.raft, self.conf_ids, self.zone, self.vip_on = raft, conf_ids, zone, set(vip_on)
+        self.databases = databases or {}
 
     def __call__(self, minions, fun, arg=(), kwarg=None, timeout=10):
         if fun == "onenebula_zone.raft_status":
@@ -49,6 +50,10 @@ class FakeMinions:
                 m: {"ok": True, "ret": ["10.213.0.100"] if m in self.vip_on else []}
                 for m in minions
             }
+        if fun == "onenebula_db.health":
+            fine = {"database": "opennebula", "exists": True, "ok": True, "broken": False,
+                    "missing": [], "tables": ["db_versioning", "logdb"]}  # fmt: skip
+            return {m: {"ok": True, "ret": self.databases.get(m, fine)} for m in minions}
         raise AssertionError(fun)
 
 
@@ -86,6 +91,27 @@ def test_an_interrupted_bootstrap_is_still_bare_but_a_configured_zone_is_not(run
     assert any("no leader" in p for p in view["problems"])
     with pytest.raises(runner.CommandExecutionError, match="no leader"):
         runner.leader(wait=0)
+
+
+def test_status_reports_a_follower_whose_database_is_damaged(runner, monkeypatch):
+    raft = {"vmm01": _raft(2, server_id=0), "vmm02": _raft(3, server_id=1),
+            "vmm03": _raft(2, server_id=2)}  # fmt: skip
+    dropped = {"database": "opennebula", "exists": False, "ok": False, "broken": True}
+    unknown = {"exists": None, "ok": False, "broken": False, "error": "cannot connect"}
+    fake = FakeMinions(
+        raft,
+        {"vmm01": 0, "vmm02": 1, "vmm03": 2},
+        zone=_zone({"vmm01": "follower", "vmm02": "leader", "vmm03": "follower"}),
+        vip_on=["vmm02"],
+        databases={"vmm03": dropped, "vmm01": unknown},
+    )
+    monkeypatch.setattr(runner, "_call", fake)
+    # Raft alone sees a healthy zone: the master's check of the databases tells.
+    assert all(entry["healthy"] for entry in runner.view()["servers"].values())
+    status = runner.status()
+    assert status["healthy"] is False
+    assert status["problems"] == ["vmm03: its database opennebula does not exist"]
+    assert status["servers"]["vmm01"]["healthy"] is True  # not checkable is no damage
 
 
 def test_view_and_status_of_a_zone_with_a_broken_follower(runner, monkeypatch):

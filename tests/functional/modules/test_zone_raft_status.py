@@ -51,3 +51,20 @@ def test_restore_refuses_on_the_leader_and_on_a_running_follower(
     as_server(zone.servers[(leader + 1) % zone.size])
     with pytest.raises(CommandExecutionError, match=r"oned is running on this host \(Raft state"):
         loaders.modules.onenebula_db.restore(str(dump), verify=False)
+
+
+def test_raft_zone_matches_onezone_show_on_a_live_zone(loaders, zone, as_server):
+    """The beacon's zone check (XML-RPC, no process) reads what ``onezone show`` prints."""
+    leader = zone.wait_leader()
+    as_server(zone.servers[leader])
+    module = loaders.modules.onenebula_zone
+    via_cli = module.show(refresh=True)
+    via_rpc = module.raft_zone()
+    keep = ("id", "name", "endpoint", "state", "term")
+    assert [{k: s[k] for k in keep} for s in via_rpc["servers"]] == [
+        {k: s[k] for k in keep} for s in via_cli["servers"]
+    ]
+    assert {k: v for k, v in via_rpc.items() if k != "servers"} == {
+        k: v for k, v in via_cli.items() if k != "servers"
+    }
+    assert [s["state"] for s in via_rpc["servers"]].count("leader") == 1

@@ -50,7 +50,7 @@ def raft(state, server_id=0, term=1, votedfor=None):
 
 
 def server(server_id, state, term=1):
-    """A server row of ``onenebula_zone.show``."""
+    """A server row of ``onenebula_zone.raft_zone`` (the rows of ``onenebula_zone.show``)."""
     error = state == "error"
     return {
         "id": server_id,
@@ -66,25 +66,29 @@ def server(server_id, state, term=1):
 
 
 class FakeZone:
-    """Scripted ``onenebula_zone.raft_status`` / ``onenebula_zone.show``."""
+    """Scripted ``onenebula_zone.raft_status`` / ``onenebula_zone.raft_zone`` (no
+    ``onenebula_zone.show``: the beacon must not start ``onezone``)."""
 
     def __init__(self):
         self.status = raft(2)
         self.down = None
         self.servers = []
-        self.show_calls = 0
+        self.zone_calls = 0
 
     def raft_status(self, timeout=2):
         if self.down is not None:
             raise CommandExecutionError(self.down, info={"reachable": False})
         return dict(self.status)
 
-    def show(self, zone=0, refresh=False):
-        self.show_calls += 1
+    def raft_zone(self, zone=0, timeout=5):
+        self.zone_calls += 1
         return {"id": zone, "name": "OpenNebula", "servers": [dict(s) for s in self.servers]}
 
     def functions(self):
-        return {"onenebula_zone.raft_status": self.raft_status, "onenebula_zone.show": self.show}
+        return {
+            "onenebula_zone.raft_status": self.raft_status,
+            "onenebula_zone.raft_zone": self.raft_zone,
+        }
 
 
 # ------------------------------------------------------------------ SLS rendering

@@ -163,7 +163,7 @@ def test_followers_are_never_asked_for_the_zone(zone, clock):
     for _ in range(3):
         run()
         clock.advance(100)
-    assert zone.show_calls == 0
+    assert zone.zone_calls == 0
 
 
 # ------------------------------------------------------------------ down
@@ -274,10 +274,10 @@ def test_zone_checked_no_more_often_than_the_period(zone, clock):
     for _ in range(29):
         clock.advance(1)
         run()
-    assert zone.show_calls == 1
+    assert zone.zone_calls == 1
     clock.advance(1)
     run()
-    assert zone.show_calls == 2
+    assert zone.zone_calls == 2
 
 
 def test_recovered_server_starts_a_new_error_period(zone, clock):
@@ -344,12 +344,12 @@ def test_several_servers_in_error_each_get_an_event(zone):
 
 
 def test_zone_read_failure_is_not_an_event(zone, warnings):
-    def broken_show(zone=0, refresh=False):
+    def broken_zone(zone=0, timeout=5):
         from salt.exceptions import CommandExecutionError
 
         raise CommandExecutionError("ONE_AUTH file not present")
 
-    onenebula_raft.__salt__["onenebula_zone.show"] = broken_show
+    onenebula_raft.__salt__["onenebula_zone.raft_zone"] = broken_zone
     zone.status = raft(3)
     assert tags(run([{"report_errors_every": 0}])) == ["role"]
     assert warnings() == ["onenebula_raft: cannot read zone 0: ONE_AUTH file not present"]

@@ -48,8 +48,9 @@ def hook_step(action, minion):
             {"name": "cmd.run"},
             {"tgt": minion},
             {"tgt_type": "list"},
-            {"arg": [[HOOK, action, "eth0", "10.213.0.100/24"]]},
-            {"kwarg": {"runas": "oneadmin", "python_shell": False}},
+            # As oned runs the hook: as oneadmin, taken on with runuser (no Salt runas).
+            {"arg": [["runuser", "-u", "oneadmin", "--", HOOK, action, "eth0", "10.213.0.100/24"]]},
+            {"kwarg": {"python_shell": False, "cwd": "/"}},
             "function",
         ]
     }

@@ -81,6 +81,7 @@ def test_lease_plan_takes_the_safer_of_file_and_pillar_timings():
         ({"lease_fraction": 1.5}, "lease_fraction"),
         ({"one_auth": "relative/path"}, "one_auth"),
         ({"commands": {"rm": "/bin/rm"}}, "commands"),
+        ({"vip_presence": "ioctl"}, "vip_presence"),
         ({"typo_key": 1}, "unknown key"),
     ],
 )
@@ -177,7 +178,7 @@ def test_default_clock_is_boottime_where_available():
     assert clock() >= first
 
 
-def _commands(vip, output):
+def _commands(vip, output, presence="ip"):
     calls = []
 
     def runner(argv, timeout):
@@ -190,12 +191,13 @@ def _commands(vip, output):
             "servers": [{"id": 0, "endpoint": "http://10.0.0.1:2633/RPC2"}],
             "vip": {"address": vip, "interface": "eth0"},
             "commands": {"ip": "/sbin/ip", "arping": "/usr/bin/arping"},
+            "vip_presence": presence,
         }
     )
     return agent.Commands(cfg, runner=runner), calls
 
 
-def test_vip_presence_reads_ip_address_show():
+def test_vip_presence_with_ip_reads_ip_address_show():
     line = "2: eth0    inet 10.0.0.100/24 scope global secondary eth0\\       valid_lft forever"
     commands, calls = _commands("10.0.0.100/24", line)
     assert commands.vip_present() is True

@@ -6,6 +6,8 @@ from __future__ import annotations
 import random
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from onelab import chaos
 from onelab.timeline_svg import render
 
@@ -241,3 +243,37 @@ def test_a_finished_repair_says_what_it_did():
     steps["salt_|-repair-restore_|-restore_|-state"] = {"result": True, "comment": "ok"}
     assert chaos.repair_notes(data).startswith("1 step(s); vmm02")
     assert chaos.repair_notes({"return": ["render error"]}) == ""
+
+
+class _RepairingLab:
+    """A lab whose follower's database comes back after ``after`` looks (the repair)."""
+
+    def __init__(self, after: int):
+        self.after, self.looks = after, 0
+
+    def exec(self, name, argv, *, check=False, timeout=60):
+        import subprocess
+
+        self.looks += 1
+        found = "db_versioning\n" if self.looks > self.after else ""
+        return subprocess.CompletedProcess(argv, 0, stdout=found, stderr="")
+
+    def running(self, name, service):
+        return True
+
+
+def test_db_dropped_heals_by_waiting_for_the_automatic_repair(monkeypatch):
+    fault = chaos.FAULTS["db_dropped"]
+    assert fault.release is not None and fault.hold == 0.0
+    monkeypatch.setattr(chaos.time, "sleep", lambda seconds: None)
+    lab = _RepairingLab(after=3)
+    fault.release(lab, "vmm01", "vmm03")
+    assert lab.looks == 4
+
+
+def test_db_dropped_not_repaired_within_the_bound_fails_the_trial(monkeypatch):
+    clock = iter(range(0, 10_000, 50))
+    monkeypatch.setattr(chaos.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(chaos.time, "sleep", lambda seconds: None)
+    with pytest.raises(TimeoutError, match="vmm03's dropped database not repaired within 180s"):
+        chaos._await_repair(_RepairingLab(after=10**6), "vmm01", "vmm03")

@@ -246,6 +246,28 @@ def test_checksum_is_required(restores, leader_dump, dump_path):
     assert ret["result"] is False
     assert "No checksum" in ret["comment"]
     assert restores == []
+    # The failed restore leaves no dump on the leader (a dump is never reused).
+    assert not leader_dump.exists() and "the failed dump on" in ret["comment"]
+
+
+def test_a_caught_up_follower_whose_database_is_damaged_is_restored(
+    restores, state, dump_path, leader_dump
+):
+    # oned still follows (nothing replicated since the DROP): the database decides.
+    state["report"] = zone_report("follower", leader_index=130, my_index=125)
+    damage = {"broken": True, "error": "the database opennebula does not exist"}
+    db_state.__salt__["onenebula_db.health"] = lambda **_: damage
+    ret = restore_from_leader(dump_path)
+    assert ret["result"] is True and ret["changes"] and len(restores) == 1
+    assert not leader_dump.exists()
+    db_state.__salt__["onenebula_db.health"] = lambda **_: {"broken": False, "ok": True}
+    state["report"] = zone_report("follower", leader_index=130, my_index=130)
+    again = restore_from_leader(dump_path)
+    assert again["changes"] == {} and "caught-up follower" in again["comment"]
+    # A database that cannot be checked is no reason to restore a caught-up follower.
+    db_state.__salt__["onenebula_db.health"] = lambda **_: {"broken": False, "exists": None}
+    assert restore_from_leader(dump_path)["changes"] == {}
+    assert len(restores) == 1
 
 
 def test_test_mode_predicts_the_restore_before_the_dump_exists(
@@ -268,7 +290,8 @@ def test_corrupted_transfer_fails_and_leaves_no_copy(restores, leader_dump, dump
     assert "checksum mismatch" in ret["comment"]
     assert restores == []
     assert not os.path.exists(dump_path)
-    assert ssh.commands("ssh") == []  # the leader's copy is not the verified one: kept
+    # Neither copy is kept: a dump is never reused, the next attempt takes a fresh one.
+    assert not leader_dump.exists() and "the failed dump on" in ret["comment"]
 
 
 def test_unreachable_leader_fails_clearly(restores, dump_path):

@@ -744,3 +744,128 @@ def test_auth_file_resolution_order(monkeypatch, tmp_path):
         zone._session()
     opts.write_text("oneadmin:opts\n")
     assert zone._session() == "oneadmin:opts"
+
+
+# ------------------------------------------------------------------ raft_zone
+
+
+def _raft_xml(server_id, state, term=4, log_index=30):
+    return (
+        f"<RAFT><SERVER_ID>{server_id}</SERVER_ID><STATE>{state}</STATE><TERM>{term}</TERM>"
+        f"<VOTEDFOR>0</VOTEDFOR><COMMIT>{log_index}</COMMIT><LOG_INDEX>{log_index}</LOG_INDEX>"
+        f"<LOG_TERM>{term}</LOG_TERM><FEDLOG_INDEX>-1</FEDLOG_INDEX></RAFT>"
+    )
+
+
+@pytest.fixture
+def oned_zone():
+    """Three stub oned: ``servers[i]`` answers raftstatus as server i; server 0 also answers
+    one.zone.info with a pool of the three plus a fourth endpoint where nothing listens."""
+    with SimpleXMLRPCServer(("127.0.0.1", 0), logRequests=False) as closed:
+        dead = f"http://127.0.0.1:{closed.server_address[1]}/RPC2"
+    servers, calls = [], []
+    replies = {0: [True, _raft_xml(0, 3), 0], 1: [True, _raft_xml(1, 2, log_index=29), 0]}
+    replies[2] = [False, "[one.zone.raftstatus] User couldn't be authenticated", 0x100]
+    for index in range(3):
+        server = SimpleXMLRPCServer(("127.0.0.1", 0), _Handler, logRequests=False)
+
+        def raftstatus(session, index=index):
+            calls.append(("raftstatus", index, session))
+            return replies[index]
+
+        server.register_function(raftstatus, "one.zone.raftstatus")
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        servers.append(server)
+    endpoints = [f"http://127.0.0.1:{s.server_address[1]}/RPC2" for s in servers] + [dead]
+    pool = "".join(
+        f"<SERVER><ENDPOINT><![CDATA[{endpoint}]]></ENDPOINT><ID>{i}</ID>"
+        f"<NAME><![CDATA[vmm0{i + 1}]]></NAME></SERVER>"
+        for i, endpoint in enumerate(endpoints)
+    )
+    zone_xml = (
+        "<ZONE><ID>0</ID><NAME>OpenNebula</NAME><STATE>0</STATE><TEMPLATE><ENDPOINT>"
+        f"<![CDATA[{endpoints[0]}]]></ENDPOINT></TEMPLATE><SERVER_POOL>{pool}</SERVER_POOL></ZONE>"
+    )
+    state = {"zone_reply": [True, zone_xml, 0]}
+
+    def zone_info(session, zone_id, decrypt=False):
+        calls.append(("zone.info", zone_id, decrypt, session))
+        return state["zone_reply"]
+
+    servers[0].register_function(zone_info, "one.zone.info")
+    state.update(endpoints=endpoints, calls=calls, replies=replies)
+    yield state
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_raft_zone_reads_what_onezone_show_reads_without_the_cli(
+    oned_zone, auth_file, monkeypatch, fake
+):
+    monkeypatch.setenv("ONE_XMLRPC", oned_zone["endpoints"][0])
+    result = zone.raft_zone(timeout=2)
+    assert fake.calls == []  # no onezone process
+    assert (result["id"], result["name"], result["state"]) == (0, "OpenNebula", "enabled")
+    assert result["endpoint"] == oned_zone["endpoints"][0]
+    rows = {s["id"]: s for s in result["servers"]}
+    assert rows[0] == {
+        "id": 0,
+        "name": "vmm01",
+        "endpoint": oned_zone["endpoints"][0],
+        "state": "leader",
+        "term": 4,
+        "votedfor": 0,
+        "commit": 30,
+        "log_index": 30,
+        "fedlog_index": -1,
+    }
+    assert (rows[1]["state"], rows[1]["log_index"]) == ("follower", 29)
+    # A refused call and a silent endpoint are `error` rows with no numbers, as in the CLI.
+    for sid in (2, 3):
+        assert rows[sid]["state"] == "error"
+        assert rows[sid]["term"] is None and rows[sid]["log_index"] is None
+    assert ("zone.info", 0, False, SESSION) in oned_zone["calls"]
+    raft_calls = sorted(call[1] for call in oned_zone["calls"] if call[0] == "raftstatus")
+    assert raft_calls == [0, 1, 2]
+    assert {call[-1] for call in oned_zone["calls"]} == {SESSION}
+
+
+def test_raft_zone_has_the_shape_of_show(oned_zone, auth_file, monkeypatch, fake):
+    """The beacon swapped show for raft_zone: both hand it the same keys and value types."""
+    monkeypatch.setenv("ONE_XMLRPC", oned_zone["endpoints"][0])
+    via_rpc = zone.raft_zone(timeout=2)
+    via_cli = zone.show(refresh=True)  # the fake onezone's reference example
+    assert sorted(via_rpc) == sorted(via_cli)
+    row_keys = {tuple(sorted(row)) for row in via_rpc["servers"] + via_cli["servers"]}
+    assert len(row_keys) == 1
+    for rows in (via_rpc["servers"], via_cli["servers"]):
+        error_rows = [r for r in rows if r["state"] == "error"]
+        assert error_rows and all(r["term"] is None for r in error_rows)
+        assert all(isinstance(r["term"], int) for r in rows if r["state"] != "error")
+
+
+def test_raft_zone_failures(oned_zone, auth_file, monkeypatch):
+    monkeypatch.setenv("ONE_XMLRPC", oned_zone["endpoints"][0])
+    oned_zone["zone_reply"] = [False, "[one.zone.info] Error getting zone [5].", 0x400]
+    with pytest.raises(CommandExecutionError, match="Error getting zone") as error:
+        zone.raft_zone(zone=5)
+    assert error.value.info["reachable"] is True and SESSION not in str(error.value)
+    oned_zone["zone_reply"] = [True, "<VM><ID>0</ID></VM>", 0]
+    with pytest.raises(CommandExecutionError, match="not <ZONE>"):
+        zone.raft_zone()
+    oned_zone["zone_reply"] = [True, "<ZONE><ID>0", 0]
+    with pytest.raises(CommandExecutionError, match="invalid XML"):
+        zone.raft_zone()
+    monkeypatch.setenv("ONE_XMLRPC", oned_zone["endpoints"][3])  # nothing listens
+    with pytest.raises(CommandExecutionError, match="cannot reach oned") as error:
+        zone.raft_zone(timeout=1)
+    assert error.value.info == {"reachable": False}
+
+
+def test_raft_zone_garbage_raftstatus_is_an_error_row(oned_zone, auth_file, monkeypatch):
+    monkeypatch.setenv("ONE_XMLRPC", oned_zone["endpoints"][0])
+    oned_zone["replies"][1] = [True, "<NOT_RAFT/>", 0]
+    oned_zone["replies"][0] = [True, "<RAFT><STATE>3", 0]
+    rows = {s["id"]: s["state"] for s in zone.raft_zone(timeout=2)["servers"]}
+    assert rows == {0: "error", 1: "error", 2: "error", 3: "error"}

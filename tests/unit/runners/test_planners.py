@@ -92,16 +92,54 @@ def assert_chained(plan):
 # ------------------------------------------------------------------ deploy
 
 
+def assert_deploy_chained(plan):
+    """The deploy's chain: each step requires the one before it, except the parallel base
+    state of the other front-ends, which requires the publish step and is required by
+    the first later step on those front-ends and by the last step."""
+    parallel = [s for s in plan["steps"] if s["parallel"]]
+    assert [s["id"] for s in parallel] == ["onenebula_ha-orch-deploy-base-others"]
+    others = {"salt": parallel[0]["id"]}
+    chain = [s for s in plan["steps"] if not s["parallel"]]
+    assert chain[0]["require"] == []
+    for before, after in zip(chain, chain[1:], strict=False):
+        assert after["require"][0] == {"salt": before["id"]}
+        assert set(map(str, after["require"][1:])) <= {str(others)}
+    assert parallel[0]["require"] == [{"salt": "onenebula_ha-orch-deploy-publish"}]
+    later = plan["steps"][plan["steps"].index(parallel[0]) + 1 :]
+    on_others = [s for s in later if set(s["tgt"]) & set(parallel[0]["tgt"])]
+    if on_others:
+        assert others in on_others[0]["require"]
+    assert others in plan["steps"][-1]["require"]
+
+
 def test_deploy_bare_bootstraps_the_first_server_then_joins_the_rest(runner):
     plan = decide(runner, "deploy", make_view(bare=True))
     assert plan["error"] is None
-    assert_chained(plan)
+    assert_deploy_chained(plan)
     assert shape(plan)[:5] == [
         ("ssh-keys", "vmm01,vmm02,vmm03,vmm04,vmm05", "onenebula_ha.ssh.keys"),
         ("base-leader", "vmm01", "onenebula_ha"),
         ("bootstrap", "vmm01", "onenebula_ha.ha.bootstrap"),
         ("publish", "vmm01", "onenebula_ha.ha.publish"),
         ("base-others", "vmm02,vmm03,vmm04,vmm05", "onenebula_ha"),
+    ]
+    # One join at a time, four steps each; the wait for the members joined so far runs
+    # before each backup (failhard: no backup from an unhealthy zone).
+    assert shape(plan)[5:9] == [
+        ("join-vmm02-backup", "vmm01", "onenebula_ha.ha.healthy,onenebula_ha.ha.backup"),
+        ("join-vmm02-restore", "vmm02", "onenebula_ha.ha.restore"),
+        ("join-vmm02-member", "vmm01", "onenebula_ha.ha.member"),
+        ("join-vmm02-start", "vmm02", "onenebula_ha.ha.start"),
+    ]
+    backups = [s for s in plan["steps"] if s["id"].endswith("-backup")]
+    assert all(s["failhard"] for s in backups)
+    assert not any(s["failhard"] for s in plan["steps"] if s not in backups)
+    # The first wait is for the bootstrap server to lead, the next ones for each follower.
+    assert [[m["name"] for m in s["run"]["wait_members"]] for s in backups] == [
+        ["vmm01"],
+        ["vmm01", "vmm02"],
+        ["vmm01", "vmm02", "vmm03"],
+        ["vmm01", "vmm02", "vmm03", "vmm04"],
     ]
     bootstrap = plan["steps"][2]
     assert bootstrap["label"] == "bootstrapping vmm01 (1 of 5)"
@@ -113,8 +151,8 @@ def test_deploy_bare_bootstraps_the_first_server_then_joins_the_rest(runner):
     }
     joined = [s["run"]["server"] for s in plan["steps"] if s["id"].endswith("-backup")]
     assert joined == ["vmm02", "vmm03", "vmm04", "vmm05"]
-    # Each join expects the members joined so far, itself included.
-    vmm03 = next(s for s in plan["steps"] if s["id"].endswith("join-vmm03-healthy"))
+    # Each join's members: the members joined so far, itself included.
+    vmm03 = next(s for s in plan["steps"] if s["id"].endswith("join-vmm03-start"))
     assert [m["name"] for m in vmm03["run"]["members"]] == ["vmm01", "vmm02", "vmm03"]
     last = plan["steps"][-1]
     assert last["sls"] == "onenebula_ha.ha.healthy" and len(last["run"]["members"]) == 5
@@ -128,6 +166,7 @@ def test_deploy_converged_joins_nobody_and_works_from_the_current_leader(runner)
     ]  # fmt: skip
     assert {s["run"]["leader"] for s in plan["steps"]} == {"vmm02"}
     assert plan["steps"][1]["label"] == "base state on the leader vmm02"
+    assert_deploy_chained(plan)
 
 
 def test_deploy_resumes_with_the_servers_that_are_not_healthy(runner):
@@ -137,10 +176,11 @@ def test_deploy_resumes_with_the_servers_that_are_not_healthy(runner):
         healthy=["vmm01", "vmm02", "vmm03"],
     )
     plan = decide(runner, "deploy", view)
-    assert [s["run"]["server"] for s in plan["steps"] if s["id"].endswith("-backup")] == [
-        "vmm04",
-        "vmm05",
-    ]
+    backups = [s for s in plan["steps"] if s["id"].endswith("-backup")]
+    assert [s["run"]["server"] for s in backups] == ["vmm04", "vmm05"]
+    # vmm04 joins only once the three healthy members are (still) healthy.
+    assert [m["name"] for m in backups[0]["run"]["wait_members"]] == ["vmm01", "vmm02", "vmm03"]
+    assert_deploy_chained(plan)
 
 
 @pytest.mark.parametrize(
@@ -317,10 +357,18 @@ def test_repair_of_a_broken_follower(runner):
         ("backup", "vmm02"),
         ("check-restore", "master"),
         ("restore", "vmm03"),
+        ("discard", "vmm02"),
         ("start", "vmm03"),
         ("check-reset", "master"),
         ("reset", "vmm02"),
         ("healthy", "vmm02"),
+    ]
+    # The fresh dump is deleted on the leader when the repair stops before the restore.
+    discard = next(s for s in plan["steps"] if s["id"].endswith("-discard"))
+    assert discard["sls"] == "onenebula_ha.ha.discard" and discard["require"] == []
+    prefix = "onenebula_ha-orch-repair-"
+    assert discard["onfail"] == [
+        {"salt": prefix + name} for name in ("backup", "check-restore", "restore")
     ]
     assert plan["steps"][0]["run"]["members"] == [
         {"name": m, "id": i} for i, m in enumerate(MINIONS)
@@ -419,6 +467,7 @@ def test_plan_rejects_an_unknown_action(runner):
 
 VIP = {"address": "10.213.0.100/24", "interface": "eth0"}
 HOOK = {"command": "/hook.sh", "runas": "oneadmin"}
+RUNUSER = ["runuser", "-u", "oneadmin", "--"]
 
 
 def raft(state, term, minion):
@@ -442,11 +491,17 @@ def zone_raft(leader, term=5, **others):
 def test_vip_released_elsewhere_and_claimed_by_the_leader(runner):
     decision = runner._vip_decision(SERVERS, "vmm02", 5, VIP, HOOK, zone_raft("vmm02"), ["vmm01"])
     assert decision["actions"] == [
-        {"action": "release", "minion": "vmm01", "runas": "oneadmin",
-         "command": ["/hook.sh", "follower", "eth0", "10.213.0.100/24"]},
-        {"action": "claim", "minion": "vmm02", "runas": "oneadmin",
-         "command": ["/hook.sh", "leader", "eth0", "10.213.0.100/24"]},
+        {"action": "release", "minion": "vmm01", "user": "oneadmin",
+         "command": [*RUNUSER, "/hook.sh", "follower", "eth0", "10.213.0.100/24"]},
+        {"action": "claim", "minion": "vmm02", "user": "oneadmin",
+         "command": [*RUNUSER, "/hook.sh", "leader", "eth0", "10.213.0.100/24"]},
     ]  # fmt: skip
+
+
+def test_the_vip_hook_runs_as_root_only_when_told_so(runner):
+    hook = {"command": "/hook.sh", "runas": "root"}
+    decision = runner._vip_decision(SERVERS, "vmm02", 5, VIP, hook, zone_raft("vmm02"), [])
+    assert decision["actions"][0]["command"] == ["/hook.sh", "leader", "eth0", "10.213.0.100/24"]
 
 
 @pytest.mark.parametrize(

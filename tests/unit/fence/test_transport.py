@@ -1,0 +1,164 @@
+"""The agent's XML-RPC transport (one HTTP/1.0 exchange on a plain socket) against a local
+server that answers what each test scripts: oned's answers, and every broken answer
+turned into an RpcError that names no credential."""
+
+import socket
+import threading
+import xmlrpc.client
+
+import pytest
+from fence_harness import SESSION, agent
+
+RAFT = (
+    "<RAFT><SERVER_ID>1</SERVER_ID><STATE>2</STATE><TERM>4</TERM><VOTEDFOR>0</VOTEDFOR>"
+    "<COMMIT>20</COMMIT><LOG_INDEX>21</LOG_INDEX><LOG_TERM>4</LOG_TERM>"
+    "<FEDLOG_INDEX>-1</FEDLOG_INDEX></RAFT>"
+)
+
+
+def ok_body(value=RAFT, ok=True):
+    return xmlrpc.client.dumps(([ok, value, 0],), methodresponse=True).encode()
+
+
+def http(body, status="200 OK", headers=None):
+    lines = [f"HTTP/1.1 {status}", "Content-Type: text/xml"]
+    lines += headers if headers is not None else [f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+class Server:
+    """One answer per connection; records each request."""
+
+    def __init__(self, answer, close=True):
+        self.answer = answer
+        self.close = close
+        self.requests = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(5)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = int(
+                    next(
+                        line.split(b":")[1]
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length")
+                    )
+                )
+                while len(body) < length:
+                    body += conn.recv(65536)
+                self.requests.append((head.decode(), body))
+                if self.answer is not None:
+                    conn.sendall(self.answer)
+                if not self.close:
+                    threading.Event().wait(3)  # keeps the connection open, answers no more
+
+    @property
+    def endpoint(self):
+        return f"http://127.0.0.1:{self.port}/RPC2"
+
+    def stop(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def serve():
+    servers = []
+
+    def make(answer, close=True):
+        servers.append(Server(answer, close))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+def test_raftstatus_over_http_1_0(serve):
+    server = serve(http(ok_body()))
+    status = agent.query_raftstatus(server.endpoint, SESSION, 2.0)
+    assert (status.server_id, status.state, status.term, status.log_index) == (1, 2, 4, 21)
+    head, body = server.requests[0]
+    assert head.splitlines()[0] == "POST /RPC2 HTTP/1.0"
+    assert f"Host: 127.0.0.1:{server.port}" in head.splitlines()
+    assert "Content-Type: text/xml" in head.splitlines()
+    assert SESSION not in head  # the session travels in the body only
+    params, method = xmlrpc.client.loads(body)
+    assert (params, method) == ((SESSION,), "one.zone.raftstatus")
+
+
+def test_answer_without_content_length_is_read_to_the_end(serve):
+    server = serve(http(ok_body(), headers=[]))
+    assert agent.query_raftstatus(server.endpoint, SESSION, 2.0).term == 4
+
+
+def test_answer_is_cut_at_content_length(serve):
+    body = ok_body()
+    server = serve(http(body, headers=[f"Content-Length: {len(body)}"]) + b"trailing junk")
+    assert agent.query_raftstatus(server.endpoint, SESSION, 2.0).log_index == 21
+
+
+def test_a_server_that_keeps_the_connection_open_is_answered_by_content_length(serve):
+    server = serve(http(ok_body()), close=False)
+    assert agent.query_raftstatus(server.endpoint, SESSION, 2.0).state == 2
+
+
+def test_oned_failure_is_reported_with_its_message(serve):
+    server = serve(http(ok_body("[one.zone.raftstatus] User couldn't be authenticated", False)))
+    with pytest.raises(agent.RpcError, match="one.zone.raftstatus failed: .*authenticated"):
+        agent.query_raftstatus(server.endpoint, SESSION, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (http(b"oops", status="500 Internal Server Error"), "HTTP 500 from 127.0.0.1"),
+        (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", "bad HTTP status line"),
+        (b"HTTP/1.1 200 OK\r\nContent-Type: text/xml", "no HTTP answer"),
+        (http(ok_body(), headers=["Transfer-Encoding: chunked"]), "Transfer-Encoding"),
+        (http(ok_body(), headers=["Content-Length: many"]), "bad Content-Length"),
+        (http(b"<methodResponse><params>"), "malformed XML-RPC answer"),
+        (
+            http(xmlrpc.client.dumps(xmlrpc.client.Fault(7, "no"), methodresponse=True).encode()),
+            "XML-RPC fault 7",
+        ),
+        (http(xmlrpc.client.dumps((42,), methodresponse=True).encode()), "not OpenNebula's"),
+        (http(ok_body("<VM/>")), "not <RAFT>"),
+        (http(ok_body(RAFT + " " * agent.MAX_ANSWER)), "malformed|not a RAFT"),
+    ],
+)
+def test_broken_answers_are_rpc_errors(serve, answer, message):
+    server = serve(answer)
+    with pytest.raises(agent.RpcError, match=message) as err:
+        agent.query_raftstatus(server.endpoint, SESSION, 2.0)
+    assert SESSION not in str(err.value)
+
+
+def test_silence_and_refusal_are_transport_errors(serve):
+    server = serve(None, close=False)  # reads the request, never answers
+    with pytest.raises(agent.RpcError, match=f"TimeoutError talking to 127.0.0.1:{server.port}"):
+        agent.query_raftstatus(server.endpoint, SESSION, 0.3)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens there once closed
+    with pytest.raises(agent.RpcError, match="ConnectionRefusedError talking to"):
+        agent.query_raftstatus(f"http://127.0.0.1:{port}/RPC2", SESSION, 1.0)
+
+
+def test_source_address_is_used(serve):
+    server = serve(http(ok_body()))
+    with pytest.raises(agent.RpcError, match="talking to"):
+        agent.query_raftstatus(server.endpoint, SESSION, 1.0, source_address="192.0.2.1")
