@@ -142,3 +142,20 @@ def test_state_failures_name_the_failed_state(bench):
     failed = lab.state_failures(data)
     assert set(failed) == {"vmm02", "vmm03"}
     assert failed["vmm02"] == ["b: boom"]
+
+
+def test_agent_poll_interval_is_read_from_the_agents_config_file(bench):
+    """The pillar leaves fence:poll_interval null (derived at validation): the bench reads
+    what the agent runs with."""
+    mon = bench("monitoring_cost")
+    reads = []
+
+    class Host:
+        def run(self, argv, timeout):
+            reads.append(argv)
+            return type("Done", (), {"stdout": '{"poll_interval": 0.15, "server_id": 0}'})()
+
+    lab = type("Lab", (), {"frontends": [Host()]})()
+    settings = {"fence": {"poll_interval": None, "config": "/etc/x/fence.json"}}
+    assert mon.agent_poll_interval(lab, settings) == 0.15
+    assert reads == [["cat", "/etc/x/fence.json"]]
