@@ -201,6 +201,32 @@ def step_seconds(results: dict) -> dict[str, float]:
     return out
 
 
+def join_profile(results: dict) -> dict:
+    """Where the join's time goes: per join step its seconds, the seconds its states
+    took on the minions (the rest is Salt's own cost of running a state step: the job,
+    rendering, the returns) and its slowest states."""
+    from bench.deploy import profile
+
+    steps = {}
+    for state_id, result in results.items():
+        name = _lab.step_name(state_id)
+        if not name.startswith("join-"):
+            continue
+        changes = result.get("changes") or {}
+        inside = sum(
+            (state.get("duration") or 0) / 1000
+            for ret in (changes.get("ret") or {}).values()
+            if isinstance(ret, dict)
+            for state in ret.values()
+            if isinstance(state, dict)
+        )
+        steps[name] = {"states_s": round(inside, 2)}
+    for row in profile(results)["steps"]:
+        if row["step"] in steps:
+            steps[row["step"]].update(seconds=row["seconds"], slowest=row["slowest"])
+    return steps
+
+
 def measure(demo, total_mb: float = DB_MB) -> dict:
     lab = demo.lab
     settings = demo.pillar["onenebula_ha"]
@@ -230,6 +256,7 @@ def measure(demo, total_mb: float = DB_MB) -> dict:
         "join_s": join_s,
         "add_orchestration_s": round(add_s, 2),
         "steps_s": steps,
+        "join_profile": join_profile(results),
         "baseline": "mariadb-dump on the leader | mariadb on the joiner (scratch DB)",
         "raw_copy_s": round(raw_s, 2),
         "goal": f"join <= {GOAL_FACTOR} x raw + {GOAL_EXTRA_S:.0f} s",

@@ -159,3 +159,27 @@ def test_agent_poll_interval_is_read_from_the_agents_config_file(bench):
     settings = {"fence": {"poll_interval": None, "config": "/etc/x/fence.json"}}
     assert mon.agent_poll_interval(lab, settings) == 0.15
     assert reads == [["cat", "/etc/x/fence.json"]]
+
+
+def test_join_profile_splits_state_time_from_salt_time(bench):
+    join = bench("follower_join")
+    restore = {
+        "duration": 19000,
+        "changes": {
+            "ret": {
+                "vmm05": {
+                    "onenebula_db_|-restore_|-/x.sql_|-restored_from_leader": {"duration": 12000},
+                    "service_|-dead_|-opennebula_|-dead": {"duration": 1500},
+                }
+            }
+        },
+    }
+    results = {
+        "salt_|-onenebula_ha-orch-add-base_|-base_|-state": {"duration": 4000},
+        "salt_|-onenebula_ha-orch-add-join-restore_|-restore_|-state": restore,
+    }
+    profile = join.join_profile(results)
+    assert list(profile) == ["join-restore"]
+    assert profile["join-restore"]["seconds"] == 19.0
+    assert profile["join-restore"]["states_s"] == 13.5
+    assert profile["join-restore"]["slowest"][0] == "12.0s vmm05 restore"
