@@ -18,6 +18,7 @@ Minion config: ``onenebula_ha.backup_dir`` (default ``/var/lib/one/backups``, or
 """
 
 import datetime
+import inspect
 import logging
 import os
 import pwd
@@ -272,6 +273,19 @@ def _db_settings():
     return section if isinstance(section, dict) else {}
 
 
+#: oned.conf ``DB/SERVER`` values that name this host's own database server.
+LOCAL_DB_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def _accepts_ssl_disabled(pymysql):
+    """Whether this PyMySQL's connect takes ``ssl_disabled`` (1.1 and later)."""
+    try:
+        parameters = inspect.signature(pymysql.connections.Connection.__init__).parameters
+    except (AttributeError, TypeError, ValueError):
+        return False
+    return "ssl_disabled" in parameters
+
+
 def _mysql_tables(settings, timeout):
     """``(exists, tables)`` of the MySQL/MariaDB database oned.conf names, asked with
     PyMySQL in this process (as oned connects: ``SERVER`` a host name, or a socket path)."""
@@ -293,6 +307,12 @@ def _mysql_tables(settings, timeout):
     else:
         port = _int_setting(settings.get("PORT"))
         kwargs.update(host=server, port=port or 3306)
+    if (server.startswith("/") or server in LOCAL_DB_HOSTS) and _accepts_ssl_disabled(pymysql):
+        # PyMySQL 1.2+ tries TLS on every connection unless told not to, and builds a new
+        # TLS context each time (the system's CA certificates loaded: ~60 ms of CPU, most
+        # of this check): pointless to this host's own server, which the beacon asks every
+        # report_errors_every seconds. Older PyMySQL never tries TLS unasked.
+        kwargs["ssl_disabled"] = True
     name = str(settings.get("DB_NAME") or "opennebula")
     try:
         conn = pymysql.connect(**kwargs)

@@ -90,3 +90,56 @@ def test_a_database_server_that_does_not_answer_is_not_called_broken(settings):
     assert result["exists"] is None and result["broken"] is False and result["ok"] is False
     assert result["error"].startswith("cannot connect to the database server")
     assert "s3cret-pw" not in result["error"]
+
+
+class _FakePyMySQL:
+    """Records the connect arguments; ``ssl_disabled`` in the signature as in PyMySQL 1.1+
+    (``old=True``: a 1.0 connect without it, as Debian 12 ships)."""
+
+    class MySQLError(Exception):
+        pass
+
+    def __init__(self, old=False):
+        self.calls = []
+        fake = self
+
+        if old:
+
+            def init(self, host=None, user=None, password="", port=0, unix_socket=None):
+                pass
+
+        else:
+
+            def init(self, host=None, user=None, password="", port=0, unix_socket=None,
+                     ssl_disabled=None):  # fmt: skip
+                pass
+
+        self.connections = type(
+            "connections", (), {"Connection": type("C", (), {"__init__": init})}
+        )
+
+        def connect(**kwargs):
+            fake.calls.append(kwargs)
+            raise fake.MySQLError("refused (fake)")
+
+        self.connect = connect
+
+
+@pytest.mark.parametrize(
+    ("server", "old", "disabled"),
+    [
+        ("/run/mysqld/mysqld.sock", False, True),
+        ("localhost", False, True),
+        ("127.0.0.1", False, True),
+        ("db.example.org", False, False),  # a remote server: TLS as PyMySQL decides
+        ("localhost", True, False),  # PyMySQL 1.0 has no ssl_disabled (and no TLS unasked)
+    ],
+)
+def test_no_tls_attempt_to_the_local_database_server(settings, monkeypatch, server, old, disabled):
+    fake = _FakePyMySQL(old=old)
+    monkeypatch.setitem(__import__("sys").modules, "pymysql", fake)
+    settings.update(BACKEND="mysql", SERVER=server, PASSWD="s3cret-pw")
+    result = db.health(timeout=2)
+    assert result["error"].startswith("cannot connect to the database server")
+    (kwargs,) = fake.calls
+    assert kwargs.get("ssl_disabled", False) is disabled
