@@ -39,14 +39,24 @@ onenebula_ha-ssh-keys-file-directory:
     - require:
       - sls: {{ tplroot }}.package
 
+{#-   The key is generated only where it does not exist yet, decided here rather than with
+      cmd.run's creates: Salt (3008) answers unless/onlyif/creates by looking up a
+      mod_run_check that no state module has, and that miss loads every state module and
+      through their __virtual__ every execution module, seconds of CPU in each state run
+      (tests/unit/test_sls_run_checks.py). #}
+{%-   if not salt['file.file_exists'](key) %}
+
 onenebula_ha-ssh-keys-cmd-run:
   cmd.run:
     {#- each value one shell word (quoted), the whole line one YAML string #}
     - name: {{ ("ssh-keygen -q -t ed25519 -N '' -C " ~ (ssh.user ~ '@' ~ opts.id) | quote
                 ~ ' -f ' ~ key | quote) | json }}
-    - creates: {{ key | json }}
     - require:
       - file: onenebula_ha-ssh-keys-file-directory
+    - require_in:
+      - file: onenebula_ha-ssh-keys-file-managed-private
+      - file: onenebula_ha-ssh-keys-file-managed-public
+{%-   endif %}
 
 {%-   for suffix, path, mode in (('private', key, '0600'), ('public', key ~ '.pub', '0644')) %}
 
@@ -59,7 +69,7 @@ onenebula_ha-ssh-keys-file-managed-{{ suffix }}:
     - group: {{ onenebula_ha.group if ssh.user == onenebula_ha.user else ssh.user }}
     - mode: '{{ mode }}'
     - require:
-      - cmd: onenebula_ha-ssh-keys-cmd-run
+      - file: onenebula_ha-ssh-keys-file-directory
 {%-   endfor %}
 
 onenebula_ha-ssh-keys-file-serialize:
