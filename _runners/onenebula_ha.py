@@ -622,7 +622,9 @@ def _join_deploy(facts, plan, server, leader, members, also=()):
 def _plan_deploy(facts):
     """Deploy from bare hosts, or finish an interrupted deploy (see orch/deploy.sls).
 
-    Strictly one join at a time, each only from a healthy zone; the base state of the
+    Strictly one join at a time, each only from a healthy zone; the publication of the
+    leader's secrets shares a state run with its bootstrap (bare) or its base state
+    (running leader); the base state of the
     other front-ends runs beside the bootstrap server's election (it needs only the
     published secrets), and every step on those front-ends waits for it."""
     plan, view = _Plan("deploy"), facts.view
@@ -639,16 +641,23 @@ def _plan_deploy(facts):
     others = [m for m in minions if m != leader["minion"]]
     base_run = {"leader": leader["minion"]}
     plan.step("ssh-keys", "SSH keys of all front-ends", minions, "ssh.keys", base_run)
-    role = "bootstrap server " if view.get("bare") else "leader "
-    plan.step("base-leader", f"base state on the {role}{leader['name']}", leader["minion"], "",
-              base_run)  # fmt: skip
+    # The publication of the leader's secrets shares a state run (failhard) with the step
+    # before it: the bootstrap on a bare cluster, else the leader's base state (a running
+    # member: its packages are there). A bare server's base state stays a run of its own:
+    # the bootstrap's states need the modules of the commands it installs (onezone), and
+    # Salt checks a run's states against the modules loaded when the run starts.
     if view.get("bare"):
+        plan.step("base-leader", f"base state on the bootstrap server {leader['name']}",
+                  leader["minion"], "", base_run)  # fmt: skip
         label = f"bootstrapping {leader['name']} ({facts.position[leader['minion']]})"
         run = {"leader": leader["minion"], "server": leader["minion"], "step": label,
                "timeout": facts.wait_timeout}  # fmt: skip
-        plan.step("bootstrap", label, leader["minion"], "ha.bootstrap", run)
-    plan.step("publish", f"publishing the secrets of {leader['name']}", leader["minion"],
-              "ha.publish", base_run)  # fmt: skip
+        plan.step("bootstrap", f"{label}, publishing its secrets", leader["minion"],
+                  ("ha.bootstrap", "ha.publish"), run)  # fmt: skip
+    else:
+        plan.step("base-leader",
+                  f"base state on the leader {leader['name']}, publishing its secrets",
+                  leader["minion"], ("", "ha.publish"), base_run)  # fmt: skip
     also = []
     if others:
         also = [plan.step("base-others", "base state on " + ", ".join(others), others, "",

@@ -7,7 +7,8 @@
     2. the current leader (the first server on a bare cluster) gets the base state;
     3. bare cluster: the first server is bootstrapped (solo, server-add itself,
        SERVER_ID, restart into HA: it leads after OpenNebula's warm-up and election);
-    4. the leader publishes the oneadmin secrets; all other front-ends get the base
+    4. the leader publishes the oneadmin secrets, in the state run (failhard) of step 3
+       on a bare cluster, else of step 2; all other front-ends get the base
        state (DB, config, secrets, SSH, mounts, hooks, web UI) in a parallel step
        while the orchestration goes on; every later step on them requires it;
     5. each server that is not yet a healthy member joins, strictly one at a time and

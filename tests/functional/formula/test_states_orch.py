@@ -207,16 +207,18 @@ def test_deploy_on_a_bare_cluster_bootstraps_the_first_server_then_joins_one_at_
     _assert_chained([(s[0], s[1], s[2], s[3], [r for r in s[4] if r != others]) for s in chain])
     flags = _flags(rendered)
     assert flags[others] == (False, True)
-    assert next(s for s in steps if s[0] == others)[4] == ["onenebula_ha-orch-deploy-publish"]
+    assert next(s for s in steps if s[0] == others)[4] == ["onenebula_ha-orch-deploy-bootstrap"]
     first_restore = next(s for s in steps if s[0].endswith("-restore"))
     assert others in first_restore[4] and others in steps[-1][4]
-    assert [(s[1], s[2]) for s in steps[:5]] == [
+    # The bootstrap and the publication of the secrets: one state run that stops at the
+    # first failure.
+    assert [(s[1], s[2]) for s in steps[:4]] == [
         ("vmm01,vmm02,vmm03,vmm04,vmm05", "onenebula_ha.ssh.keys"),
         ("vmm01", "onenebula_ha"),
-        ("vmm01", "onenebula_ha.ha.bootstrap"),
-        ("vmm01", "onenebula_ha.ha.publish"),
+        ("vmm01", "onenebula_ha.ha.bootstrap,onenebula_ha.ha.publish"),
         ("vmm02,vmm03,vmm04,vmm05", "onenebula_ha"),
     ]
+    assert flags["onenebula_ha-orch-deploy-bootstrap"] == (True, False)
     joins = [s for s in steps if "-join-" in s[0]]
     assert len(joins) == 4 * 4
     per_follower = [(s[1], s[2].rsplit(".", 1)[1]) for s in joins[:4]]
@@ -255,8 +257,8 @@ def test_deploy_on_a_converged_cluster_joins_nobody(render):
     assert not [s for s in steps if "-join-" in s[0] or "bootstrap" in s[0]]
     # The current leader (not the first server) is the source of secrets and backups.
     assert [(s[1], s[2]) for s in steps[1:3]] == [
-        ("vmm02", "onenebula_ha"),
-        ("vmm02", "onenebula_ha.ha.publish"),
+        ("vmm02", "onenebula_ha,onenebula_ha.ha.publish"),
+        ("vmm01,vmm03,vmm04,vmm05", "onenebula_ha"),
     ]
     assert steps[-1][1] == "vmm02"
 

@@ -94,8 +94,9 @@ def assert_chained(plan):
 
 def assert_deploy_chained(plan):
     """The deploy's chain: each step requires the one before it, except the parallel base
-    state of the other front-ends, which requires the publish step and is required by
-    the first later step on those front-ends and by the last step."""
+    state of the other front-ends, which requires the leader's step (base state,
+    bootstrap, publication of its secrets) and is required by the first later step on
+    those front-ends and by the last step."""
     parallel = [s for s in plan["steps"] if s["parallel"]]
     assert [s["id"] for s in parallel] == ["onenebula_ha-orch-deploy-base-others"]
     others = {"salt": parallel[0]["id"]}
@@ -104,7 +105,11 @@ def assert_deploy_chained(plan):
     for before, after in zip(chain, chain[1:], strict=False):
         assert after["require"][0] == {"salt": before["id"]}
         assert set(map(str, after["require"][1:])) <= {str(others)}
-    assert parallel[0]["require"] == [{"salt": "onenebula_ha-orch-deploy-publish"}]
+    # It follows the step that publishes the leader's secrets (failhard with the step
+    # before it in the same state run).
+    publish = [s for s in chain if s["sls"].endswith("onenebula_ha.ha.publish")]
+    assert len(publish) == 1 and publish[0]["failhard"]
+    assert parallel[0]["require"] == [{"salt": publish[0]["id"]}]
     later = plan["steps"][plan["steps"].index(parallel[0]) + 1 :]
     on_others = [s for s in later if set(s["tgt"]) & set(parallel[0]["tgt"])]
     if on_others:
@@ -116,24 +121,25 @@ def test_deploy_bare_bootstraps_the_first_server_then_joins_the_rest(runner):
     plan = decide(runner, "deploy", make_view(bare=True))
     assert plan["error"] is None
     assert_deploy_chained(plan)
-    assert shape(plan)[:5] == [
+    assert shape(plan)[:4] == [
         ("ssh-keys", "vmm01,vmm02,vmm03,vmm04,vmm05", "onenebula_ha.ssh.keys"),
+        # The base state alone (it installs what the bootstrap's states need), then one
+        # state run that stops at the first failure.
         ("base-leader", "vmm01", "onenebula_ha"),
-        ("bootstrap", "vmm01", "onenebula_ha.ha.bootstrap"),
-        ("publish", "vmm01", "onenebula_ha.ha.publish"),
+        ("bootstrap", "vmm01", "onenebula_ha.ha.bootstrap,onenebula_ha.ha.publish"),
         ("base-others", "vmm02,vmm03,vmm04,vmm05", "onenebula_ha"),
     ]
     # One join at a time, four steps each; the wait for the members joined so far runs
     # before each backup (failhard: no backup from an unhealthy zone).
-    assert shape(plan)[5:9] == [
+    assert shape(plan)[4:8] == [
         ("join-vmm02-backup", "vmm01", "onenebula_ha.ha.healthy,onenebula_ha.ha.backup"),
         ("join-vmm02-restore", "vmm02", "onenebula_ha.ha.restore"),
         ("join-vmm02-member", "vmm01", "onenebula_ha.ha.member"),
         ("join-vmm02-start", "vmm02", "onenebula_ha.ha.start"),
     ]
     backups = [s for s in plan["steps"] if s["id"].endswith("-backup")]
-    assert all(s["failhard"] for s in backups)
-    assert not any(s["failhard"] for s in plan["steps"] if s not in backups)
+    assert all(s["failhard"] for s in backups) and plan["steps"][2]["failhard"]
+    assert not any(s["failhard"] for s in plan["steps"][3:] if s not in backups)
     # The first wait is for the bootstrap server to lead, the next ones for each follower.
     assert [[m["name"] for m in s["run"]["wait_members"]] for s in backups] == [
         ["vmm01"],
@@ -142,7 +148,7 @@ def test_deploy_bare_bootstraps_the_first_server_then_joins_the_rest(runner):
         ["vmm01", "vmm02", "vmm03", "vmm04"],
     ]
     bootstrap = plan["steps"][2]
-    assert bootstrap["label"] == "bootstrapping vmm01 (1 of 5)"
+    assert bootstrap["label"] == "bootstrapping vmm01 (1 of 5), publishing its secrets"
     assert bootstrap["run"] == {
         "leader": "vmm01",
         "server": "vmm01",
@@ -162,10 +168,11 @@ def test_deploy_bare_bootstraps_the_first_server_then_joins_the_rest(runner):
 def test_deploy_converged_joins_nobody_and_works_from_the_current_leader(runner):
     plan = decide(runner, "deploy", CONVERGED)
     assert [s[0] for s in shape(plan)] == [
-        "ssh-keys", "base-leader", "publish", "base-others", "healthy",
+        "ssh-keys", "base-leader", "base-others", "healthy",
     ]  # fmt: skip
     assert {s["run"]["leader"] for s in plan["steps"]} == {"vmm02"}
-    assert plan["steps"][1]["label"] == "base state on the leader vmm02"
+    assert plan["steps"][1]["label"] == "base state on the leader vmm02, publishing its secrets"
+    assert plan["steps"][1]["sls"] == "onenebula_ha,onenebula_ha.ha.publish"
     assert_deploy_chained(plan)
 
 
