@@ -32,6 +32,10 @@ class LocalSalt:
             "file_roots": {"base": [str(build_state_tree(repo_root, root / "tree"))]},
             "pillar_roots": {"base": [str(self.pillar_dir)]},
             "log_level_logfile": "quiet",
+            # As the lab's minions (onelab.saltconfig): a lookup of a function no module
+            # has loads only the modules whose file name holds the name, not every module
+            # (seconds per salt-call with a service state on a host without systemd).
+            "lazy_loader_strict_matching": True,
         }
         (self.conf_dir / "minion").write_text(yaml.safe_dump(config))
         (self.pillar_dir / "top.sls").write_text("base:\n  '*':\n    - onenebula_ha\n")
