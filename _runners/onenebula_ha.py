@@ -624,9 +624,10 @@ def _plan_deploy(facts):
 
     Strictly one join at a time, each only from a healthy zone; the publication of the
     leader's secrets shares a state run with its bootstrap (bare) or its base state
-    (running leader); the base state of the
-    other front-ends runs beside the bootstrap server's election (it needs only the
-    published secrets), and every step on those front-ends waits for it."""
+    (running leader); the base state of the other front-ends runs beside the bootstrap
+    server's election (it needs only the published secrets), the first joiner's alone
+    and then the others' beside that join, and every step on a front-end waits for its
+    base state."""
     plan, view = _Plan("deploy"), facts.view
     if view.get("bare"):
         leader = facts.servers[0]
@@ -658,21 +659,37 @@ def _plan_deploy(facts):
         plan.step("base-leader",
                   f"base state on the leader {leader['name']}, publishing its secrets",
                   leader["minion"], ("", "ha.publish"), base_run)  # fmt: skip
-    also = []
-    if others:
-        also = [plan.step("base-others", "base state on " + ", ".join(others), others, "",
-                          base_run, parallel=True)]  # fmt: skip
+    # The others' base state runs beside the orchestration (parallel steps): the server
+    # that joins first gets it alone, so its join starts as soon as it can; the others'
+    # follows, beside that join (the machine's cores go to one base state at a time).
+    joining = [s["minion"] for s in facts.servers
+               if s["minion"] in others and not facts.healthy(s["minion"])]  # fmt: skip
+    base_of = {}
+    if joining and len(others) > 1:
+        first = plan.step(f"base-{joining[0]}",
+                          f"base state on {joining[0]} (it joins first)", joining[0], "",
+                          base_run, parallel=True)  # fmt: skip
+        base_of[joining[0]] = first
+        rest = [m for m in others if m != joining[0]]
+        step_id = plan.step("base-others", "base state on " + ", ".join(rest), rest, "",
+                            base_run, also=[first], parallel=True)  # fmt: skip
+        base_of.update(dict.fromkeys(rest, step_id))
+    elif others:
+        step_id = plan.step("base-others", "base state on " + ", ".join(others), others, "",
+                            base_run, parallel=True)  # fmt: skip
+        base_of.update(dict.fromkeys(others, step_id))
     members = [leader]
     for server in facts.servers:
         if server["minion"] == leader["minion"]:
             continue
         if not facts.healthy(server["minion"]):
-            _join_deploy(facts, plan, server, leader, members, also=also)
+            _join_deploy(facts, plan, server, leader, members, also=[base_of[server["minion"]]])
         members.append(server)
     run = facts.run(leader["minion"], leader["minion"], "deploy", _members(members))
     plan.step("healthy",
               f"deployed: {len(facts.servers)} front-ends, waiting for a healthy zone",
-              leader["minion"], "ha.healthy", run, also=also)  # fmt: skip
+              leader["minion"], "ha.healthy", run,
+              also=list(dict.fromkeys(base_of.values())))  # fmt: skip
     return plan.result()
 
 

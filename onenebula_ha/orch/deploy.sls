@@ -9,8 +9,9 @@
        SERVER_ID, restart into HA: it leads after OpenNebula's warm-up and election);
     4. the leader publishes the oneadmin secrets, in the state run (failhard) of step 3
        on a bare cluster, else of step 2; all other front-ends get the base
-       state (DB, config, secrets, SSH, mounts, hooks, web UI) in a parallel step
-       while the orchestration goes on; every later step on them requires it;
+       state (DB, config, secrets, SSH, mounts, hooks, web UI) in parallel steps
+       while the orchestration goes on, the first joiner's alone, then the others'
+       beside its join; every later step on a front-end requires its base state;
     5. each server that is not yet a healthy member joins, strictly one at a time and
        only from a healthy zone: on the leader, in one state run (failhard), wait until
        the members joined so far are healthy (the first time: the bootstrap server

@@ -200,23 +200,32 @@ def _flags(rendered):
 def test_deploy_on_a_bare_cluster_bootstraps_the_first_server_then_joins_one_at_a_time(render):
     rendered = render("deploy", BARE)
     steps = _steps(rendered)
-    # The other front-ends' base state runs in parallel (required by the first later step
-    # on them); everything else is one chain.
-    others = "onenebula_ha-orch-deploy-base-others"
-    chain = [s for s in steps if s[0] != others]
-    _assert_chained([(s[0], s[1], s[2], s[3], [r for r in s[4] if r != others]) for s in chain])
+    # The other front-ends' base state runs in parallel steps: the first joiner's alone,
+    # then the others' (required by the first later step on them); everything else is
+    # one chain.
+    first, others = "onenebula_ha-orch-deploy-base-vmm02", "onenebula_ha-orch-deploy-base-others"
+    chain = [s for s in steps if s[0] not in (first, others)]
+    _assert_chained(
+        [(s[0], s[1], s[2], s[3], [r for r in s[4] if r not in (first, others)]) for s in chain]
+    )
     flags = _flags(rendered)
-    assert flags[others] == (False, True)
-    assert next(s for s in steps if s[0] == others)[4] == ["onenebula_ha-orch-deploy-bootstrap"]
-    first_restore = next(s for s in steps if s[0].endswith("-restore"))
-    assert others in first_restore[4] and others in steps[-1][4]
+    assert flags[first] == flags[others] == (False, True)
+    assert next(s for s in steps if s[0] == first)[4] == ["onenebula_ha-orch-deploy-bootstrap"]
+    assert next(s for s in steps if s[0] == others)[4] == [
+        "onenebula_ha-orch-deploy-bootstrap",
+        first,
+    ]
+    restores = [s for s in steps if s[0].endswith("-restore")]
+    assert first in restores[0][4] and others in restores[1][4]
+    assert first in steps[-1][4] and others in steps[-1][4]
     # The bootstrap and the publication of the secrets: one state run that stops at the
     # first failure.
-    assert [(s[1], s[2]) for s in steps[:4]] == [
+    assert [(s[1], s[2]) for s in steps[:5]] == [
         ("vmm01,vmm02,vmm03,vmm04,vmm05", "onenebula_ha.ssh.keys"),
         ("vmm01", "onenebula_ha"),
         ("vmm01", "onenebula_ha.ha.bootstrap,onenebula_ha.ha.publish"),
-        ("vmm02,vmm03,vmm04,vmm05", "onenebula_ha"),
+        ("vmm02", "onenebula_ha"),
+        ("vmm03,vmm04,vmm05", "onenebula_ha"),
     ]
     assert flags["onenebula_ha-orch-deploy-bootstrap"] == (True, False)
     joins = [s for s in steps if "-join-" in s[0]]

@@ -94,44 +94,53 @@ def assert_chained(plan):
 
 def assert_deploy_chained(plan):
     """The deploy's chain: each step requires the one before it, except the parallel base
-    state of the other front-ends, which requires the leader's step (base state,
-    bootstrap, publication of its secrets) and is required by the first later step on
-    those front-ends and by the last step."""
+    states of the other front-ends: the first joiner's alone (when others follow), then
+    the others' (requiring it); each requires the step that publishes the leader's secrets
+    and is required by the first later step on its front-ends and by the last step."""
     parallel = [s for s in plan["steps"] if s["parallel"]]
-    assert [s["id"] for s in parallel] == ["onenebula_ha-orch-deploy-base-others"]
-    others = {"salt": parallel[0]["id"]}
+    assert parallel and all(s["id"].startswith("onenebula_ha-orch-deploy-base-") for s in parallel)
+    assert parallel[-1]["id"] == "onenebula_ha-orch-deploy-base-others"
     chain = [s for s in plan["steps"] if not s["parallel"]]
+    ids = {str({"salt": s["id"]}) for s in parallel}
     assert chain[0]["require"] == []
     for before, after in zip(chain, chain[1:], strict=False):
         assert after["require"][0] == {"salt": before["id"]}
-        assert set(map(str, after["require"][1:])) <= {str(others)}
-    # It follows the step that publishes the leader's secrets (failhard with the step
+        assert set(map(str, after["require"][1:])) <= ids
+    # They follow the step that publishes the leader's secrets (failhard with the step
     # before it in the same state run).
     publish = [s for s in chain if s["sls"].endswith("onenebula_ha.ha.publish")]
     assert len(publish) == 1 and publish[0]["failhard"]
     assert parallel[0]["require"] == [{"salt": publish[0]["id"]}]
-    later = plan["steps"][plan["steps"].index(parallel[0]) + 1 :]
-    on_others = [s for s in later if set(s["tgt"]) & set(parallel[0]["tgt"])]
-    if on_others:
-        assert others in on_others[0]["require"]
-    assert others in plan["steps"][-1]["require"]
+    if len(parallel) == 2:
+        assert parallel[1]["require"] == [{"salt": publish[0]["id"]}, {"salt": parallel[0]["id"]}]
+        assert len(parallel[0]["tgt"]) == 1 and not set(parallel[0]["tgt"]) & set(
+            parallel[1]["tgt"]
+        )
+    for step in parallel:
+        later = plan["steps"][plan["steps"].index(step) + 1 :]
+        on_them = [s for s in later if set(s["tgt"]) & set(step["tgt"]) and not s["parallel"]]
+        if on_them:
+            assert {"salt": step["id"]} in on_them[0]["require"]
+        assert {"salt": step["id"]} in plan["steps"][-1]["require"]
 
 
 def test_deploy_bare_bootstraps_the_first_server_then_joins_the_rest(runner):
     plan = decide(runner, "deploy", make_view(bare=True))
     assert plan["error"] is None
     assert_deploy_chained(plan)
-    assert shape(plan)[:4] == [
+    assert shape(plan)[:5] == [
         ("ssh-keys", "vmm01,vmm02,vmm03,vmm04,vmm05", "onenebula_ha.ssh.keys"),
         # The base state alone (it installs what the bootstrap's states need), then one
         # state run that stops at the first failure.
         ("base-leader", "vmm01", "onenebula_ha"),
         ("bootstrap", "vmm01", "onenebula_ha.ha.bootstrap,onenebula_ha.ha.publish"),
-        ("base-others", "vmm02,vmm03,vmm04,vmm05", "onenebula_ha"),
+        # The first joiner's base state alone, then the others' (both parallel steps).
+        ("base-vmm02", "vmm02", "onenebula_ha"),
+        ("base-others", "vmm03,vmm04,vmm05", "onenebula_ha"),
     ]
     # One join at a time, four steps each; the wait for the members joined so far runs
     # before each backup (failhard: no backup from an unhealthy zone).
-    assert shape(plan)[4:8] == [
+    assert shape(plan)[5:9] == [
         ("join-vmm02-backup", "vmm01", "onenebula_ha.ha.healthy,onenebula_ha.ha.backup"),
         ("join-vmm02-restore", "vmm02", "onenebula_ha.ha.restore"),
         ("join-vmm02-member", "vmm01", "onenebula_ha.ha.member"),
