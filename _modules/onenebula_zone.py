@@ -282,6 +282,15 @@ class _SafeTimeoutTransport(_TimeoutMixin, xmlrpc.client.SafeTransport):
     pass
 
 
+def _proxy(endpoint, timeout):
+    """An XML-RPC proxy for ``endpoint`` whose calls give up after ``timeout`` seconds."""
+    if endpoint.startswith("https://"):
+        transport = _SafeTimeoutTransport(timeout)
+    else:
+        transport = _TimeoutTransport(timeout)
+    return xmlrpc.client.ServerProxy(endpoint, transport=transport)
+
+
 def _call(endpoint, method, *params, timeout=2.0):
     """Call an oned XML-RPC method; return the value of a ``[true, value, 0]`` reply.
 
@@ -289,11 +298,7 @@ def _call(endpoint, method, *params, timeout=2.0):
     reply; ``info["reachable"]`` tells an oned that answered from one that did not.
     """
     session = _session()
-    if endpoint.startswith("https://"):
-        transport = _SafeTimeoutTransport(timeout)
-    else:
-        transport = _TimeoutTransport(timeout)
-    proxy = xmlrpc.client.ServerProxy(endpoint, transport=transport)
+    proxy = _proxy(endpoint, timeout)
     try:
         reply = getattr(proxy, method)(session, *params)
     except xmlrpc.client.Fault as exc:
@@ -352,11 +357,7 @@ def _server_raft(endpoint, session, timeout):
     """
     failed = dict.fromkeys(SHOW_RAFT_FIELDS, "-")
     try:
-        if endpoint.startswith("https://"):
-            transport = _SafeTimeoutTransport(timeout)
-        else:
-            transport = _TimeoutTransport(timeout)
-        proxy = xmlrpc.client.ServerProxy(endpoint, transport=transport)
+        proxy = _proxy(endpoint, timeout)
         try:
             reply = proxy.one.zone.raftstatus(session)
         finally:
