@@ -52,6 +52,7 @@ from onelab.lab import Lab
 from onelab.sampling import (
     ONE_AUTH,
     Mark,
+    RunnerEvents,
     Timeline,
     _read_session,
     _Sampler,
@@ -399,39 +400,28 @@ def repair_notes(data: dict, limit: int = 300) -> str:
     return f"{ran} step(s); {notes}"[:limit]
 
 
-class RepairWatcher(_Sampler):
-    """Counts the repair orchestrations the reactor starts, from the master's event bus
-    (reconnecting while the master is down)."""
+class RepairWatcher(RunnerEvents):
+    """Counts the repair orchestrations the reactor starts, from the master's event bus."""
+
+    name = "repair-watcher"
 
     def __init__(self, salt):
-        super().__init__(interval=1.0)
-        self.salt = salt
+        super().__init__(salt)
         #: (t, "started" | "finished", jid, success, why it failed)
         self.samples: list[tuple[float, str, str, bool | None, str]] = []
 
-    def start(self) -> None:
-        self._spawn(self._run, name="repair-watcher")
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                with self.salt._master_events() as events:
-                    while not self._stop.is_set():
-                        event = events.get_event(wait=1, tag="salt/run/", full=True)
-                        data = (event or {}).get("data") or {}
-                        found = event and repair_event(event["tag"], data)
-                        if found:
-                            if found[0] == "started":
-                                why = ""
-                            elif found[2]:
-                                why = repair_notes(data)
-                            else:
-                                why = repair_failure(data)
-                            with self._lock:
-                                self.samples.append((time.monotonic(), *found, why))
-            except Exception as exc:  # the master restarts during some faults
-                self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
-                self._stop.wait(1.0)
+    def _on_event(self, tag: str, data: dict) -> None:
+        found = repair_event(tag, data)
+        if not found:
+            return
+        if found[0] == "started":
+            why = ""
+        elif found[2]:
+            why = repair_notes(data)
+        else:
+            why = repair_failure(data)
+        with self._lock:
+            self.samples.append((time.monotonic(), *found, why))
 
     def counts(self, since: float = float("-inf")) -> dict[str, int]:
         samples = [s for s in self.snapshot() if s[0] >= since]

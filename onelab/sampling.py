@@ -119,6 +119,36 @@ class _Sampler:
         raise NotImplementedError
 
 
+class RunnerEvents(_Sampler):
+    """Watches the runner events (``salt/run/...``) on the lab master's event bus and hands
+    each one to :meth:`_on_event`, reconnecting while the master is down (some faults stop
+    it). ``salt``: the lab's Salt driver (``Lab.salt``)."""
+
+    name = "runner-events"
+
+    def __init__(self, salt):
+        super().__init__(interval=1.0)
+        self.salt = salt
+
+    def start(self) -> None:
+        self._spawn(self._run, name=self.name)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with self.salt._master_events() as events:
+                    while not self._stop.is_set():
+                        event = events.get_event(wait=1, tag="salt/run/", full=True)
+                        if event:
+                            self._on_event(event.get("tag", ""), event.get("data") or {})
+            except Exception as exc:  # noqa: BLE001 - the master restarts during some faults
+                self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                self._stop.wait(1.0)
+
+    def _on_event(self, tag: str, data: dict) -> None:
+        raise NotImplementedError
+
+
 class VipSampler(_Sampler):
     """Records :class:`VipSample` every ``interval`` for the given front-ends."""
 

@@ -35,7 +35,7 @@ import pytest
 
 from onelab import topology
 from onelab.chaos import in_client
-from onelab.sampling import ONE_AUTH, _read_session, _Sampler
+from onelab.sampling import ONE_AUTH, RunnerEvents, _read_session
 from onelab.trials import restore
 
 pytestmark = pytest.mark.long
@@ -59,42 +59,22 @@ server.serve_forever()
 """
 
 
-class Orchestrations(_Sampler):
+class Orchestrations(RunnerEvents):
     """The returns of the repair and VIP orchestrations on the master's event bus."""
 
-    def __init__(self, salt):
-        super().__init__(interval=1.0)
-        self.salt = salt
+    name = "orchestration-watcher"
 
-    def start(self) -> None:
-        self._spawn(self._run, name="orchestration-watcher")
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                with self.salt._master_events() as events:
-                    while not self._stop.is_set():
-                        event = events.get_event(wait=1, tag="salt/run/", full=True)
-                        data = (event or {}).get("data") or {}
-                        parts = (event or {}).get("tag", "").split("/")
-                        if len(parts) != 4 or parts[3] != "ret":
-                            continue
-                        if "state.orch" not in str(data.get("fun", "")):
-                            continue
-                        args = json.dumps(data.get("fun_args", []), default=str)
-                        kind = (
-                            "repair"
-                            if "orch.repair" in args
-                            else "vip"
-                            if "orch.remediate_vip" in args
-                            else None
-                        )
-                        if kind:
-                            with self._lock:
-                                self.samples.append((time.time(), kind, data))
-            except Exception as exc:  # noqa: BLE001 - reconnect and go on
-                self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
-                self._stop.wait(1.0)
+    def _on_event(self, tag: str, data: dict) -> None:
+        parts = tag.split("/")
+        if len(parts) != 4 or parts[3] != "ret" or "state.orch" not in str(data.get("fun", "")):
+            return
+        args = json.dumps(data.get("fun_args", []), default=str)
+        kind = (
+            "repair" if "orch.repair" in args else "vip" if "orch.remediate_vip" in args else None
+        )
+        if kind:
+            with self._lock:
+                self.samples.append((time.time(), kind, data))
 
     def returns(self, t: float, kind: str) -> list[dict]:
         """The returns of ``kind`` (``repair``, ``vip``) seen since ``t`` (epoch seconds)."""

@@ -3,12 +3,14 @@ timeline picture (the run itself needs the lab: tests/e2e/zone/test_chaos_short.
 
 from __future__ import annotations
 
+import contextlib
 import random
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from onelab import chaos
+from onelab import chaos, proc
 from onelab.timeline_svg import render
 
 ALL = [*chaos.FAULTS, chaos.OVERLAP]
@@ -277,3 +279,50 @@ def test_db_dropped_not_repaired_within_the_bound_fails_the_trial(monkeypatch):
     monkeypatch.setattr(chaos.time, "sleep", lambda seconds: None)
     with pytest.raises(TimeoutError, match="vmm03's dropped database not repaired within 180s"):
         chaos._await_repair(_RepairingLab(after=10**6), "vmm01", "vmm03")
+
+
+class FakeBus:
+    """``Lab.salt._master_events()``: the first connection fails (master down), the second
+    delivers ``events`` then nothing."""
+
+    def __init__(self, events):
+        self.events = list(events)
+        self.connections = 0
+
+    @contextlib.contextmanager
+    def _master_events(self):
+        self.connections += 1
+        if self.connections == 1:
+            raise ConnectionRefusedError("master down")
+        yield self
+
+    def get_event(self, wait, tag, full):
+        assert tag == "salt/run/" and full
+        if self.events:
+            return self.events.pop(0)
+        time.sleep(0.01)  # the bus's own wait for an event, shortened
+        return None
+
+
+def test_the_repair_watcher_reconnects_and_counts_repairs_from_the_event_bus():
+    repair = {"fun": "runner.state.orchestrate", "fun_args": [{"mods": "onenebula_ha.orch.repair"}]}
+    bus = FakeBus(
+        [
+            {"tag": "salt/run/1/new", "data": repair},
+            {"tag": "salt/run/2/new", "data": {"fun": "runner.onenebula_ha.status"}},
+            {
+                "tag": "salt/run/1/ret",
+                "data": {**repair, "success": True, "return": {"retcode": 0}},
+            },
+        ]
+    )
+    watcher = chaos.RepairWatcher(bus)
+    watcher.start()
+    try:
+        proc.wait_until(
+            lambda: watcher.counts()["finished"] == 1, timeout=10, what="the repair's return"
+        )
+    finally:
+        watcher.stop()
+    assert watcher.counts() == {"started": 1, "finished": 1, "failed": 0}
+    assert bus.connections == 2 and watcher.errors == ["ConnectionRefusedError: master down"]
