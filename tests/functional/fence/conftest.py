@@ -65,15 +65,7 @@ def render_file(repo_root):
 
 
 @pytest.fixture(scope="session")
-def agent_module(repo_root):
-    import importlib.util
-    import sys
+def agent_module():
+    from support.load import load_fence_agent
 
-    name = "onenebula_ha_fence"
-    if name not in sys.modules:
-        path = repo_root / "onenebula_ha" / "fence" / "files" / "onenebula_ha_fence.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return load_fence_agent()

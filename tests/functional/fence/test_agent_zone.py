@@ -15,16 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
+from support.load import FENCE_AGENT as AGENT
 
 from onesim.zone_local import LocalZone
 
-AGENT = (
-    Path(__file__).resolve().parents[3]
-    / "onenebula_ha"
-    / "fence"
-    / "files"
-    / "onenebula_ha_fence.py"
-)
 # The host's own python3, as the service runs it; the test's interpreter where there is none.
 PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
 # ELECTION_TIMEOUT 3000 ms, heartbeats every 100 ms. Agents: lease 0.5 x 3000 = 1500 ms,

@@ -11,13 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-AGENT = (
-    Path(__file__).resolve().parents[3]
-    / "onenebula_ha"
-    / "fence"
-    / "files"
-    / "onenebula_ha_fence.py"
-)
+from support.load import FENCE_AGENT as AGENT
+
 PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
 
 

@@ -8,17 +8,9 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
-AGENT = (
-    Path(__file__).resolve().parents[3]
-    / "onenebula_ha"
-    / "fence"
-    / "files"
-    / "onenebula_ha_fence.py"
-)
+from support.load import FENCE_AGENT as AGENT
 
 SCRIPT = r"""
 import importlib.util, json, subprocess, sys

@@ -3,12 +3,12 @@
 (their ``saltutil.runner`` calls run the formula's real runner, with the master's datastore,
 clock and minion answers scripted)."""
 
-import importlib.util
 import types
 from pathlib import Path
 
 from salt.exceptions import CommandExecutionError
 from support.formula_utils import utils_dunder
+from support.load import load_file
 
 from onelab.saltconfig import build_state_tree
 
@@ -16,20 +16,27 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 STATE_NAMES = {0: "solo", 1: "candidate", 2: "follower", 3: "leader"}
 
 
+class Clock:
+    """The beacon's clock (``_now``), moved by hand."""
+
+    def __init__(self, start=1_800_000_000.0):
+        self.now = start
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += seconds
+
+
 def load_beacon(name="onenebula_raft"):
-    path = REPO_ROOT / "_beacons" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"onenebula_test_beacons_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_file(REPO_ROOT / "_beacons" / f"{name}.py", f"onenebula_test_beacons_{name}")
     module.__utils__ = utils_dunder()
     return module
 
 
 def load_runner(name="onenebula_ha"):
-    path = REPO_ROOT / "_runners" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"onenebula_test_runners_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_file(REPO_ROOT / "_runners" / f"{name}.py", f"onenebula_test_runners_{name}")
     module.__utils__ = utils_dunder()
     return module
 

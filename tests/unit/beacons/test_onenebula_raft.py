@@ -4,7 +4,7 @@ import json
 import logging
 
 import pytest
-from beacon_helpers import FakeZone, load_beacon, raft, server
+from beacon_helpers import Clock, FakeZone, load_beacon, raft, server
 from support.formula_utils import utils_dunder
 
 UTILS = utils_dunder()
@@ -17,17 +17,6 @@ CONFIG = [{"zone": 0}, {"report_errors_every": 30}, {"error_after": 60}]
 @pytest.fixture
 def zone():
     return FakeZone()
-
-
-class Clock:
-    def __init__(self, start=1_800_000_000.0):
-        self.now = start
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, seconds):
-        self.now += seconds
 
 
 @pytest.fixture

@@ -2,36 +2,22 @@
 database (checked by the real ``onenebula_db.health`` on a real SQLite file), not more
 often than ``report_errors_every``, and never a database it cannot check."""
 
-import importlib.util
 import sqlite3
 
 import pytest
-from beacon_helpers import REPO_ROOT, FakeZone, load_beacon, raft
+from beacon_helpers import REPO_ROOT, Clock, FakeZone, load_beacon, raft
 from support.formula_utils import utils_dunder
+from support.load import load_file
 
 from onesim import schema
 
 onenebula_raft = load_beacon()
 
 
-def _load_db_module():
-    path = REPO_ROOT / "_modules" / "onenebula_db.py"
-    spec = importlib.util.spec_from_file_location("onenebula_test_beacon_db_module", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-onenebula_db = _load_db_module()
+onenebula_db = load_file(
+    REPO_ROOT / "_modules" / "onenebula_db.py", "onenebula_test_beacon_db_module"
+)
 CONFIG = [{"zone": 0}, {"report_errors_every": 30}, {"error_after": 60}]
-
-
-class Clock:
-    def __init__(self, start=1_800_000_000.0):
-        self.now = start
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture

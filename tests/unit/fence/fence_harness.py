@@ -1,30 +1,9 @@
 """Fakes for the fence's unit tests: a hand-driven clock, peers and host commands."""
 
 import concurrent.futures
-import importlib.util
 import logging
-import sys
-from pathlib import Path
 
-AGENT_PATH = (
-    Path(__file__).resolve().parents[3]
-    / "onenebula_ha"
-    / "fence"
-    / "files"
-    / "onenebula_ha_fence.py"
-)
-
-
-def load_agent():
-    name = "onenebula_ha_fence"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, AGENT_PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
+from support.load import load_fence_agent as load_agent
 
 agent = load_agent()
 # The agent logs to its own logger; keep it away from the root logger, where Salt's
