@@ -1187,8 +1187,9 @@ def _fence_lease_errors(fence, raft, numbers):
     return []
 
 
-VERSION_RE = re.compile(r"^\d+\.\d+$")
-TOKEN_RE = re.compile(r"^[^:\s]+:\S+$")
+# fullmatch: "$" alone would let a trailing newline through into the rendered credentials.
+VERSION_RE = re.compile(r"\d+\.\d+")
+TOKEN_RE = re.compile(r"[^:\s]+:\S+")
 
 
 def _release_errors(config):
@@ -1196,7 +1197,7 @@ def _release_errors(config):
     Whether the OS has packages for that version is onenebula_platform's decision."""
     errors = []
     version = config.get("version")
-    if not isinstance(version, str) or not VERSION_RE.match(version):
+    if not isinstance(version, str) or not VERSION_RE.fullmatch(version):
         errors.append(
             f"{_path('version')}: {_show(version)} must be an OpenNebula release written as a "
             'quoted string, e.g. "7.0" or "6.10" (unquoted, YAML reads 6.10 as the number 6.1)'
@@ -1207,7 +1208,7 @@ def _release_errors(config):
     packages = config.get("packages") if isinstance(config.get("packages"), dict) else {}
     token = packages.get("enterprise_token")
     if edition == "enterprise" and packages.get("manage") and not packages.get("repo"):
-        if not isinstance(token, str) or not TOKEN_RE.match(token):
+        if not isinstance(token, str) or not TOKEN_RE.fullmatch(token):
             errors.append(
                 f"{_path('packages', 'enterprise_token')}: required with edition enterprise, "
                 "as '<login>:<password>' (the customer token; its value is never shown)"

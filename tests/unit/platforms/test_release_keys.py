@@ -34,7 +34,7 @@ def test_example_and_defaults_are_valid(pillar_module, config):
     assert pillar_module.find_errors(config) == []
 
 
-@pytest.mark.parametrize("version", [7.0, 6.1, "7", "seven", None])
+@pytest.mark.parametrize("version", [7.0, 6.1, "7", "seven", None, "7.0\n"])
 def test_version_must_be_a_quoted_release(pillar_module, config, version):
     config["version"] = version
     errors = pillar_module.find_errors(config)
@@ -48,7 +48,7 @@ def test_edition_is_checked(pillar_module, config):
     )
 
 
-@pytest.mark.parametrize("token", [None, "", "no-colon", "login: spaces in it"])
+@pytest.mark.parametrize("token", [None, "", "no-colon", "login: spaces in it", "login:password\n"])
 def test_enterprise_needs_a_token_and_never_echoes_it(pillar_module, config, token):
     config["edition"] = "enterprise"
     config["packages"]["enterprise_token"] = token
