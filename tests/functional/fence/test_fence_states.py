@@ -3,9 +3,11 @@ pillar (onenebula_ha.fence), and the Raft hooks no longer claiming the VIP when 
 
 import json
 import os
+import shutil
 import subprocess
 
 import pytest
+from support.local_salt import SALT_CALL
 
 ENABLED = {"onenebula_ha": {"fence": {"enabled": True}}}
 DISABLED = {"onenebula_ha": {"fence": {"enabled": False}}}
@@ -60,6 +62,49 @@ def test_the_default_pillar_installs_configures_and_starts_the_agent(show_sls):
         "onenebula_ha-fence-file-serialize-config",
         "onenebula_ha-fence-file-managed-init_script",
     ]
+
+
+def _show_sls_with_systemd(local_salt, tmp_path, mods):
+    """``state.show_sls`` by ``salt-call`` as on a host booted with systemd: this machine has
+    none, so a private mount namespace gives that one process a ``/run/systemd/system`` (what
+    the SLS and Salt's systemd service module look for), nothing else changes."""
+    unshare = shutil.which("unshare")
+    if unshare is None or os.geteuid() != 0 or not os.path.isdir("/run/systemd"):
+        pytest.skip("needs root, unshare and a /run/systemd directory to mount over")
+    booted = tmp_path / "run-systemd"
+    (booted / "system").mkdir(parents=True)
+    command = [SALT_CALL, "--local", "-l", "quiet", "-c", str(local_salt.conf_dir)]
+    proc = subprocess.run(
+        [unshare, "--mount", "--propagation", "private", "sh", "-c",
+         'mount --bind "$0" /run/systemd && exec "$@"', str(booted),
+         *command, "--out=json", "state.show_sls", mods],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout)["local"]
+
+
+def test_with_systemd_the_agent_is_a_systemd_unit(local_salt, tmp_path):
+    states = _states(_show_sls_with_systemd(local_salt, tmp_path, "onenebula_ha.fence"))
+    assert "onenebula_ha-fence-file-managed-init_script" not in states
+    module, function, unit = states["onenebula_ha-fence-file-managed-unit"]
+    assert (module, function) == ("file", "managed")
+    assert unit["name"] == "/etc/systemd/system/onenebula-ha-fence.service"
+    assert unit["source"] == "salt://onenebula_ha/fence/files/onenebula-ha-fence.service.jinja"
+    assert unit["context"] == {
+        "python3": "/usr/bin/python3",
+        "agent": "/usr/local/sbin/onenebula-ha-fence",
+        "config": "/etc/onenebula-ha/fence.json",
+    }
+    # systemd reads the changed unit before the service state (re)starts the agent.
+    module, function, reload = states["onenebula_ha-fence-module-run-daemon_reload"]
+    assert (module, function) == ("module", "run")
+    assert reload["service.systemctl_reload"] == []
+    assert reload["onchanges"] == [{"file": "onenebula_ha-fence-file-managed-unit"}]
+    running = states["onenebula_ha-fence-service-running"][2]
+    assert running["name"] == "onenebula-ha-fence" and running["enable"] is True
+    watched = [next(iter(w.values())) for w in running["watch"]]
+    assert "onenebula_ha-fence-file-managed-unit" in watched
 
 
 def test_rendered_config_is_accepted_by_the_agent(show_sls, agent_module):
