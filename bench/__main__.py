@@ -1,9 +1,11 @@
 """Runs every benchmark in ``bench/`` (modules with a ``run() -> dict``) and prints JSON.
 
-``python -m bench`` runs them all; ``python -m bench NAME …`` runs the named ones. The
-results also go to ``bench/results/latest.json`` so figures can be compared between runs.
+``python -m bench`` runs them all; ``python -m bench NAME …`` runs the named ones;
+``python -m bench --list`` names them and runs none. The results also go to
+``bench/results/latest.json`` so figures can be compared between runs.
 """
 
+import argparse
 import importlib
 import json
 import pkgutil
@@ -23,7 +25,18 @@ def discover():
 
 
 def main(argv):
-    names = argv or discover()
+    known = discover()
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"of {', '.join(known)}")
+    parser.add_argument("--list", action="store_true", help="name the benchmarks, run none")
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.names if name not in known]
+    if unknown:
+        parser.error(f"unknown benchmarks {unknown}")
+    if args.list:
+        print("\n".join(known))
+        return 0
+    names = args.names or known
     results = {}
     failed = False
     for name in names:

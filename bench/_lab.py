@@ -7,15 +7,20 @@ demo`` does (plain Salt, Raft hooks, beacon, reactor, the fencing agent), torn d
 With ``BENCH_ATTACH=1`` it uses the deployed lab already up instead (``python -m
 onelab.cli up 5 --deploy --fence``) and leaves it up, so several benchmarks can share one
 lab: ``BENCH_ATTACH=1 python -m bench converged_apply monitoring_cost follower_join``.
+
+:func:`report` ends every product benchmark the same way (its JSON file, then its figure
+beside its baseline and the machine's load), and :func:`main` is each module's ``python -m
+bench.<name>`` (``--help`` says what it measures and starts nothing).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from onelab import topology
@@ -80,6 +85,43 @@ def write_result(name: str, result: dict) -> Path:
     path = RESULTS_DIR / f"{name}.json"
     path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     return path
+
+
+def report(
+    name: str,
+    result: dict,
+    summary: Callable[[dict], str | list[str]],
+    *,
+    started: float | None = None,
+) -> dict:
+    """End a benchmark: ``wall_s`` since ``started`` (monotonic; if given), the result in
+    ``bench/results/<name>.json``, then the ``summary`` lines of the result (the figure
+    beside its baseline and the goal). A result carrying the machine's load after the run
+    (``machine_after``, from :func:`machine`) has that load added to its last line."""
+    if started is not None:
+        result["wall_s"] = round(time.monotonic() - started, 1)
+    write_result(name, result)
+    lines = summary(result)
+    lines = [lines] if isinstance(lines, str) else list(lines)
+    if lines and "machine_after" in result:
+        lines[-1] += f"; load {result['machine_after']['load_avg']}"
+    for line in lines:
+        log(line)
+    return result
+
+
+def main(name: str, run: Callable[[], dict], doc: str, argv: Sequence[str] | None = None) -> None:
+    """``python -m bench.<name>``: run the benchmark and print its result as JSON.
+
+    ``--help`` prints ``doc`` (the module's documentation) and starts nothing: most
+    benchmarks bring a lab up and run for minutes."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m bench.{name}",
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.parse_args(argv)
+    print(json.dumps(run(), indent=2, sort_keys=True))
 
 
 def state_failures(data: dict) -> dict:

@@ -107,23 +107,22 @@ def measure(demo, runs: int = RUNS) -> dict:
     }
 
 
+def summary(result: dict) -> str:
+    fig, base = result["converged_apply"], result["baseline_noop_sls"]
+    return (
+        f"converged_apply: figure {fig['median_s']} s ({len(result['changed'])} changed of "
+        f"{fig['states']} states), test=True {result['converged_apply_test_true']['median_s']} s; "
+        f"baseline no-op SLS {base['median_s']} s; ratio {result['ratio_to_baseline']} "
+        f"(goal <= {GOAL_RATIO})"
+    )
+
+
 def run(runs: int = RUNS) -> dict:
     started = time.monotonic()
     with _lab.deployed() as demo:
         result = measure(demo, runs)
-    result["wall_s"] = round(time.monotonic() - started, 1)
-    _lab.write_result("converged_apply", result)
-    fig, base = result["converged_apply"], result["baseline_noop_sls"]
-    _lab.log(
-        f"converged_apply: figure {fig['median_s']} s ({len(result['changed'])} changed of "
-        f"{fig['states']} states), test=True {result['converged_apply_test_true']['median_s']} s; "
-        f"baseline no-op SLS {base['median_s']} s; ratio {result['ratio_to_baseline']} "
-        f"(goal <= {GOAL_RATIO}); load {result['machine_after']['load_avg']}"
-    )
-    return result
+    return _lab.report("converged_apply", result, summary, started=started)
 
 
 if __name__ == "__main__":
-    import json
-
-    print(json.dumps(run(), indent=2, sort_keys=True))
+    _lab.main("converged_apply", run, __doc__)

@@ -269,22 +269,22 @@ def measure(demo, total_mb: float = DB_MB) -> dict:
     }
 
 
+def summary(result: dict) -> str:
+    return (
+        f"follower_join: join {result['join_s']} s (whole orch.add "
+        f"{result['add_orchestration_s']} s) of a {result['db_mb']} MB DB; baseline raw "
+        f"dump|restore {result['raw_copy_s']} s; goal <= {result['goal_s']} s"
+    )
+
+
 def run(total_mb: float | None = None) -> dict:
     if total_mb is None:
         total_mb = float(os.environ.get("BENCH_JOIN_DB_MB", DB_MB))
     started = time.monotonic()
     with _lab.deployed() as demo:
         result = measure(demo, total_mb)
-    result["wall_s"] = round(time.monotonic() - started, 1)
-    _lab.write_result("follower_join", result)
-    _lab.log(
-        f"follower_join: join {result['join_s']} s (whole orch.add "
-        f"{result['add_orchestration_s']} s) of a {result['db_mb']} MB DB; baseline raw "
-        f"dump|restore {result['raw_copy_s']} s; goal <= {result['goal_s']} s; load "
-        f"{result['machine_after']['load_avg']}"
-    )
-    return result
+    return _lab.report("follower_join", result, summary, started=started)
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(), indent=2, sort_keys=True))
+    _lab.main("follower_join", run, __doc__)

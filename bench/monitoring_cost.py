@@ -219,24 +219,25 @@ def measure(demo, window_s: float) -> dict:
     }
 
 
+def summary(result: dict) -> str:
+    return (
+        f"monitoring_cost: beacon + agent up to {result['total_share_max']:.2%} of a core per "
+        f"front-end (agent {result['agent_share_max']:.2%}, beacon "
+        f"{result['beacon_share_max']:.2%}); baseline idle salt-minion "
+        f"{result['baseline_minion_share_max']:.2%}; spawning per poll: "
+        f"{result['front_ends_spawning_per_poll'] or 'none'}; windows {result['window_s']:.0f} s "
+        f"(goal <= 1 %)"
+    )
+
+
 def run(window_s: float | None = None) -> dict:
     if window_s is None:
         window_s = float(os.environ.get("BENCH_MONITOR_S", WINDOW_S))
     started = time.monotonic()
     with _lab.deployed() as demo:
         result = measure(demo, window_s)
-    result["wall_s"] = round(time.monotonic() - started, 1)
-    _lab.write_result("monitoring_cost", result)
-    _lab.log(
-        f"monitoring_cost: beacon + agent up to {result['total_share_max']:.2%} of a core per "
-        f"front-end (agent {result['agent_share_max']:.2%}, beacon "
-        f"{result['beacon_share_max']:.2%}); baseline idle salt-minion "
-        f"{result['baseline_minion_share_max']:.2%}; spawning per poll: "
-        f"{result['front_ends_spawning_per_poll'] or 'none'}; windows {window_s:.0f} s "
-        f"(goal <= 1 %); load {result['machine_after']['load_avg']}"
-    )
-    return result
+    return _lab.report("monitoring_cost", result, summary, started=started)
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(), indent=2, sort_keys=True))
+    _lab.main("monitoring_cost", run, __doc__)

@@ -37,8 +37,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from pathlib import Path
 
+from bench import _lab
 from bench._support import percentile
 from onelab import topology
 from onelab.demo import lab_pillar, write_pillar
@@ -57,7 +57,7 @@ OBSERVE_S = 45
 #: The client must see only the new leader for this long before a trial ends.
 STEADY_S = 1.0
 HEALTHY_TIMEOUT_S = 180
-RESULTS = Path(__file__).resolve().parent / "results" / "vip_failover.json"
+NAME = "vip_failover"
 
 
 def _pillar(*, fence: bool, raft: dict | None = None) -> dict:
@@ -237,18 +237,23 @@ def _result(results: dict, other: dict, load_before, loads, started: float) -> d
     }
 
 
-def _write(result: dict) -> None:
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+def summary(result: dict) -> list[str]:
+    lines = []
+    for name, variant in result["summary"].items():
+        role = "baseline" if name == "hooks_reactor" else "figure"
+        lines.append(
+            f"vip_failover {role} {name}: p50 {variant['p50_s']} s, p95 {variant['p95_s']} s "
+            f"(election p50 {variant['election']['p50']} s; {variant['reached']}/"
+            f"{variant['trials']} reached; samples with two holders "
+            f"{variant['two_holder_samples']})"
+        )
+    return lines
 
 
 def run(trials: int = TRIALS, tuned: bool | None = None) -> dict:
     if tuned is None:
         tuned = os.environ.get("BENCH_VIP_TUNED", "1") != "0"
-
-    def log(line: str) -> None:
-        print(line, flush=True)
-
+    log = _lab.log
     started = time.monotonic()
     load_before = os.getloadavg()
     loads = []
@@ -261,25 +266,15 @@ def run(trials: int = TRIALS, tuned: bool | None = None) -> dict:
         loads.append(os.getloadavg())
     other = results.pop("other_faults", {})
     # The first lab's figures are kept whatever happens to the second deploy.
-    _write(_result(results, other, load_before, loads, started))
+    _lab.write_result(NAME, _result(results, other, load_before, loads, started))
     if tuned:
         tuned_pillar = _pillar(fence=True, raft=TUNED_RAFT)
         with deployed_lab(5, pillar=tuned_pillar, warmup_ms=2000, out=log) as demo:
             tuned_results = _variants(demo, tuned_pillar, [("fence", True)], trials, log)
             loads.append(os.getloadavg())
         results["fence_election_1500ms"] = tuned_results["fence"]
-    result = _result(results, other, load_before, loads, started)
-    _write(result)
-    for name, summary in result["summary"].items():
-        role = "baseline" if name == "hooks_reactor" else "figure"
-        log(
-            f"vip_failover {role} {name}: p50 {summary['p50_s']} s, p95 {summary['p95_s']} s "
-            f"(election p50 {summary['election']['p50']} s; {summary['reached']}/"
-            f"{summary['trials']} reached; samples with two holders "
-            f"{summary['two_holder_samples']})"
-        )
-    return result
+    return _lab.report(NAME, _result(results, other, load_before, loads, started), summary)
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(), indent=2, sort_keys=True))
+    _lab.main(NAME, run, __doc__)

@@ -30,3 +30,19 @@ def test_every_benchmark_exposes_a_callable_run(bench_modules):
         if not callable(getattr(importlib.import_module(f"bench.{name}"), "run", None))
     ]
     assert without_run == []
+
+
+def test_the_runner_lists_the_product_benchmarks_and_runs_none(bench_modules, capsys):
+    runner = importlib.import_module("bench.__main__")
+    assert runner.main(["--list"]) == 0
+    listed = capsys.readouterr().out.split()
+    assert listed == bench_modules
+    product = {"vip_failover", "follower_join", "converged_apply", "monitoring_cost", "deploy"}
+    assert product <= set(listed)
+
+
+def test_the_runner_refuses_an_unknown_benchmark(bench_modules):
+    runner = importlib.import_module("bench.__main__")
+    with pytest.raises(SystemExit) as exit_:
+        runner.main(["no_such_bench"])
+    assert exit_.value.code == 2
