@@ -8,19 +8,17 @@ With ``BENCH_ATTACH=1`` it uses the deployed lab already up instead (``python -m
 onelab.cli up 5 --deploy --fence``) and leaves it up, so several benchmarks can share one
 lab: ``BENCH_ATTACH=1 python -m bench converged_apply monitoring_cost follower_join``.
 
-:func:`report` ends every product benchmark the same way (its JSON file, then its figure
-beside its baseline and the machine's load), and :func:`main` is each module's ``python -m
-bench.<name>`` (``--help`` says what it measures and starts nothing).
+:func:`report` ends every product benchmark the same way: its JSON file, then its figure
+beside its baseline and the machine's load.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from onelab import topology
@@ -108,20 +106,6 @@ def report(
     for line in lines:
         log(line)
     return result
-
-
-def main(name: str, run: Callable[[], dict], doc: str, argv: Sequence[str] | None = None) -> None:
-    """``python -m bench.<name>``: run the benchmark and print its result as JSON.
-
-    ``--help`` prints ``doc`` (the module's documentation) and starts nothing: most
-    benchmarks bring a lab up and run for minutes."""
-    parser = argparse.ArgumentParser(
-        prog=f"python -m bench.{name}",
-        description=doc,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.parse_args(argv)
-    print(json.dumps(run(), indent=2, sort_keys=True))
 
 
 def state_failures(data: dict) -> dict:

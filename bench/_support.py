@@ -1,16 +1,19 @@
-"""Helpers shared by the benchmarks: loopback zones in a scratch directory, summaries, RSS.
+"""Helpers shared by the benchmarks: each module's ``python -m`` entry, loopback zones in a
+scratch directory, summaries, RSS.
 
 A leading underscore keeps this module out of ``python -m bench`` discovery.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import json
 import math
 import os
 import statistics
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from onesim.zone_local import LocalZone
@@ -19,6 +22,20 @@ from onesim.zone_local import LocalZone
 SHIPPED_RAFT = {"election_ms": 5000, "broadcast_ms": 500, "xmlrpc_timeout_ms": 1000}
 
 MB = 2**20
+
+
+def main(name: str, run: Callable[[], dict], doc: str, argv: Sequence[str] | None = None) -> None:
+    """``python -m bench.<name>``: run the benchmark and print its result as JSON.
+
+    ``--help`` prints ``doc`` (the module's documentation) and starts nothing: a benchmark
+    starts daemons (a lab, a loopback zone) and runs for minutes."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m bench.{name}",
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.parse_args(argv)
+    print(json.dumps(run(), indent=2, sort_keys=True))
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ import statistics
 import time
 
 from bench import _lab
+from bench._support import main
 
 RUNS = 3
 NOOP_SLS = "bench_noop"
@@ -125,4 +126,4 @@ def run(runs: int = RUNS) -> dict:
 
 
 if __name__ == "__main__":
-    _lab.main("converged_apply", run, __doc__)
+    main("converged_apply", run, __doc__)

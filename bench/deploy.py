@@ -21,6 +21,7 @@ import time
 from collections import defaultdict
 
 from bench import _lab
+from bench._support import main
 from onelab.demo import orchestration_results
 
 GOAL_S = 60.0
@@ -143,3 +144,7 @@ def run() -> dict:
         f"{result['machine_after']['load_avg']}"
     )
     return result
+
+
+if __name__ == "__main__":
+    main("deploy", run, __doc__)

@@ -24,6 +24,7 @@ import subprocess
 import time
 
 from bench import _lab
+from bench._support import main
 from onelab.demo import orchestration_results
 
 DB_MB = 100
@@ -287,4 +288,4 @@ def run(total_mb: float | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    _lab.main("follower_join", run, __doc__)
+    main("follower_join", run, __doc__)

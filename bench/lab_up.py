@@ -8,10 +8,10 @@ figure the goal is about); PSS splits them and is closer to what the lab really 
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 
+from bench._support import main
 from onelab import proc
 from onelab.lab import Lab
 from onelab.salt_plain import PlainSalt
@@ -70,4 +70,4 @@ def run(size: int = 5) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(), indent=2, sort_keys=True))
+    main("lab_up", run, __doc__)

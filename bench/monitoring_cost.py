@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass
 
 from bench import _lab
+from bench._support import main
 from onelab import proc
 
 WINDOW_S = 600.0
@@ -240,4 +241,4 @@ def run(window_s: float | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    _lab.main("monitoring_cost", run, __doc__)
+    main("monitoring_cost", run, __doc__)

@@ -9,10 +9,9 @@ at a time budget so the benchmark stays within a minute; ``writes`` says how man
 
 from __future__ import annotations
 
-import json
 import time
 
-from bench._support import local_zone, rss_mb
+from bench._support import local_zone, main, rss_mb
 
 IDLE_S = 1.0
 WRITE_BUDGET_S = 45
@@ -50,4 +49,4 @@ def run(writes: int = 2000) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(), indent=2, sort_keys=True))
+    main("oned_memory", run, __doc__)

@@ -22,7 +22,7 @@ import statistics
 import subprocess
 import time
 
-from bench._support import local_zone
+from bench._support import local_zone, main
 
 COMMANDS = {"show": ["onezone", "show", "0"], "show_json": ["onezone", "show", "0", "-j"]}
 CLI_TIMEOUT = 30
@@ -97,4 +97,4 @@ def run(repeats: int = 5) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(), indent=2, sort_keys=True))
+    main("onezone_show", run, __doc__)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from bench._support import main
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -29,3 +31,7 @@ def run(rounds=2000):
         module.settings(defaults, {}, pillar)
     elapsed = time.perf_counter() - started
     return {"rounds": rounds, "per_validation_us": round(elapsed / rounds * 1e6, 1)}
+
+
+if __name__ == "__main__":
+    main("pillar_validation", run, __doc__)

@@ -10,13 +10,12 @@ no memory growth of the calling process (the minion) beyond a few MB over the ru
 from __future__ import annotations
 
 import gc
-import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench._support import environment, local_zone, rss_mb, summary_ms
+from bench._support import environment, local_zone, main, rss_mb, summary_ms
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = str(Path(sys.executable).parent)
@@ -101,4 +100,4 @@ def run(calls: int = 300) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(), indent=2, sort_keys=True))
+    main("raft_status", run, __doc__)

@@ -39,7 +39,7 @@ import os
 import time
 
 from bench import _lab
-from bench._support import percentile
+from bench._support import main, percentile
 from onelab import topology
 from onelab.demo import lab_pillar, write_pillar
 from onelab.sampling import ONE_AUTH, RpcProbe, Timeline, figures_of, first_steady
@@ -277,4 +277,4 @@ def run(trials: int = TRIALS, tuned: bool | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    _lab.main(NAME, run, __doc__)
+    main("vip_failover", run, __doc__)

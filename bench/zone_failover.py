@@ -13,11 +13,10 @@ Rounds stop early rather than let the benchmark run past a minute.
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 
-from bench._support import SHIPPED_RAFT, local_zone
+from bench._support import SHIPPED_RAFT, local_zone, main
 
 WARMUP_MS = 500
 BUDGET_S = 55
@@ -77,4 +76,4 @@ def run(rounds: int = 6) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(), indent=2, sort_keys=True))
+    main("zone_failover", run, __doc__)

@@ -1,6 +1,6 @@
-"""How every product benchmark ends (``bench._lab.report``) and starts (``bench._lab.main``):
-the result in ``bench/results/<name>.json``, the figure beside its baseline with the
-machine's load, and a ``--help`` that starts no lab."""
+"""How a product benchmark ends (``bench._lab.report``: the result in
+``bench/results/<name>.json``, the figure beside its baseline with the machine's load) and
+how every benchmark starts (``bench._support.main``: ``--help`` starts nothing)."""
 
 import importlib
 import json
@@ -37,41 +37,56 @@ def test_report_without_a_load_or_start_keeps_the_line_and_the_wall_time(lab, ca
     assert json.loads((lab.RESULTS_DIR / "other.json").read_text())["wall_s"] == 99.0
 
 
-def test_main_prints_the_result_as_json(lab, capsys):
-    lab.main("example", lambda: {"b": 2, "a": 1}, "What it measures.", argv=[])
+@pytest.fixture
+def support(repo_root, monkeypatch):
+    monkeypatch.syspath_prepend(str(repo_root))
+    return importlib.import_module("bench._support")
+
+
+def test_main_prints_the_result_as_json(support, capsys):
+    support.main("example", lambda: {"b": 2, "a": 1}, "What it measures.", argv=[])
     assert capsys.readouterr().out == '{\n  "a": 1,\n  "b": 2\n}\n'
 
 
-def test_main_help_describes_the_benchmark_and_runs_nothing(lab, capsys):
+def test_main_help_describes_the_benchmark_and_runs_nothing(support, capsys):
     def run():
         raise AssertionError("--help must not start the benchmark")
 
     with pytest.raises(SystemExit) as exit_:
-        lab.main("example", run, "Leader SIGKILL until the VIP answers.", argv=["--help"])
+        support.main("example", run, "Leader SIGKILL until the VIP answers.", argv=["--help"])
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     assert "python -m bench.example" in out
     assert "Leader SIGKILL until the VIP answers." in out
 
 
-@pytest.mark.parametrize(
-    "name", ["converged_apply", "follower_join", "monitoring_cost", "vip_failover"]
-)
-def test_each_product_benchmark_answers_help_without_a_lab(name, lab, monkeypatch, capsys):
+def test_every_benchmark_answers_help_without_starting_anything(
+    repo_root, lab, support, monkeypatch, capsys
+):
     import runpy
     import sys
 
+    import onelab.demo
+    import onelab.lab
     import onelab.trials
 
-    def no_lab(*args, **kwargs):
-        raise AssertionError("--help must not bring a lab up")
+    def nothing_started(*args, **kwargs):
+        raise AssertionError("--help must start nothing")
 
-    monkeypatch.setattr(lab, "deployed", no_lab)
-    monkeypatch.setattr(onelab.trials, "deployed_lab", no_lab)
-    monkeypatch.setattr(sys, "argv", [name, "--help"])
-    with pytest.raises(SystemExit) as exit_:
-        runpy.run_module(f"bench.{name}", run_name="__main__")
-    assert exit_.value.code == 0
-    out = capsys.readouterr().out
-    assert f"python -m bench.{name}" in out
-    assert "baseline" in out
+    # What the benchmarks start, in case one of them ran instead of answering --help.
+    monkeypatch.setattr(lab, "deployed", nothing_started)
+    monkeypatch.setattr(support, "local_zone", nothing_started)
+    monkeypatch.setattr(onelab.trials, "deployed_lab", nothing_started)
+    monkeypatch.setattr(onelab.lab.Lab, "up", nothing_started)
+    monkeypatch.setattr(onelab.demo.Demo, "bring_up", nothing_started)
+    names = importlib.import_module("bench.__main__").discover()
+    assert {"vip_failover", "follower_join", "converged_apply", "monitoring_cost", "deploy"} <= set(
+        names
+    )
+    for name in names:
+        monkeypatch.setattr(sys, "argv", [name, "--help"])
+        with pytest.raises(SystemExit) as exit_:
+            runpy.run_module(f"bench.{name}", run_name="__main__")
+        assert exit_.value.code == 0, name
+        out = capsys.readouterr().out
+        assert out.startswith(f"usage: python -m bench.{name} [-h]"), out
