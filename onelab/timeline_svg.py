@@ -1,13 +1,18 @@
 """A timeline picture of a lab run, drawn as SVG with the standard library.
 
 One row per front-end: its Raft role as a coloured band (leader, follower, candidate, no
-answer), a thick dark bar while it holds the VIP; a red strip on top where two or more hosts
-hold the VIP at once, grey where nobody does; each mark (fault injected, released, healed)
-a dashed vertical line with its label. Input: :meth:`onelab.sampling.Timeline.to_dict`.
+answer), a thick dark bar while it holds the VIP; a strip on top, red where two or more
+hosts hold the VIP at once and grey where nobody does. Each trial (from its ``… fault on
+…`` mark to its ``… healthy …`` mark) is a shaded window with its number on top, the fault
+a red line, its release and heal dashed lines; a key under the chart says what each
+numbered trial was. Consecutive samples that look the same are drawn as one shape, so the
+picture stays small and has no seams. Input: :meth:`onelab.sampling.Timeline.to_dict`.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
@@ -18,7 +23,65 @@ ROLE_COLOURS = {
     "solo": "#ce93d8",
     None: "#e0e0e0",
 }
-LEFT, TOP, ROW, GAP, WIDTH = 70, 40, 26, 10, 1400
+ROLE_NAMES = {
+    "leader": "leader",
+    "follower": "follower",
+    "candidate": "candidate",
+    None: "no answer",
+}
+VIP_COLOUR = "#212121"
+TWO_HOLDERS = "#d32f2f"
+NO_HOLDER = "#9e9e9e"
+FAULT = "#c62828"
+WINDOW = "#ffebee"
+LEFT, TOP, ROW, GAP, WIDTH = 70, 78, 26, 10, 1400
+KEY_COLUMNS, KEY_LINE, KEY_CHARS = 3, 14, 70
+FAULT_MARK, HEALTHY_MARK = ": fault on ", ": healthy"
+
+
+@dataclass(frozen=True)
+class Trial:
+    number: int
+    label: str
+    start: float
+    end: float
+
+
+def trials(marks: list[dict], end: float) -> list[Trial]:
+    """The trials the marks tell of: each from a ``fault on`` mark to the next ``healthy``
+    mark, or (a trial that never got healthy) to the next fault or ``end``."""
+    faults = [m for m in marks if FAULT_MARK in m["label"]]
+    found = []
+    for number, fault in enumerate(faults, start=1):
+        following = [m["t"] for m in faults if m["t"] > fault["t"]]
+        limit = min(following, default=end)
+        healthy = [
+            m["t"] for m in marks if HEALTHY_MARK in m["label"] and fault["t"] <= m["t"] <= limit
+        ]
+        found.append(Trial(number, fault["label"], fault["t"], min(healthy, default=limit)))
+    return found
+
+
+def runs(samples: list[dict], value) -> list[tuple[float, float, object]]:
+    """``(start, end, value)`` for each stretch of consecutive samples with the same
+    ``value(sample)``; a stretch ends where the next one begins (the last at its sample)."""
+    out: list[tuple[float, float, object]] = []
+    for index, sample in enumerate(samples):
+        end = samples[index + 1]["t"] if index + 1 < len(samples) else sample["t"]
+        current = value(sample)
+        if out and out[-1][2] == current:
+            out[-1] = (out[-1][0], end, current)
+        else:
+            out.append((sample["t"], end, current))
+    return out
+
+
+def tick_step(span: float, ticks: int = 20) -> int:
+    """A round number of seconds between time ticks, about ``ticks`` of them."""
+    for step in (1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 1800, 3600):
+        if span / step <= ticks:
+            return step
+    return int(span // ticks) or 1
 
 
 def render(timeline: dict, hosts: list[str]) -> str:
@@ -28,66 +91,107 @@ def render(timeline: dict, hosts: list[str]) -> str:
     times = [s["t"] for s in vip] + [s["t"] for s in raft] + [m["t"] for m in marks]
     t0, t1 = (min(times), max(times)) if times else (0.0, 1.0)
     span = max(t1 - t0, 1e-6)
+    windows = trials(marks, t1)
 
     def x(t: float) -> float:
         return LEFT + (t - t0) / span * WIDTH
 
-    height = TOP + (len(hosts) + 1) * (ROW + GAP) + 30
+    def rect(start: float, end: float, y: float, height: float, fill: str, least=0.5) -> str:
+        width = max(x(end) - x(start), least)
+        return (
+            f'<rect x="{x(start):.1f}" y="{y:.1f}" width="{width:.1f}" height="{height:.1f}" '
+            f'fill="{fill}"/>'
+        )
+
+    bottom = TOP + len(hosts) * (ROW + GAP)
+    axis = bottom + 14
+    key_top = axis + 22
+    key_rows = math.ceil(len(windows) / KEY_COLUMNS)
+    height = key_top + key_rows * KEY_LINE + 10
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{LEFT + WIDTH + 20}" height="{height}" '
         'font-family="sans-serif" font-size="10">',
-        f'<text x="{LEFT}" y="14" font-size="12">VIP holders and Raft roles over '
-        f"{span:.0f} s (green leader, blue follower, orange candidate, grey no answer; dark bar: "
-        "holds the VIP; red strip: two or more holders)</text>",
+        '<rect width="100%" height="100%" fill="white"/>',
+        f'<text x="{LEFT}" y="15" font-size="13">VIP holders and Raft roles per front-end over '
+        f"{span:.0f} s; {len(windows)} trial(s), numbered (key below)</text>",
     ]
-    # The holders strip.
-    for index, sample in enumerate(vip):
-        end = vip[index + 1]["t"] if index + 1 < len(vip) else sample["t"]
-        count = len(sample["holders"])
-        if count == 1:
-            continue
-        colour = "#d32f2f" if count >= 2 else "#9e9e9e"
+    parts += _legend(24)
+    # Trial windows behind everything, their numbers above the holders strip.
+    for trial in windows:
+        parts.append(rect(trial.start, trial.end, TOP - 22, bottom - TOP + 22, WINDOW))
         parts.append(
-            f'<rect x="{x(sample["t"]):.1f}" y="{TOP - 14}" width="{max(x(end) - x(sample["t"]), 0.5):.1f}" '
-            f'height="8" fill="{colour}"/>'
+            f'<text x="{x(trial.start) + 2:.1f}" y="{TOP - 24}" fill="{FAULT}" '
+            f'font-weight="bold">{trial.number}</text>'
         )
+    # The holders strip: red for two or more holders, grey for none.
+    for start, end, count in runs(vip, lambda s: min(len(s["holders"]), 2)):
+        if count != 1:
+            parts.append(
+                rect(start, end, TOP - 16, 8, TWO_HOLDERS if count else NO_HOLDER, least=1.0)
+            )
     for row, host in enumerate(hosts):
         y = TOP + row * (ROW + GAP)
-        parts.append(f'<text x="4" y="{y + ROW / 2 + 4}">{escape(host)}</text>')
+        parts.append(f'<text x="4" y="{y + ROW / 2 + 4}" font-size="12">{escape(host)}</text>')
         samples = [s for s in raft if s["host"] == host]
-        for index, sample in enumerate(samples):
-            end = samples[index + 1]["t"] if index + 1 < len(samples) else sample["t"]
-            colour = ROLE_COLOURS.get(sample["state"], ROLE_COLOURS[None])
-            parts.append(
-                f'<rect x="{x(sample["t"]):.1f}" y="{y}" width="{max(x(end) - x(sample["t"]), 0.3):.1f}" '
-                f'height="{ROW}" fill="{colour}"/>'
-            )
-        for index, sample in enumerate(vip):
-            if host not in sample["holders"]:
-                continue
-            end = vip[index + 1]["t"] if index + 1 < len(vip) else sample["t"]
-            parts.append(
-                f'<rect x="{x(sample["t"]):.1f}" y="{y + ROW / 3:.1f}" '
-                f'width="{max(x(end) - x(sample["t"]), 0.3):.1f}" height="{ROW / 3:.1f}" fill="#212121"/>'
-            )
-    bottom = TOP + len(hosts) * (ROW + GAP)
-    for index, mark in enumerate(marks):
+        for start, end, state in runs(samples, lambda s: s["state"]):
+            parts.append(rect(start, end, y, ROW, ROLE_COLOURS.get(state, ROLE_COLOURS[None])))
+        for start, end, holds in runs(vip, lambda s, host=host: host in s["holders"]):
+            if holds:
+                parts.append(rect(start, end, y + ROW / 3, ROW / 3, VIP_COLOUR))
+    for mark in marks:
         mx = x(mark["t"])
-        colour = "#c62828" if "fault" in mark["label"] else "#455a64"
+        if FAULT_MARK in mark["label"]:
+            style = f'stroke="{FAULT}" stroke-width="1.5"'
+        elif HEALTHY_MARK in mark["label"]:
+            continue  # the window's end says it
+        else:
+            style = 'stroke="#455a64" stroke-dasharray="3,3"'
         parts.append(
-            f'<line x1="{mx:.1f}" y1="{TOP - 16}" x2="{mx:.1f}" y2="{bottom}" stroke="{colour}" '
-            'stroke-dasharray="3,3"/>'
+            f'<line x1="{mx:.1f}" y1="{TOP - 18}" x2="{mx:.1f}" y2="{bottom - GAP}" {style}>'
+            f"<title>{escape(mark['label'])}</title></line>"
         )
-        if "fault" in mark["label"]:
-            label_y = bottom + 12 + (index % 3) * 11
-            parts.append(
-                f'<text x="{mx + 2:.1f}" y="{label_y}" fill="{colour}">{escape(mark["label"][:60])}</text>'
-            )
-    for second in range(0, int(span) + 1, max(int(span // 20), 1)):
+    step = tick_step(span)
+    for second in range(0, int(span) + 1, step):
         tx = x(t0 + second)
-        parts.append(f'<text x="{tx:.1f}" y="{height - 4}" fill="#616161">{second}s</text>')
+        parts.append(f'<line x1="{tx:.1f}" y1="{bottom - GAP}" x2="{tx:.1f}" y2="{axis - 9}" '
+                     'stroke="#616161"/>')  # fmt: skip
+        parts.append(
+            f'<text x="{tx:.1f}" y="{axis}" fill="#616161" text-anchor="middle">{second}s</text>'
+        )
+    column = WIDTH / KEY_COLUMNS
+    for index, trial in enumerate(windows):
+        kx = LEFT + (index // key_rows) * column if key_rows else LEFT
+        ky = key_top + (index % key_rows) * KEY_LINE if key_rows else key_top
+        label = trial.label if len(trial.label) <= KEY_CHARS else trial.label[: KEY_CHARS - 1] + "…"
+        parts.append(
+            f'<text x="{kx:.1f}" y="{ky}" fill="{FAULT}" font-weight="bold">{trial.number}</text>'
+        )
+        parts.append(
+            f'<text x="{kx + 16:.1f}" y="{ky}">{escape(label)} (at {trial.start - t0:.0f}s, '
+            f"{trial.end - trial.start:.0f}s to healthy)</text>"
+        )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
+
+
+def _legend(y: float) -> list[str]:
+    """Swatches: the roles, the VIP bar, the holders strip, a trial's window."""
+    items = [(ROLE_COLOURS[state], name, 10) for state, name in ROLE_NAMES.items()]
+    items += [
+        (VIP_COLOUR, "holds the VIP", 4),
+        (TWO_HOLDERS, "2+ VIP holders", 6),
+        (NO_HOLDER, "no VIP holder", 6),
+        (WINDOW, "trial: fault (red line) to healthy", 10),
+    ]
+    parts, lx = [], float(LEFT)
+    for colour, name, size in items:
+        parts.append(
+            f'<rect x="{lx:.1f}" y="{y + (10 - size) / 2:.1f}" width="14" height="{size}" '
+            f'fill="{colour}" stroke="#bdbdbd" stroke-width="0.5"/>'
+        )
+        parts.append(f'<text x="{lx + 18:.1f}" y="{y + 9}">{escape(name)}</text>')
+        lx += 18 + 6.2 * len(name) + 18
+    return parts
 
 
 def write_svg(path: Path, timeline: dict, hosts: list[str]) -> Path:

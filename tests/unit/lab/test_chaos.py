@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from onelab import chaos, proc
-from onelab.timeline_svg import render
+from onelab.timeline_svg import render, runs, trials
 
 ALL = [*chaos.FAULTS, chaos.OVERLAP]
 
@@ -125,6 +125,32 @@ def test_the_timeline_picture_is_svg_with_roles_holders_and_marks():
     assert "#2e7d32" in fills and "#90caf9" in fills
     texts = "".join(el.text or "" for el in root.iter() if el.tag.endswith("text"))
     assert "vmm01" in texts and "kill_leader: fault on vmm01" in texts
+
+
+def test_the_picture_draws_a_steady_role_as_one_shape():
+    raft = [{"t": t / 10, "host": "vmm01", "state": "follower"} for t in range(100)]
+    raft.append({"t": 10.0, "host": "vmm01", "state": "leader"})
+    assert runs(raft, lambda s: s["state"]) == [(0.0, 10.0, "follower"), (10.0, 10.0, "leader")]
+    root = ET.fromstring(render({"raft": raft, "vip": [], "marks": []}, ["vmm01"]))
+    followers = [el for el in root.iter() if el.get("fill") == "#90caf9" and el.get("height")]
+    assert len(followers) == 2  # the one band, and its legend swatch
+
+
+def test_trial_windows_run_from_the_fault_to_healthy_and_are_keyed_by_number():
+    marks = [
+        {"t": 1.0, "label": "kill_leader: fault on vmm01"},
+        {"t": 3.0, "label": "kill_leader: heal"},
+        {"t": 6.0, "label": "kill_leader: healthy, leader vmm02"},
+        {"t": 9.0, "label": "db_dropped: fault on vmm03"},  # never healthy: to the end
+    ]
+    found = trials(marks, end=20.0)
+    assert [(t.number, t.start, t.end) for t in found] == [(1, 1.0, 6.0), (2, 9.0, 20.0)]
+    vip = [{"t": 0.0, "holders": ["vmm01"]}, {"t": 20.0, "holders": ["vmm01"]}]
+    root = ET.fromstring(render({"raft": [], "vip": vip, "marks": marks}, ["vmm01"]))
+    texts = [el.text for el in root.iter() if el.tag.endswith("text")]
+    first = texts.index("kill_leader: fault on vmm01 (at 1s, 5s to healthy)")
+    second = texts.index("db_dropped: fault on vmm03 (at 9s, 11s to healthy)")
+    assert texts[first - 1] == "1" and texts[second - 1] == "2"
 
 
 def test_repair_orchestrations_are_recognised_on_the_master_bus():
