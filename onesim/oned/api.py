@@ -10,7 +10,9 @@ Calls are logged as ``Request.cc`` logs them: an ``invoked`` line at DEBUG built
 authentication, and a ``result`` line once the reply is known: ``SUCCESS`` and the reply
 values at DEBUG, ``FAILURE <message>`` at ERROR, with ``UID:-`` when authentication failed.
 Parameters and values are ``, <int>``, ``, true``/``, false`` and ``, "<string>"`` with a
-string cut to 20 characters (``%l<n>``: n) followed by ``...``.
+string cut to 20 characters (``%l<n>``: n) followed by ``...``. Every method is logged,
+one.zone.voterequest included, but one.zone.replicate (the heartbeats): of those only a
+failed authentication's result line appears.
 """
 
 from __future__ import annotations
@@ -161,7 +163,8 @@ class Method:
     leader_only: bool = False
     #: Allowed while the zone is disabled.
     zone_disabled: bool = True
-    #: Logged as ``Req:<n> ... invoked`` / ``result`` lines (the Raft calls are not).
+    #: ``Request::log_method_call``: logged as ``Req:<n> ... invoked`` / ``result`` lines.
+    #: Only one.zone.replicate turns it off (ZoneReplicateLog); its refusals still log.
     logged: bool = True
     #: How many trailing parameters of the signature may be omitted.
     optional: int = 0
@@ -204,7 +207,7 @@ class RequestManager:
             Method("one.zone.delserver", "ii", self.zone_delserver, True, False),
             Method("one.zone.resetserver", "ii", self.zone_resetserver, True, False),
             Method("one.zone.enable", "ib", self.zone_enable, True, True),
-            Method("one.zone.voterequest", "iiIi", self.zone_voterequest, logged=False),
+            Method("one.zone.voterequest", "iiIi", self.zone_voterequest),
             Method("one.zone.replicate", "iIiIiIiIs", self.zone_replicate, logged=False),
             Method("one.system.version", "", self.system_version),
             Method("one.system.config", "", self.system_config),
@@ -247,7 +250,8 @@ class RequestManager:
             # oned turns a failed DB access into an error reply, never into a fault.
             self.log.error("ReM", f"Req:{request_id} {name}: database error: {exc}")
             result = self._database_failure(name, args)
-        if method.logged:
+        # Request::execute logs the result of a failed authentication whatever the method.
+        if method.logged or caller.uid == -1:
             self._log_result(request_id, caller, name, result)
         return result
 
@@ -441,7 +445,8 @@ class RequestManager:
     # ------------------------------------------------------------------ internal Raft calls
     def zone_voterequest(self, name: str, term: int, cand_id: int, last_index: int, last_term: int):
         if cand_id < 0:
-            return rpc.failure(name, rpc.INTERNAL, "Candidate id is not valid")
+            # oned sets no message: the reply is "[one.zone.voterequest] " and the term.
+            return rpc.failure(name, rpc.INTERNAL, "", resp_id=self.raft.term)
         granted, error, current = self.raft.on_voterequest(term, cand_id, last_index, last_term)
         if granted:
             return rpc.success(current)

@@ -158,3 +158,48 @@ def test_call_line_format_like_log_method_invoked():
     )
     failed = api.format_call_line("Req:%i UID:%u %m", **dict(common, caller=api._Caller()))
     assert failed == "Req:42 UID:-1 one.zone.replicate"
+
+
+class VotingRaft(StubRaft):
+    """Grants every vote and accepts every record, at term 6."""
+
+    term = 6
+
+    def on_voterequest(self, term, cand_id, last_index, last_term):
+        return True, "", self.term
+
+    def on_replicate(self, *record):
+        return True, "", self.term
+
+
+def rem_lines(path) -> list[str]:
+    return [line.split(": ", 1)[1] for line in path.read_text().splitlines() if "[ReM]" in line]
+
+
+def test_log_method_call_like_request_manager_zone(manager, tmp_path):
+    """ZoneVoteRequest keeps log_method_call, ZoneReplicateLog turns it off, and
+    Request::execute logs a failed authentication's result whatever the method."""
+    rm = manager(VotingRaft(FOLLOWER))
+    record = (1, 12, 6, 13, 6, 12, 5, -1, "INSERT INTO vm_pool VALUES (1)")
+
+    assert rm.dispatch("one.zone.voterequest", (SESSION, 6, 1, 12, 5), "10.0.0.2")[0] is True
+    assert rm.dispatch("one.zone.voterequest", (SESSION, 6, -1, 12, 5), "10.0.0.2")[:4] == [
+        False,
+        "[one.zone.voterequest] ",
+        rpc.INTERNAL,
+        6,
+    ]
+    assert rm.dispatch("one.zone.replicate", (SESSION, *record), "10.0.0.2")[0] is True
+    assert rm.dispatch("one.zone.replicate", ("oneadmin:bad", *record), "10.0.0.2")[0] is False
+
+    lines = rem_lines(tmp_path / "oned.log")
+    assert lines == [
+        "Req:1 UID:0 IP:10.0.0.2 one.zone.voterequest invoked , 6, 1, 12, 5",
+        "Req:1 UID:0 one.zone.voterequest result SUCCESS, 6",
+        "Req:2 UID:0 IP:10.0.0.2 one.zone.voterequest invoked , 6, -1, 12, 5",
+        "Req:2 UID:0 one.zone.voterequest result FAILURE [one.zone.voterequest] ",
+        "Req:4 UID:- one.zone.replicate result FAILURE "
+        "[one.zone.replicate] User couldn't be authenticated, aborting call.",
+    ]
+    levels = [line.split("[ReM]")[1][:3] for line in (tmp_path / "oned.log").read_text().splitlines()]
+    assert levels == ["[D]", "[D]", "[D]", "[E]", "[E]"]
