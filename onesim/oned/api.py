@@ -72,8 +72,10 @@ def log_value(value, limit: int = DEFAULT_LOG_LIMIT, i8: bool = False) -> str:
             return f", {value % (1 << 64)}"  # printed as uint64_t
         return f", {value}"
     if isinstance(value, str):
-        cut = "..." if len(value) > limit else ""
-        return f', "{value[:limit]}{cut}"'
+        # std::string counts bytes: a cut may split a UTF-8 sequence, kept as raw bytes.
+        raw = value.encode("utf-8", "surrogateescape")
+        cut = "..." if len(raw) > limit else ""
+        return f', "{raw[:limit].decode("utf-8", "surrogateescape")}{cut}"'
     if isinstance(value, float):
         return f", {value:g}"
     return ", unknown param type"

@@ -25,7 +25,10 @@ class OnedLog:
         self.zone_id = zone_id
         self.debug_level = debug_level
         self._lock = threading.Lock()
-        self._file = open(self.path, "a", buffering=1)  # noqa: SIM115 - kept open for the daemon's life
+        # surrogateescape: a call line may end in part of a UTF-8 sequence, as oned's does.
+        self._file = open(  # noqa: SIM115 - kept open for the daemon's life
+            self.path, "a", buffering=1, encoding="utf-8", errors="surrogateescape"
+        )
 
     def log(self, module: str, level: int, message: str) -> None:
         if level > self.debug_level:

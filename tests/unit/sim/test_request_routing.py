@@ -203,3 +203,17 @@ def test_log_method_call_like_request_manager_zone(manager, tmp_path):
     ]
     levels = [line.split("[ReM]")[1][:3] for line in (tmp_path / "oned.log").read_text().splitlines()]
     assert levels == ["[D]", "[D]", "[D]", "[E]", "[E]"]
+
+
+def test_string_values_are_cut_in_bytes_like_std_string(tmp_path):
+    """log_xmlrpc_value measures and cuts std::string bytes: a non-ASCII value is cut at 20
+    bytes, possibly inside a UTF-8 sequence, which oned.log then holds as is."""
+    assert api.log_value("é" * 10) == ', "éééééééééé"'  # 20 bytes: not cut
+    assert api.log_value("é" * 11) == ', "éééééééééé..."'
+    split = api.log_value("a" + "é" * 10)
+    log = OnedLog(tmp_path / "oned.log")
+    log.debug("ReM", f"Req:1 UID:0 one.vm.allocate invoked{split}")
+    log.close()
+
+    written = (tmp_path / "oned.log").read_bytes()
+    assert written.endswith(b'invoked, "a' + "é".encode() * 9 + b'\xc3..."\n')
