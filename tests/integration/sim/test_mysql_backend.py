@@ -1,6 +1,7 @@
 """oned on the MySQL backend (a real MariaDB): bootstrap, replication, failover, ERRORS_LIMIT."""
 
 import pymysql
+import pyone
 
 from onelab.proc import wait_until
 from onesim import schema
@@ -29,6 +30,23 @@ def _connect_args(mariadb):
     }
 
 
+def assert_serversync_reads_own_database(zone, mariadb):
+    """What ``onezone serversync`` reads through one.system.config (its Replicator's
+    fetch_db_config/fetch_fed_config): each server's own database and ids, from an outside
+    client."""
+    for index, server in enumerate(zone.servers):
+        config = pyone.OneServer(server.endpoint, session=zone.session, timeout=10).system.config()
+        db, federation = config.DB, config.FEDERATION
+        assert (db.BACKEND, db.SERVER, db.PORT, db.USER) == (
+            "mysql",
+            mariadb.options["server"],
+            mariadb.options["port"],
+            mariadb.options["user"],
+        )
+        assert (db.PASSWD, db.DB_NAME) == (mariadb.options["passwd"], zone.db_name(index))
+        assert (federation.SERVER_ID, federation.ZONE_ID) == (index, 0)
+
+
 def test_mysql_zone_replicates_sql_into_every_servers_database(tmp_path, timings, mariadb):
     with LocalZone(3, tmp_path / "zone", db="mysql", mysql=mariadb.options, **timings) as zone:
         leader = zone.wait_leader()
@@ -51,6 +69,7 @@ def test_mysql_zone_replicates_sql_into_every_servers_database(tmp_path, timings
             ] == ("it's a \\ test")
             versions = query(mariadb, database, "SELECT version FROM db_versioning")
             assert versions == ((schema.SHARED_VERSION,),)
+        assert_serversync_reads_own_database(zone, mariadb)
         zone.kill(leader)
         survivors = [i for i in range(3) if i != leader]
         new = zone.wait_leader(timeout=RECOVERY_S, among=survivors)

@@ -1,12 +1,14 @@
 """oned.conf semantics: per-section defaults, validation messages, effective-config dump."""
 
 import re
+import xml.etree.ElementTree as ET
 
 import pytest
 
 from onesim.config import (
     RAFT_BUILTIN_DEFAULTS,
     ConfigError,
+    configuration_xml,
     dump_effective,
     from_template,
 )
@@ -120,3 +122,55 @@ def test_dump_matches_follower_cleanup_pattern():
     )
     assert match.groups() == ("follower eth0 10.3.3.2/24", "raft/vip.sh")
     assert "s3cret" not in dump
+
+
+MYSQL_FRONT_END = (
+    'DB = [ BACKEND = "mysql", SERVER = "10.0.0.5", PORT = 0, USER = "oneadmin",\n'
+    '       PASSWD = "s3cr&t", DB_NAME = "opennebula", CONNECTIONS = 25 ]\n'
+    'FEDERATION = [ MODE = "STANDALONE", ZONE_ID = 0, SERVER_ID = 2, MASTER_ONED = "" ]\n'
+)
+
+
+def serversync_reads(config_xml: str) -> dict:
+    """What onezone serversync's Replicator reads from one.system.config (fetch_db_config,
+    fetch_fed_config in src/cli/one_helper/onezone_helper.rb): the first match's text."""
+    root = ET.fromstring(config_xml)
+    assert root.tag == "OPENNEBULA_CONFIGURATION"
+    paths = ("BACKEND", "SERVER", "USER", "PASSWD", "DB_NAME", "PORT")
+    reads = {key: root.findtext(f"DB/{key}") for key in paths}
+    reads.update({key: root.findtext(f"FEDERATION/{key}") for key in ("SERVER_ID", "ZONE_ID")})
+    return reads
+
+
+def test_system_config_holds_what_serversync_reads():
+    body = configuration_xml(parse(MYSQL_FRONT_END), admin=True)
+
+    assert serversync_reads(body) == {
+        "BACKEND": "mysql",
+        "SERVER": "10.0.0.5",
+        "USER": "oneadmin",
+        "PASSWD": "s3cr&t",
+        "DB_NAME": "opennebula",
+        "PORT": "0",  # serversync reads "0" as 3306
+        "SERVER_ID": "2",
+        "ZONE_ID": "0",
+    }
+    # VectorAttribute::to_xml: keys in map order, every value in CDATA.
+    assert (
+        "<DB><BACKEND><![CDATA[mysql]]></BACKEND><CONNECTIONS><![CDATA[25]]></CONNECTIONS>"
+        "<DB_NAME><![CDATA[opennebula]]></DB_NAME><PASSWD><![CDATA[s3cr&t]]></PASSWD>"
+        "<PORT><![CDATA[0]]></PORT><SERVER><![CDATA[10.0.0.5]]></SERVER>"
+        "<USER><![CDATA[oneadmin]]></USER></DB>"
+    ) in body
+
+
+def test_system_config_hides_the_db_connection_outside_oneadmin():
+    """NebulaTemplate's hidden_attributes: DB's connection keys become *** (no CDATA)."""
+    body = configuration_xml(parse(MYSQL_FRONT_END), admin=False)
+
+    assert (
+        "<DB><BACKEND>***</BACKEND><CONNECTIONS><![CDATA[25]]></CONNECTIONS>"
+        "<DB_NAME>***</DB_NAME><PASSWD>***</PASSWD><PORT>***</PORT><SERVER>***</SERVER>"
+        "<USER>***</USER></DB>"
+    ) in body
+    assert serversync_reads(body)["SERVER_ID"] == "2"
