@@ -34,17 +34,21 @@ def assert_serversync_reads_own_database(zone, mariadb):
     """What ``onezone serversync`` reads through one.system.config (its Replicator's
     fetch_db_config/fetch_fed_config): each server's own database and ids, from an outside
     client."""
+    options = mariadb.options
     for index, server in enumerate(zone.servers):
         config = pyone.OneServer(server.endpoint, session=zone.session, timeout=10).system.config()
         db, federation = config.DB, config.FEDERATION
-        assert (db.BACKEND, db.SERVER, db.PORT, db.USER) == (
-            "mysql",
-            mariadb.options["server"],
-            mariadb.options["port"],
-            mariadb.options["user"],
-        )
-        assert (db.PASSWD, db.DB_NAME) == (mariadb.options["passwd"], zone.db_name(index))
-        assert (federation.SERVER_ID, federation.ZONE_ID) == (index, 0)
+        reads = {
+            "backend": db.BACKEND,
+            "server": db.SERVER,
+            "port": db.PORT,
+            "user": db.USER,
+            "passwd": db.PASSWD,
+            "db_name": db.DB_NAME,
+            "ids": (federation.SERVER_ID, federation.ZONE_ID),
+        }
+        wanted = dict(options, backend="mysql", db_name=zone.db_name(index), ids=(index, 0))
+        assert reads == wanted
 
 
 def test_mysql_zone_replicates_sql_into_every_servers_database(tmp_path, timings, mariadb):

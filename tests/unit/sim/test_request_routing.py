@@ -201,7 +201,9 @@ def test_log_method_call_like_request_manager_zone(manager, tmp_path):
         "Req:4 UID:- one.zone.replicate result FAILURE "
         "[one.zone.replicate] User couldn't be authenticated, aborting call.",
     ]
-    levels = [line.split("[ReM]")[1][:3] for line in (tmp_path / "oned.log").read_text().splitlines()]
+    levels = [
+        line.split("[ReM]")[1][:3] for line in (tmp_path / "oned.log").read_text().splitlines()
+    ]
     assert levels == ["[D]", "[D]", "[D]", "[E]", "[E]"]
 
 
