@@ -15,6 +15,8 @@
                               changes (a restart drops the VIP until the next confirming
                               round, about one poll_interval)
 
+    The unit and the init script are templates found the TOFS way (libtofs.jinja:
+    fence/files/<minion id>/, then <os_family>/, then the shipped one).
     With onenebula_ha:fence:enabled false the service is stopped and disabled (the Raft
     hooks then move the VIP alone; stopping the agent drops the VIP, which the leader hook
     only puts back at the next leader change: run the leader action once by hand, or
@@ -22,8 +24,9 @@
     CAP_NET_ADMIN, arping CAP_NET_RAW, the credentials file is oneadmin's, and the
     leader-only services are started and stopped through the init system. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import onenebula_ha with context %}
-{%- from tplroot ~ "/libha.jinja" import this_server with context %}
+{%- from tplroot ~ "/map.jinja" import onenebula_ha %}
+{%- from tplroot ~ "/libha.jinja" import this_server %}
+{%- from tplroot ~ "/libtofs.jinja" import files_switch %}
 {%- set fence = onenebula_ha.fence %}
 {%- set paths = onenebula_ha.paths %}
 {%- set service = fence.service %}
@@ -91,7 +94,7 @@ onenebula_ha-fence-cmd-run-check:
 onenebula_ha-fence-file-managed-unit:
   file.managed:
     - name: /etc/systemd/system/{{ service }}.service
-    - source: salt://{{ tplroot }}/fence/files/onenebula-ha-fence.service.jinja
+    - source: {{ files_switch(tplroot ~ '/fence/files', 'onenebula-ha-fence.service.jinja') }}
     - template: jinja
     - context:
         python3: {{ fence.python3 | json }}
@@ -112,7 +115,7 @@ onenebula_ha-fence-module-run-daemon_reload:
 onenebula_ha-fence-file-managed-init_script:
   file.managed:
     - name: /etc/init.d/{{ service }}
-    - source: salt://{{ tplroot }}/fence/files/onenebula-ha-fence.init.jinja
+    - source: {{ files_switch(tplroot ~ '/fence/files', 'onenebula-ha-fence.init.jinja') }}
     - template: jinja
     - context:
         name: {{ service | json }}

@@ -311,15 +311,32 @@ def test_clean_removes_the_hooks_and_the_beacon_and_never_the_database(renderer)
     data = renderer.show("vmm02", f"{FORMULA}.clean")
     _assert_conventional_ids(data)
     states = _states(data)
-    assert {(m, f) for m, f, _ in states.values()} == {
+    # (module.run: the systemd daemon-reload after the agent's unit is gone, on systemd hosts)
+    assert {(m, f) for m, f, _ in states.values()} - {("module", "run")} == {
         ("beacon", "absent"),
+        ("service", "dead"),
         ("onenebula_conf", "absent"),
         ("file", "absent"),
     }
     removed = sorted(
-        name for _, _, args in states.values() for name in args.get("names") or [args["name"]]
+        name
+        for m, _, args in states.values()
+        if m != "module"
+        for name in args.get("names") or [args["name"]]
     )
     assert "/etc/sudoers.d/onenebula_ha" in removed
+    # The fencing agent: stopped and disabled first, then its files.
+    fence = states["onenebula_ha-clean-service-dead-fence"][2]
+    assert (fence["name"], fence["enable"]) == ("onenebula-ha-fence", False)
+    assert {
+        "/usr/local/sbin/onenebula-ha-fence",
+        "/etc/onenebula-ha/fence.json",
+        "/etc/init.d/onenebula-ha-fence",
+        "/etc/systemd/system/onenebula-ha-fence.service",
+    } <= set(removed)
+    assert {"service": "onenebula_ha-clean-service-dead-fence"} in (
+        states["onenebula_ha-clean-file-absent-fence"][2]["require"]
+    )
     # What joins left in the transfer directory; the pre-restore dumps are elsewhere.
     assert {
         "/var/lib/one/onenebula_ha/leader.sql",
