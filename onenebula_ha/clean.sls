@@ -42,13 +42,12 @@ onenebula_ha-clean-beacon-absent:
     - name: onenebula_raft
     - save: true
 
-{# Whether or not the fence was ever enabled here: stop what is installed. #}
+{# Whether or not the fence was ever on here (service.dead is content with a service that
+   is not installed; no onlyif: tests/unit/test_sls_run_checks.py says why). #}
 onenebula_ha-clean-service-dead-fence:
   service.dead:
     - name: {{ fence.service | json }}
     - enable: false
-    - onlyif:
-      - {{ ('test -e ' ~ fence_init_script | quote ~ ' -o -e ' ~ fence_unit | quote) | json }}
 
 onenebula_ha-clean-file-absent-fence:
   file.absent:

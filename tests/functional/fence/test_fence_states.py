@@ -54,7 +54,9 @@ def test_the_default_pillar_installs_configures_and_starts_the_agent(show_sls):
     script = states["onenebula_ha-fence-file-managed-init_script"][2]
     assert script["name"] == "/etc/init.d/onenebula-ha-fence"
     # TOFS (libtofs.jinja): the minion's own template, then its OS family's, then the shipped.
-    assert script["source"][0] == "salt://onenebula_ha/fence/files/vmm02/onenebula-ha-fence.init.jinja"
+    assert (
+        script["source"][0] == "salt://onenebula_ha/fence/files/vmm02/onenebula-ha-fence.init.jinja"
+    )
     assert script["source"][-1] == "salt://onenebula_ha/fence/files/onenebula-ha-fence.init.jinja"
     assert len(script["source"]) == 3
     running = states["onenebula_ha-fence-service-running"][2]
