@@ -8,6 +8,8 @@ directory of this test where ``onenebula_pillar`` is the real module plus a wrap
 records each call of ``settings`` (what ``map.jinja`` calls to merge and validate) in a file.
 """
 
+import re
+
 import pytest
 import salt._logging.impl
 import salt.client
@@ -54,7 +56,13 @@ def counted_show(local_salt, example_pillar_data, repo_root, tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    "sls", ["onenebula_ha.ha.bootstrap", "onenebula_ha.ha.restore", "onenebula_ha.config"]
+    "sls",
+    [
+        "onenebula_ha.ha.bootstrap",
+        "onenebula_ha.ha.restore",
+        "onenebula_ha.config",
+        "onenebula_ha.fence",
+    ],
 )
 def test_one_validation_per_render(counted_show, sls):
     data, validations = counted_show(sls, {"onenebula_ha_run": RUN})
@@ -65,3 +73,16 @@ def test_one_validation_per_render(counted_show, sls):
 def sls_files(data):
     """The SLS files rendered for ``data`` (an SLS with includes renders each once)."""
     return {body["__sls__"] for body in data.values()}
+
+
+def test_no_file_of_the_formula_imports_with_context(repo_root):
+    """The count above holds for every file only if none imports a library ``with context``
+    (which re-evaluates ``map.jinja`` at each import)."""
+    files = [p for p in (repo_root / "onenebula_ha").rglob("*") if p.suffix in (".sls", ".jinja")]
+    assert len(files) > 40
+    found = [
+        str(p.relative_to(repo_root))
+        for p in files
+        if re.search(r"{%-?\s*(from|import)\b[^%]*\bwith\s+context", p.read_text())
+    ]
+    assert found == []
