@@ -31,7 +31,9 @@ Configuration
                                      # the leader, without progress, is stuck
 
 All options are optional; the values above are the defaults, except ``interval`` (Salt
-runs a beacon on every minion loop, ``loop_interval``, when it is not set). The state
+runs a beacon on every minion loop, ``loop_interval``, when it is not set) and
+``max_lag``, which defaults to the formula's one caught-up limit (the minion option
+``onenebula_ha.max_lag``, else 100: ``_utils/onenebula_ha.py``). The state
 ``onenebula_ha.salt.minion`` installs this configuration from the pillar.
 
 Events
@@ -142,7 +144,8 @@ log = logging.getLogger(__name__)
 
 __virtualname__ = "onenebula_raft"
 
-DEFAULTS = {"zone": 0, "timeout": 2, "report_errors_every": 30, "error_after": 60, "max_lag": 100}
+# max_lag None: the formula's caught-up limit (__utils__ onenebula_ha.max_lag).
+DEFAULTS = {"zone": 0, "timeout": 2, "report_errors_every": 30, "error_after": 60, "max_lag": None}
 # Options Salt itself reads from a beacon's configuration.
 SALT_OPTIONS = frozenset(
     {"interval", "enabled", "disable_during_state_run", "beacon_module", "run_once", "_beacon_name"}
@@ -193,6 +196,10 @@ def _options(config):
     _number(options, "zone", 0, integer=True)
     _number(options, "report_errors_every", 0)
     _number(options, "error_after", 0)
+    if options["max_lag"] is None:
+        options["max_lag"] = _utils()["onenebula_ha.max_lag"](
+            None, __opts__.get("onenebula_ha.max_lag")
+        )
     _number(options, "max_lag", 0, integer=True)
     _number(options, "timeout", 0.1)
     options["name"] = given.get("_beacon_name") or __virtualname__
@@ -355,7 +362,7 @@ def _track_stuck(memory, servers, status, max_lag, now):
             and server["id"] != status["server_id"]
             and isinstance(own, int)
             and isinstance(index, int)
-            and own - index > max_lag
+            and _utils()["onenebula_ha.lag_problem"](index, own, max_lag)
         ):
             behind[str(server["id"])] = server
     for key in list(tracked):

@@ -240,6 +240,27 @@ def test_a_follower_that_does_not_catch_up_is_reported_stuck(zone, clock):
     ] == [(2, "stuck", first_seen, [2], [])]
 
 
+@pytest.mark.parametrize(
+    ("minion_option", "lag", "stuck"),
+    [(None, 100, False), (None, 101, True), (10, 11, True), (10, 10, False)],
+)
+def test_without_max_lag_the_formulas_caught_up_limit_applies(
+    zone, clock, monkeypatch, minion_option, lag, stuck
+):
+    """No ``max_lag`` in the beacon's configuration: the minion option
+    ``onenebula_ha.max_lag``, else the formula's default (100), as every other module."""
+    if minion_option is not None:
+        monkeypatch.setitem(onenebula_raft.__opts__, "onenebula_ha.max_lag", minion_option)
+    config = [{"report_errors_every": 0}, {"error_after": 10}]
+    zone.status = dict(raft(3, server_id=0, term=7), log_index=500)
+    zone.servers = [dict(server(0, "leader", 7), log_index=500), server(1, "follower", 7),
+                    dict(server(2, "follower", 7), log_index=500 - lag)]  # fmt: skip
+    zone.servers[1]["log_index"] = 500
+    run(config)
+    clock.advance(10)
+    assert [e["server_id"] for e in run(config)] == ([2] if stuck else [])
+
+
 def test_a_lagging_follower_that_makes_progress_is_not_stuck(zone, clock):
     config = [{"report_errors_every": 0}, {"error_after": 10}, {"max_lag": 100}]
     zone.status = dict(raft(3, server_id=0, term=7), log_index=500)

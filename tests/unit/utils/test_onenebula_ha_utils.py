@@ -103,7 +103,7 @@ def test_virtual_helpers_give_a_reason(monkeypatch):
 REPEATS = {
     "ONE_LOCATION path resolution": re.compile(r"environ\.get\(\s*[\"']ONE_LOCATION"),
     "the Raft state names": re.compile(r"[\"']candidate[\"']"),
-    "the max-lag default": re.compile(r"max_lag[\"'],\s*100|DEFAULT_MAX_LAG\s*="),
+    "the max-lag default": re.compile(r"max_lag[\"']\s*[:,]\s*100\b|DEFAULT_MAX_LAG\s*="),
     "the shipped RAFT values": re.compile(r"250000"),
     "a CommandExecutionError with .info": re.compile(r"\.info\s*=\s*info"),
 }
