@@ -12,7 +12,8 @@ https://docs.saltproject.io/en/latest/topics/beacons/writing.html):
   block that calls it; every public state function an SLS (yaml) example that uses it;
 * a beacon module has ``validate`` and ``beacon`` and documents its configuration in yaml;
 * no file of the product (those directories, ``_utils`` and the state tree ``onenebula_ha``,
-  with the fencing agent) imports or names the simulator or the lab.
+  with the fencing agent) imports or names the simulator or the lab;
+* ``docs/architecture.md`` lists every loader and utils module with each public function.
 
 The checks read the source (``ast``); nothing is imported, so they need no Salt loader.
 """
@@ -227,3 +228,57 @@ def test_the_checks_catch_what_they_are_for(tmp_path):
 def test_set_is_exported_under_its_salt_name():
     module = load("modules", "onenebula_conf")
     assert module.__func_alias__ == {"set_": "set"}
+
+
+# ------------------------------------------------------------------ the architecture page
+
+ARCHITECTURE = REPO_ROOT / "docs/architecture.md"
+LIST_KINDS = {"Execution modules": "modules", "State modules": "states"}
+SINGLE_KINDS = {"Beacon": "beacons", "Runner": "runners", "Utils": "utils"}
+
+
+def documented_modules(text: str) -> dict[tuple[str, str], str]:
+    """(kind, Salt name) → the text of its entry in the page's "Salt modules" section: a
+    bullet under "Execution modules"/"State modules", or a paragraph "Beacon `x`", "Runner
+    `x`", "Utils `x`"."""
+    section = text.split("## Salt modules", 1)[1].split("\n## ", 1)[0]
+    items, current = [], []
+    for line in section.splitlines():
+        if not line.strip() or line.startswith("* "):
+            if current:
+                items.append("\n".join(current))
+            current = [line] if line.strip() else []
+        else:
+            current.append(line)
+    items.append("\n".join(current))
+    entries, list_kind = {}, None
+    for item in items:
+        first = item.split(" ", 1)[0]
+        if first in ("Execution", "State"):
+            list_kind = LIST_KINDS.get(" ".join(item.split()[:2]))
+        elif item.startswith("* `") and list_kind:
+            entries[(list_kind, item[3:].split("`", 1)[0])] = item
+        elif first in SINGLE_KINDS and item.split()[1].startswith("`"):
+            entries[(SINGLE_KINDS[first], item.split("`", 2)[1])] = item
+    return entries
+
+
+def _every_module():
+    utils = REPO_ROOT / "_utils"
+    return [*loader_modules(), *(("utils", path) for path in sorted(utils.glob("*.py")))]
+
+
+@pytest.mark.parametrize(("kind", "path"), _every_module(), ids=lambda v: getattr(v, "name", v))
+def test_the_architecture_page_lists_the_module_and_each_public_function(kind, path):
+    tree = _tree(path)
+    entry = documented_modules(ARCHITECTURE.read_text()).get((kind, salt_name(path, tree)))
+    assert entry is not None, f"docs/architecture.md does not list {_rel(path)}"
+    missing = [name for name in public_functions(tree) if f"`{name}`" not in entry]
+    assert missing == [], f"docs/architecture.md: {_rel(path)} without {missing}"
+
+
+def test_the_architecture_page_parser_finds_each_kind():
+    entries = documented_modules(ARCHITECTURE.read_text())
+    assert {kind for kind, _ in entries} == {*LIST_KINDS.values(), *SINGLE_KINDS.values()}
+    assert "`server_present`" in entries[("states", "onenebula_zone")]
+    assert "`server_present`" not in entries[("modules", "onenebula_zone")]
