@@ -21,7 +21,6 @@ import datetime
 import inspect
 import logging
 import os
-import pwd
 import re
 import sqlite3
 
@@ -477,12 +476,7 @@ def backup(path=None, owner=None, **connection):
     """
     connection = _connection(connection)
     path = os.path.abspath(path) if path else _timestamped_path("opennebula")
-    account = None
-    if owner:
-        try:
-            account = pwd.getpwnam(str(owner))
-        except KeyError:
-            raise CommandExecutionError(f"no local user {owner} to own the dump") from None
+    account = __utils__["onenebula_ha.account"](str(owner)) if owner else None
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     _onedb("backup", ["-f", path], connection)
     if not os.path.isfile(path):
@@ -491,7 +485,7 @@ def backup(path=None, owner=None, **connection):
     _write_sidecar(path, digest)
     if account is not None:
         for written in (path, f"{path}.sha256"):
-            os.chown(written, account.pw_uid, account.pw_gid)
+            os.chown(written, *account)
             os.chmod(written, 0o600)
     result = {"path": path, "size": os.path.getsize(path), "sha256": digest}
     log.info("onenebula_db: backup %s (%s bytes, sha256 %s)", path, result["size"], digest)
