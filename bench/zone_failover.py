@@ -17,6 +17,7 @@ import statistics
 import time
 
 from bench._support import SHIPPED_RAFT, local_zone, main
+from onelab.proc import wait_until
 
 WARMUP_MS = 500
 BUDGET_S = 55
@@ -27,13 +28,14 @@ REJOIN_TIMEOUT_S = 15
 def _rejoin(zone, index: int, term: int) -> None:
     """Restart server ``index`` and wait until it follows the leader of ``term``."""
     zone.start(index)
-    deadline = time.monotonic() + REJOIN_TIMEOUT_S
-    while time.monotonic() < deadline:
+
+    def following():
         status = zone.raftstatus(index)
-        if status is not None and status["STATE"] == 2 and status["TERM"] >= term:
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"server {index} did not rejoin as a follower in {REJOIN_TIMEOUT_S}s")
+        return status is not None and status["STATE"] == 2 and status["TERM"] >= term
+
+    wait_until(
+        following, timeout=REJOIN_TIMEOUT_S, interval=0.05, what=f"server {index} a follower"
+    )
 
 
 def _failover_round(zone, bound_s: float) -> float:

@@ -4,6 +4,8 @@ import time
 
 import pytest
 
+from onelab.proc import wait_until
+
 CONFIG = {"onenebula_raft": [{"zone": 0}, {"report_errors_every": 0}, {"error_after": 0}]}
 
 
@@ -23,13 +25,11 @@ def poll(beacon, until, timeout=20.0, config=None):
 
 
 def wait_caught_up(zone, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while True:
+    def one_log_index():
         indexes = {(zone.raftstatus(i) or {}).get("LOG_INDEX") for i in range(len(zone.servers))}
-        if len(indexes) == 1 and None not in indexes:
-            return
-        assert time.monotonic() < deadline, f"log indexes still differ: {indexes}"
-        time.sleep(0.1)
+        return len(indexes) == 1 and None not in indexes
+
+    wait_until(one_log_index, timeout=timeout, what="every server at the same log index")
 
 
 def kinds(events):

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from support.load import FENCE_AGENT as AGENT
 
+from onelab.proc import wait_until
 from onesim.zone_local import LocalZone
 
 # The host's own python3, as the service runs it; the test's interpreter where there is none.
@@ -105,7 +106,12 @@ class Agent:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        _wait(lambda: pidfile.exists() or self.process.poll() is not None, 15, "agent start")
+        wait_until(
+            lambda: pidfile.exists() or self.process.poll() is not None,
+            timeout=15,
+            interval=0.05,
+            what="agent start",
+        )
         assert self.process.poll() is None, self.log.read_text()
 
     def stop(self):
@@ -139,15 +145,6 @@ class Agent:
             return response.status, response.read().decode()
         finally:
             connection.close()
-
-
-def _wait(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def holding_intervals(agent, until):
@@ -210,12 +207,22 @@ def _single_holder(agents, index):
 def test_only_the_leader_holds_the_vip_and_serves_leader(fenced):
     zone, agents = fenced
     leader = zone.wait_leader(timeout=30)
-    _wait(lambda: _single_holder(agents, leader), 10, f"the VIP on server {leader} only")
+    wait_until(
+        lambda: _single_holder(agents, leader),
+        timeout=10,
+        interval=0.05,
+        what=f"the VIP on server {leader} only",
+    )
     for agent in agents:
         status, body = agent.get("/leader")
         assert status == (200 if agent.index == leader else 503), body
     followers = [a for a in agents if a.index != leader]
-    _wait(lambda: all(a.get("/follower")[0] == 200 for a in followers), 10, "/follower 200")
+    wait_until(
+        lambda: all(a.get("/follower")[0] == 200 for a in followers),
+        timeout=10,
+        interval=0.05,
+        what="/follower 200",
+    )
     health = json.loads(agents[leader].get("/health")[1])
     assert health["state"] == "leader" and health["lease"]["held"] is True
     assert health["confirmations"] >= 2 and health["vip"]["held"] is True
@@ -229,13 +236,16 @@ def test_only_the_leader_holds_the_vip_and_serves_leader(fenced):
 def test_sigkill_of_the_leaders_oned_moves_the_vip_without_overlap(fenced):
     zone, agents = fenced
     old = zone.wait_leader(timeout=30)
-    _wait(lambda: _single_holder(agents, old), 10, "the VIP on the leader")
+    wait_until(
+        lambda: _single_holder(agents, old), timeout=10, interval=0.05, what="the VIP on the leader"
+    )
     killed_at = time.time()
     zone.kill(old)
-    _wait(
+    wait_until(
         lambda: not agents[old].holds and _settled(agents[old]),
-        5,
-        "the VIP dropped by the killed leader's host",
+        timeout=5,
+        interval=0.05,
+        what="the VIP dropped by the killed leader's host",
     )
     # The first removal after the kill (none if a lapsed lease had dropped it just before).
     removals = [t for t, what in agents[old].events() if what == "del" and t >= killed_at]
@@ -243,7 +253,12 @@ def test_sigkill_of_the_leaders_oned_moves_the_vip_without_overlap(fenced):
     others = [i for i in range(3) if i != old]
     new = zone.wait_leader(timeout=30, among=others)
     leader_seen = time.time()
-    _wait(lambda: _single_holder(agents, new), 5, f"the VIP on the new leader {new}")
+    wait_until(
+        lambda: _single_holder(agents, new),
+        timeout=5,
+        interval=0.05,
+        what=f"the VIP on the new leader {new}",
+    )
     claimed = agents[new].events()
     claim_at = [t for t, what in claimed if what == "add"][-1]
     print(f"SIGKILL: dropped {dropped:.3f}s after the kill; claimed {claim_at - leader_seen:+.3f}s")
@@ -252,25 +267,45 @@ def test_sigkill_of_the_leaders_oned_moves_the_vip_without_overlap(fenced):
     assert claim_at - leader_seen < 1.5
     assert_never_two_holders(agents)
     zone.start(old)
-    _wait(lambda: zone._state(old) == 2, 30, "the old leader back as a follower")
+    wait_until(
+        lambda: zone._state(old) == 2,
+        timeout=30,
+        interval=0.05,
+        what="the old leader back as a follower",
+    )
 
 
 def test_a_frozen_agent_drops_its_expired_lease_first_thing_on_waking(fenced):
     zone, agents = fenced
     leader = zone.wait_leader(timeout=30)
-    _wait(lambda: _single_holder(agents, leader), 10, "the VIP on the leader")
+    wait_until(
+        lambda: _single_holder(agents, leader),
+        timeout=10,
+        interval=0.05,
+        what="the VIP on the leader",
+    )
     agent = agents[leader]
     before = len(agent.events())
     agent.process.send_signal(signal.SIGSTOP)
     time.sleep(2 * LEASE_S)
     thawed_at = time.time()
     agent.process.send_signal(signal.SIGCONT)
-    _wait(lambda: any(w == "del" for _t, w in agent.events()[before:]), 5, "the drop after thaw")
+    wait_until(
+        lambda: any(w == "del" for _t, w in agent.events()[before:]),
+        timeout=5,
+        interval=0.05,
+        what="the drop after thaw",
+    )
     dropped_at = next(t for t, w in agent.events()[before:] if w == "del")
     print(f"whole-agent freeze: dropped {dropped_at - thawed_at:.3f}s after the thaw")
     assert dropped_at - thawed_at < 0.5
     # oned still leads and the majority still confirms: the lease and the VIP come back.
-    _wait(lambda: _single_holder(agents, leader), 5, "the VIP back on the leader")
+    wait_until(
+        lambda: _single_holder(agents, leader),
+        timeout=5,
+        interval=0.05,
+        what="the VIP back on the leader",
+    )
     assert_never_two_holders(agents)
 
 
@@ -279,13 +314,20 @@ def test_a_leader_cut_from_its_peers_lets_go_before_the_new_leader_claims(fenced
         pytest.skip("needs nftables and root for the partition")
     zone, agents = fenced
     old = zone.wait_leader(timeout=30)
-    _wait(lambda: _single_holder(agents, old), 10, "the VIP on the leader")
+    wait_until(
+        lambda: _single_holder(agents, old), timeout=10, interval=0.05, what="the VIP on the leader"
+    )
     cut_at = time.time()
     zone.partition(old)
     try:
         others = [i for i in range(3) if i != old]
         new = zone.wait_leader(timeout=30, among=others)
-        _wait(lambda: _single_holder(agents, new), 10, f"the VIP on the new leader {new}")
+        wait_until(
+            lambda: _single_holder(agents, new),
+            timeout=10,
+            interval=0.05,
+            what=f"the VIP on the new leader {new}",
+        )
         claimed = [t for t, w in agents[new].events() if w == "add" and t >= cut_at]
         # The old oned still says leader: only the lease's expiry can have dropped it, at
         # the latest one lease after the last round sent before the cut.
@@ -301,8 +343,18 @@ def test_a_leader_cut_from_its_peers_lets_go_before_the_new_leader_claims(fenced
         assert_never_two_holders(agents)
     finally:
         zone.heal()
-    _wait(lambda: zone._state(old) == 2, 30, "the old leader stepping down after the heal")
-    _wait(lambda: sum(a.holds for a in agents) == 1, 10, "a single holder after the heal")
+    wait_until(
+        lambda: zone._state(old) == 2,
+        timeout=30,
+        interval=0.05,
+        what="the old leader stepping down after the heal",
+    )
+    wait_until(
+        lambda: sum(a.holds for a in agents) == 1,
+        timeout=10,
+        interval=0.05,
+        what="a single holder after the heal",
+    )
     assert_never_two_holders(agents)
 
 
@@ -317,7 +369,12 @@ def test_the_minion_module_reads_each_agents_view(fenced, repo_root):
     module.__salt__ = {"pillar.get": lambda key, default=None: {}}  # no pillar: arguments
     zone, agents = fenced
     leader = zone.wait_leader(timeout=30)
-    _wait(lambda: _single_holder(agents, leader), 10, "the VIP on the leader")
+    wait_until(
+        lambda: _single_holder(agents, leader),
+        timeout=10,
+        interval=0.05,
+        what="the VIP on the leader",
+    )
     views = {a.index: module.health(bind="127.0.0.1", port=a.port) for a in agents}
     assert all(view["reachable"] for view in views.values())
     assert [i for i, view in views.items() if view["leader"]] == [leader]

@@ -7,11 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 from support.load import FENCE_AGENT as AGENT
+
+from onelab.proc import wait_until
 
 PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
 
@@ -54,6 +55,14 @@ def _run(script, action):
     return subprocess.run([str(script), action], capture_output=True, text=True, timeout=60)
 
 
+def _restarted(pidfile, first, script):
+    """The PID of the agent the supervisor started after ``first``, once it runs."""
+    text = pidfile.read_text().strip() if pidfile.exists() else ""
+    if text and int(text) != first and _run(script, "status").returncode == 0:
+        return int(text)
+    return None
+
+
 def test_start_status_stop(tmp_path, render_file):
     fake_ip = tmp_path / "ip"
     fake_ip.write_text("#!/bin/sh\nexit 0\n")  # no VIP here, nothing to change
@@ -83,15 +92,9 @@ def test_start_status_stop(tmp_path, render_file):
         pidfile = tmp_path / "run" / "fence.pid"
         first = int(pidfile.read_text())
         os.kill(first, signal.SIGKILL)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            text = pidfile.read_text().strip() if pidfile.exists() else ""
-            if text and int(text) != first and _run(script, "status").returncode == 0:
-                break
-            time.sleep(0.1)
-        else:
-            raise AssertionError("the agent was not restarted")
-        second = int(pidfile.read_text())
+        second = wait_until(
+            lambda: _restarted(pidfile, first, script), timeout=20, what="the agent restarted"
+        )
     finally:
         stopped = _run(script, "stop")
     assert stopped.returncode == 0

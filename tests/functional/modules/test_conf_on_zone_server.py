@@ -1,7 +1,7 @@
 """Our oned.conf edits are read back by a running oned: a follower restarted with a RAFT
 block and SERVER_ID written by the states rejoins the zone."""
 
-import time
+from onelab.proc import wait_until
 
 
 def test_raft_block_edited_by_the_state_is_accepted_by_oned(loaders, zone, as_server):
@@ -29,10 +29,9 @@ def test_raft_block_edited_by_the_state_is_accepted_by_oned(loaders, zone, as_se
         assert kept.result is True and kept.changes == {}
     finally:
         zone.start(index)
-    deadline = time.monotonic() + 30
-    while True:
+
+    def following():
         status = loaders.modules.onenebula_zone.raft_status()
-        if status["state_name"] == "follower" and status["server_id"] == index:
-            break
-        assert time.monotonic() < deadline, status
-        time.sleep(0.2)
+        return status["state_name"] == "follower" and status["server_id"] == index
+
+    wait_until(following, timeout=30, interval=0.2, what=f"server {index} a follower again")

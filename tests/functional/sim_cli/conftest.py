@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "sim_cli")
 
 from onedb_support import DB_PASSWORD, ONE_AUTH_SECRET, free_port, run_onedb, sql_literal  # noqa: E402
 
+from onelab.proc import wait_until  # noqa: E402
 from onesim import schema  # noqa: E402
 
 
@@ -62,8 +62,7 @@ class MariaDB:
 
 
 def _wait_ready(process: subprocess.Popen, sock: Path, error_log: Path, deadline_s: float):
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
+    def ready():
         if process.poll() is not None:
             raise RuntimeError(f"mariadbd exited: {error_log.read_text()[-2000:]}")
         probe = subprocess.run(
@@ -72,10 +71,9 @@ def _wait_ready(process: subprocess.Popen, sock: Path, error_log: Path, deadline
             timeout=10,
             check=False,
         )
-        if probe.returncode == 0:
-            return
-        time.sleep(0.05)
-    raise RuntimeError("mariadbd did not become ready")
+        return probe.returncode == 0
+
+    wait_until(ready, timeout=deadline_s, interval=0.05, what="mariadbd ready")
 
 
 @pytest.fixture(scope="session")
