@@ -1,9 +1,9 @@
 # -*- coding: utf-8 -*-
 # vim: ft=sls
 ---
-{#- The OpenNebula database, its user and grants, created as MariaDB's root over the unix
-    socket. The password is read from the pillar by the state at run time, so it never
-    appears in the rendered states (onenebula_ha.database_user). #}
+{#- The OpenNebula database, its user and grants, made as MariaDB's root over the unix
+    socket in one state (one connection). The password is read from the pillar by the
+    state at run time, so it never appears in the rendered states (onenebula_ha.database). #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import onenebula_ha %}
 {%- set database = onenebula_ha.database %}
@@ -11,50 +11,22 @@
     (127.0.0.1 / ::1, with skip-name-resolve): grant all three. #}
 {%- set local_names = ['localhost', '127.0.0.1', '::1'] %}
 {%- set hosts = local_names if database.host in local_names else [database.host] %}
-{%- set connection = {
-      'connection_unix_socket': onenebula_ha.paths.mysql_socket,
-      'connection_user': 'root',
-      'connection_charset': 'utf8',
-    } %}
 
 include:
   - .server
 
 {%- if database.manage_server and database.backend == 'mysql' %}
 
-onenebula_ha-database-schema-mysql_database-present:
-  mysql_database.present:
+onenebula_ha-database-schema-onenebula_ha-database:
+  onenebula_ha.database:
     - name: {{ database.name }}
-{%-   for key, value in connection | dictsort %}
-    - {{ key }}: {{ value | json }}
-{%-   endfor %}
-    - require:
-      - sls: {{ tplroot }}.database.server
-
-onenebula_ha-database-schema-onenebula_ha-database_user:
-  onenebula_ha.database_user:
-    - name: {{ database.user }}
+    - user: {{ database.user }}
     - hosts: {{ hosts | json }}
     - password_pillar: onenebula_ha:database:password
-{%-   for key, value in connection | dictsort %}
-    - {{ key }}: {{ value | json }}
-{%-   endfor %}
+    - unix_socket: {{ onenebula_ha.paths.mysql_socket | json }}
+    - connection_user: root
     - require:
-      - mysql_database: onenebula_ha-database-schema-mysql_database-present
-{%-   for host in hosts %}
-
-onenebula_ha-database-schema-mysql_grants-present-{{ host | replace(':', '_') | replace('.', '_') }}:
-  mysql_grants.present:
-    - grant: all privileges
-    - database: {{ database.name }}.*
-    - user: {{ database.user }}
-    - host: {{ host | json }}
-{%-     for key, value in connection | dictsort %}
-    - {{ key }}: {{ value | json }}
-{%-     endfor %}
-    - require:
-      - onenebula_ha: onenebula_ha-database-schema-onenebula_ha-database_user
-{%-   endfor %}
+      - sls: {{ tplroot }}.database.server
 {%- else %}
 
 onenebula_ha-database-schema-test-show_notification:

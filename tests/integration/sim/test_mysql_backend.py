@@ -1,7 +1,12 @@
-"""oned on the MySQL backend (a real MariaDB): bootstrap, replication, failover, ERRORS_LIMIT."""
+"""oned on the MySQL backend (a real MariaDB): bootstrap, replication, failover, ERRORS_LIMIT;
+and the formula's ``onenebula_ha.database`` state making that database and its user."""
+
+from pathlib import Path
 
 import pymysql
 import pyone
+from support.formula_utils import utils_dunder
+from support.load import load_file
 
 from onelab.proc import wait_until
 from onesim import schema
@@ -109,3 +114,42 @@ def test_ha_oned_exits_after_errors_limit_consecutive_db_errors(tmp_path, timing
         assert mariadb.passwd not in log
     finally:
         zone.down()
+
+
+def test_database_state_makes_the_database_user_and_grants_once(tmp_path, mariadb):
+    """Over MariaDB's socket as root, as on a front-end: test=True predicts, the run makes
+    the database, the user for each host and its grants, the next run changes nothing;
+    the user logs in with the pillar's password, which no return shows."""
+    password = "pw-of-the-pillar-7Hq"
+    state = load_file(Path(__file__).resolve().parents[3] / "_states" / "onenebula_ha.py",
+                      "onenebula_test_database_state")  # fmt: skip
+    state.__utils__ = utils_dunder()
+    state.__pillar__ = {"onenebula_ha": {"database": {"password": password}}}
+    state.__opts__ = {"test": True}
+
+    def apply():
+        return state.database(
+            "one_state_db", "one_state_user", "onenebula_ha:database:password",
+            hosts=["localhost", "127.0.0.1"], unix_socket=str(mariadb.socket),
+        )  # fmt: skip
+
+    predicted = apply()
+    state.__opts__["test"] = False
+    made, again = apply(), apply()
+    assert predicted["result"] is None and made["result"] is True, (predicted, made)
+    assert predicted["changes"] == made["changes"]
+    assert set(made["changes"]) == {
+        "database", "one_state_user@localhost", "one_state_user@127.0.0.1", "granted",
+    }  # fmt: skip
+    assert (again["result"], again["changes"]) == (True, {}), again
+    assert password not in repr([predicted, made, again])
+    conn = pymysql.connect(
+        host="127.0.0.1", port=mariadb.port, user="one_state_user", password=password,
+        database="one_state_db", autocommit=True,
+    )  # fmt: skip
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("CREATE TABLE t (id INT)")
+            cursor.execute("DROP TABLE t")
+    finally:
+        conn.close()

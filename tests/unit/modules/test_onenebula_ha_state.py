@@ -22,23 +22,6 @@ LEADER = "10.213.0.10"
 ONE_AUTH = b"oneadmin:s3cret-Qx7\n"
 
 
-class MysqlUser:
-    """Stands in for saltext-mysql's ``mysql_user.present``; records its arguments."""
-
-    def __init__(self):
-        self.calls = []
-
-    def __call__(self, name, host=None, password_hash=None, **connection):
-        self.calls.append({"name": name, "host": host, "hash": password_hash, **connection})
-        return {"result": True, "changes": {name: "Present"}, "comment": f"User {name}@{host} "
-                f"has been added with hash {password_hash}"}  # fmt: skip
-
-
-@pytest.fixture
-def mysql_user():
-    return MysqlUser()
-
-
 @pytest.fixture
 def paths(tmp_path):
     """The secrets directory and the manifest: the same paths on the leader (below its fake
@@ -69,14 +52,13 @@ def opts():
 
 
 @pytest.fixture
-def configure_loader_modules(mysql_user, ssh, opts):
+def configure_loader_modules(ssh, opts):
     pillar = {"onenebula_ha": {"database": {"password": DB_PASSWORD}}}
     functions = {
         f"onenebula_transfer.{name}": getattr(transfer, name) for name in ("manifest", "sync_files")
     }
     return {
         ha_state: {
-            "__states__": {"mysql_user.present": mysql_user},
             "__salt__": functions,
             "__pillar__": pillar,
             "__opts__": opts,
@@ -96,29 +78,78 @@ def test_only_states_are_public():
         for name, value in vars(ha_state).items()
         if inspect.isfunction(value) and not name.startswith("_")
     }
-    assert public == {"database_user", "secrets_published", "secrets_pulled"}
+    assert public == {"database", "secrets_published", "secrets_pulled"}
 
 
-def test_database_user_hands_only_the_native_hash_to_mysql(mysql_user):
-    ret = ha_state.database_user(
-        "oneadmin", "onenebula_ha:database:password", hosts=["localhost", "127.0.0.1"]
-    )
-    inner = hashlib.sha1(DB_PASSWORD.encode()).digest()
-    expected = "*" + hashlib.sha1(inner).hexdigest().upper()
-    assert [c["hash"] for c in mysql_user.calls] == [expected, expected]
-    assert [c["host"] for c in mysql_user.calls] == ["localhost", "127.0.0.1"]
-    assert ret["result"] is True
-    assert set(ret["changes"]) == {"oneadmin@localhost", "oneadmin@127.0.0.1"}
-    assert DB_PASSWORD not in repr(ret) and expected not in repr(ret)
+NATIVE_HASH = "*" + hashlib.sha1(hashlib.sha1(DB_PASSWORD.encode()).digest()).hexdigest().upper()
+HOSTS = ["localhost", "127.0.0.1"]
+ALL_DB_PRIVILEGES = {"Select_priv": "Y", "Insert_priv": "Y", "Drop_priv": "Y", "Grant_priv": "N"}
 
 
-def test_database_user_without_the_pillar_password_changes_nothing(mysql_user):
-    ret = ha_state.database_user("oneadmin", "onenebula_ha:database:missing")
+def facts(version="10.11.6-MariaDB-0+deb12u1", database=True, users=None, grants=None):
+    native = {"plugin": "mysql_native_password", "authentication_string": NATIVE_HASH}
+    return {
+        "version": version,
+        "database": database,
+        "users": {h: dict(native) for h in HOSTS} if users is None else users,
+        "grants": {h: dict(ALL_DB_PRIVILEGES) for h in HOSTS} if grants is None else grants,
+    }
+
+
+def plan(found):
+    return ha_state._database_plan("opennebula", "oneadmin", HOSTS, NATIVE_HASH, found)
+
+
+def test_database_plan_on_a_converged_server_runs_nothing():
+    assert plan(facts()) == ([], {})
+
+
+def test_database_plan_on_an_empty_server_creates_all_with_the_hash_as_an_argument():
+    statements, changes = plan(facts(database=False, users={}, grants={}))
+    assert statements == [
+        ("CREATE DATABASE `opennebula`", ()),
+        ("CREATE USER %s@%s IDENTIFIED BY PASSWORD %s", ("oneadmin", "localhost", NATIVE_HASH)),
+        ("GRANT ALL PRIVILEGES ON `opennebula`.* TO %s@%s", ("oneadmin", "localhost")),
+        ("CREATE USER %s@%s IDENTIFIED BY PASSWORD %s", ("oneadmin", "127.0.0.1", NATIVE_HASH)),
+        ("GRANT ALL PRIVILEGES ON `opennebula`.* TO %s@%s", ("oneadmin", "127.0.0.1")),
+    ]
+    assert changes["database"] == {"old": None, "new": "opennebula"}
+    assert changes["oneadmin@localhost"] == changes["oneadmin@127.0.0.1"] == "added"
+    assert NATIVE_HASH not in repr(changes)
+
+
+def test_database_plan_resets_another_password_or_plugin_and_a_partial_grant():
+    found = facts()
+    found["users"]["localhost"]["authentication_string"] = "*0000"
+    found["users"]["127.0.0.1"]["plugin"] = "unix_socket"
+    found["grants"]["127.0.0.1"]["Drop_priv"] = "N"
+    statements, changes = plan(found)
+    assert [sql.split(" %s")[0] for sql, _ in statements] == [
+        "ALTER USER", "ALTER USER", "GRANT ALL PRIVILEGES ON `opennebula`.* TO",
+    ]  # fmt: skip
+    assert changes == {
+        "oneadmin@localhost": "password updated",
+        "oneadmin@127.0.0.1": "password updated",
+        "granted": ["ALL PRIVILEGES ON opennebula.* TO oneadmin@127.0.0.1"],
+    }
+
+
+def test_database_plan_takes_the_hash_from_mariadbs_old_password_column():
+    old = {"plugin": "", "authentication_string": "", "Password": NATIVE_HASH}
+    assert plan(facts(users={h: dict(old) for h in HOSTS})) == ([], {})
+
+
+def test_database_plan_uses_mysqls_syntax_on_mysql():
+    statements, _ = plan(facts(version="8.0.36", users={}))
+    assert statements[0][0] == "CREATE USER %s@%s IDENTIFIED WITH mysql_native_password AS %s"
+
+
+def test_database_without_the_pillar_password_changes_nothing():
+    ret = ha_state.database("opennebula", "oneadmin", "onenebula_ha:database:missing")
     assert (ret["result"], ret["comment"]) == (
         False,
         "pillar onenebula_ha:database:missing is not set",
     )
-    assert mysql_user.calls == []
 
 
 # ------------------------------------------------------------------ secrets
