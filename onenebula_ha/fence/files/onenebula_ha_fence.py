@@ -109,14 +109,16 @@ Usage: ``onenebula-ha-fence --config /etc/onenebula-ha/fence.json [--pidfile PAT
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import contextlib
+import errno
 import http.server
 import ipaddress
 import json
 import logging
+import math
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -449,6 +451,9 @@ class RaftStatus:
         return f"RaftStatus({self.as_dict()})"
 
 
+RAFT_FIELDS = ("SERVER_ID", "STATE", "TERM", "COMMIT", "LOG_INDEX")
+
+
 def parse_raftstatus(text):
     """Parse the ``<RAFT>`` document strictly (``RpcError`` on anything else)."""
     if not isinstance(text, str) or len(text) > 65536:
@@ -460,12 +465,16 @@ def parse_raftstatus(text):
     if root.tag != "RAFT":
         raise RpcError(f"raftstatus answer is <{root.tag[:40]}>, not <RAFT>")
     values = {}
-    for key in ("SERVER_ID", "STATE", "TERM", "COMMIT", "LOG_INDEX"):
+    for key in RAFT_FIELDS:
         node = root.find(key)
         raw = (node.text or "").strip() if node is not None else ""
         if not re.fullmatch(r"-?\d{1,20}", raw):
             raise RpcError(f"raftstatus {key} is {raw[:40]!r}, not an integer")
         values[key] = int(raw)
+    return _raft_status(values)
+
+
+def _raft_status(values):
     if values["STATE"] not in STATE_NAMES:
         raise RpcError(f"raftstatus STATE {values['STATE']} is unknown")
     return RaftStatus(
@@ -477,6 +486,9 @@ def parse_raftstatus(text):
 MAX_ANSWER = 1 << 20
 _STATUS_LINE_RE = re.compile(rb"HTTP/1\.[01] ([0-9]{3})(?: [^\r\n]*)?")
 _TLS_CONTEXT = []
+#: How long a host name's addresses are reused before they are looked up again (an
+#: endpoint given as an IP address is never looked up).
+RESOLVE_TTL_S = 30.0
 
 
 def _tls_context():
@@ -488,109 +500,436 @@ def _tls_context():
     return _TLS_CONTEXT[0]
 
 
-def http_post(url, body, timeout, source_address=None):
-    """POST ``body`` to ``url`` in one HTTP/1.0 exchange; returns ``(status, payload)``.
-
-    A plain socket instead of ``http.client``: the agent makes several calls a second, and
-    http.client's header machinery cost about a third of each. HTTP/1.0, so the server
-    closes the connection and answers without chunked encoding; the payload is cut at
-    Content-Length (or the end of the stream) and at ``MAX_ANSWER``. ``OSError`` for
-    transport failures (``ssl.SSLError`` and timeouts included), ``RpcError`` for an
-    answer that is not HTTP.
-    """
-    parts = urllib.parse.urlsplit(url)
-    tls = parts.scheme == "https"
-    host, port = parts.hostname, parts.port or (443 if tls else 80)
-    authority = f"[{host}]" if ":" in host else host
-    head = (
-        f"POST {parts.path or '/RPC2'} HTTP/1.0\r\n"
-        f"Host: {authority}:{port}\r\n"
-        "Content-Type: text/xml\r\n"
-        "User-Agent: onenebula-ha-fence\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    )
-    source = (source_address, 0) if source_address else None
-    sock = socket.create_connection((host, port), timeout, source)
-    data = bytearray()
-    header_end, expected = -1, None
-    try:
-        if tls:
-            sock = _tls_context().wrap_socket(sock, server_hostname=host)
-        sock.sendall(head.encode("ascii") + body)
-        while len(data) <= MAX_ANSWER + 65536:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-            if header_end < 0:
-                header_end = data.find(b"\r\n\r\n")
-                if header_end >= 0:
-                    expected = _content_length(bytes(data[:header_end]), host)
-            if expected is not None and len(data) - header_end - 4 >= expected:
-                break
-    finally:
-        sock.close()
-    if header_end < 0:
-        raise RpcError(f"no HTTP answer from {host}:{port}")
-    status = _STATUS_LINE_RE.fullmatch(bytes(data[: data.find(b"\r\n")]))
-    if status is None:
-        raise RpcError(f"bad HTTP status line from {host}:{port}")
-    payload = bytes(data[header_end + 4 :])
-    if expected is not None:
-        payload = payload[:expected]
-    return int(status.group(1)), payload[:MAX_ANSWER]
+_LENGTH_HEADERS_RE = re.compile(
+    rb"\r\n[ \t]*(content-length|transfer-encoding)[ \t]*:([^\r\n]*)", re.IGNORECASE
+)
 
 
 def _content_length(header, host):
     """Content-Length from the header block (None when absent); chunked is refused."""
     length = None
-    for line in header.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"transfer-encoding":
+    for name, value in _LENGTH_HEADERS_RE.findall(header):
+        if name.lower() == b"transfer-encoding":
             raise RpcError(f"unexpected Transfer-Encoding from {host}")
-        if name == b"content-length":
-            value = value.strip()
-            if not value.isdigit():
-                raise RpcError(f"bad Content-Length from {host}")
-            length = int(value)
+        value = value.strip()
+        if not value.isdigit():
+            raise RpcError(f"bad Content-Length from {host}")
+        length = int(value)
     return length
 
 
-def xmlrpc_call(endpoint, method, params, timeout, source_address=None):
-    """Call ``method`` at ``endpoint`` with a per-call ``timeout``; returns OpenNebula's value.
+def raftstatus_request(session):
+    """The body of ``one.zone.raftstatus`` (the session string travels only here)."""
+    return xmlrpc.client.dumps((session,), "one.zone.raftstatus").encode("utf-8")
 
-    ``source_address``: the local address to send from (default: the routing's choice).
 
-    The request body carries the parameters (the session string among them); no error
-    message built here ever contains them.
-    """
-    parts = urllib.parse.urlsplit(endpoint)
-    body = xmlrpc.client.dumps(tuple(params), method).encode("utf-8")
+_XMLRPC_INT_RE = re.compile(r"\s*-?[0-9]{1,20}\s*")
+
+
+def _xmlrpc_value(node):
+    """One XML-RPC ``<value>``, of the types OpenNebula answers with (``ValueError`` for
+    anything else). ElementTree's C parser instead of ``xmlrpc.client.loads``, whose
+    Python callbacks cost several times the parse itself on every answer."""
+    if node is None or node.tag != "value":
+        raise ValueError("not a value")
+    if len(node) == 0:
+        return node.text or ""  # no type element: a string
+    if len(node) != 1:
+        raise ValueError("a value holds one typed element")
+    typed = node[0]
+    kind, text = typed.tag, typed.text or ""
+    if kind == "string":
+        return text
+    if kind in ("int", "i4", "i8"):
+        if not _XMLRPC_INT_RE.fullmatch(text):
+            raise ValueError("bad integer")
+        return int(text)
+    if kind == "boolean":
+        if text.strip() not in ("0", "1"):
+            raise ValueError("bad boolean")
+        return text.strip() == "1"
+    if kind == "array":
+        if len(typed) != 1 or typed[0].tag != "data":
+            raise ValueError("an array holds one data element")
+        return [_xmlrpc_value(item) for item in typed[0]]
+    if kind == "struct":
+        members = {}
+        for member in typed:
+            name = member.find("name")
+            if member.tag != "member" or name is None:
+                raise ValueError("bad struct member")
+            members[name.text or ""] = _xmlrpc_value(member.find("value"))
+        return members
+    raise ValueError(f"XML-RPC type {kind[:40]} not expected here")
+
+
+def decode_xmlrpc_answer(payload):
+    """The one value of an XML-RPC ``methodResponse`` (``RpcError`` on a fault or garbage)."""
     try:
-        status, data = http_post(endpoint, body, timeout, source_address)
-    except OSError as exc:
-        raise RpcError(f"{type(exc).__name__} talking to {parts.hostname}:{parts.port}") from None
-    if status != 200:
-        raise RpcError(f"HTTP {status} from {parts.hostname}")
-    try:
-        (result,), _method = xmlrpc.client.loads(data)
-    except xmlrpc.client.Fault as exc:
-        raise RpcError(f"XML-RPC fault {exc.faultCode}") from None
+        root = ElementTree.fromstring(payload)
+        if root.tag != "methodResponse" or len(root) != 1:
+            raise ValueError("not a methodResponse")
+        if root[0].tag == "fault":
+            fault = _xmlrpc_value(root[0].find("value"))
+            code = fault.get("faultCode") if isinstance(fault, dict) else None
+            raise RpcError(f"XML-RPC fault {code if isinstance(code, int) else '?'}")
+        params = root[0]
+        if params.tag != "params" or len(params) != 1 or params[0].tag != "param":
+            raise ValueError("a methodResponse holds one param")
+        return _xmlrpc_value(params[0].find("value"))
+    except RpcError:
+        raise
     except Exception:  # noqa: BLE001 - any malformed body is a garbage answer
         raise RpcError("malformed XML-RPC answer") from None
+
+
+# The answer as oned writes it, matched in one go (a quarter of the cost of two XML parses):
+# ok, the RAFT document as an escaped string of flat integer elements, an optional error
+# code. Anything else, or anything the full parsers would read differently (a field twice,
+# a field missing, spaces), falls back to them.
+_GT = rb"(?:&gt;|>)"
+_FAST_ANSWER_RE = re.compile(
+    rb"\s*(?:<\?xml[^<>]{0,200}\?>)?\s*<methodResponse>\s*<params>\s*<param>\s*<value>\s*"
+    rb"<array>\s*<data>\s*<value>\s*<boolean>1</boolean>\s*</value>\s*"
+    rb"<value>\s*<string>&lt;RAFT"
+    + _GT
+    + rb"(?P<fields>[^<]{0,65000})&lt;/RAFT"
+    + _GT
+    + rb"</string>\s*</value>\s*"
+    rb"(?:<value>\s*<(?P<int>int|i4|i8)>-?[0-9]{1,20}</(?P=int)>\s*</value>\s*)?"
+    rb"</data>\s*</array>\s*</value>\s*</param>\s*</params>\s*</methodResponse>\s*"
+)
+_FAST_FIELDS_RE = re.compile(
+    rb"(?:&lt;[A-Z_]{1,40}" + _GT + rb"-?[0-9]{1,20}&lt;/[A-Z_]{1,40}" + _GT + rb")*"
+)
+_FAST_FIELD_RE = re.compile(
+    rb"&lt;([A-Z_]{1,40})" + _GT + rb"(-?[0-9]{1,20})&lt;/([A-Z_]{1,40})" + _GT
+)
+
+
+def fast_raftstatus(payload):
+    """The ``RaftStatus`` of an answer in oned's usual shape, or None to parse it fully
+    (never a different reading: only what the full parsers read the same way passes)."""
+    match = _FAST_ANSWER_RE.fullmatch(payload)
+    if match is None or not _FAST_FIELDS_RE.fullmatch(match.group("fields")):
+        return None
+    values = {}
+    for name, value, closing in _FAST_FIELD_RE.findall(match.group("fields")):
+        name = name.decode("ascii")
+        if name != closing.decode("ascii") or name in values:
+            return None
+        values[name] = value
+    if any(key not in values for key in RAFT_FIELDS):
+        return None
+    try:
+        return _raft_status({key: int(values[key]) for key in RAFT_FIELDS})
+    except RpcError:
+        return None  # the full parsers say what is wrong
+
+
+def decode_raftstatus(status, payload, host):
+    """The ``RaftStatus`` in one HTTP answer (``RpcError`` for anything else)."""
+    if status != 200:
+        raise RpcError(f"HTTP {status} from {host}")
+    fast = fast_raftstatus(payload)
+    if fast is not None:
+        return fast
+    result = decode_xmlrpc_answer(payload)
     if not isinstance(result, list) or len(result) < 2 or not isinstance(result[0], bool):
         raise RpcError("XML-RPC answer is not OpenNebula's [ok, value, ...] array")
     if not result[0]:
         # OpenNebula's messages name the method and never echo the session string.
-        raise RpcError(f"{method} failed: {str(result[1])[:200]}")
-    return result[1]
+        raise RpcError(f"one.zone.raftstatus failed: {str(result[1])[:200]}")
+    return parse_raftstatus(result[1])
+
+
+class Endpoint:
+    """One server's XML-RPC URL, parsed once, and its addresses."""
+
+    def __init__(self, url, resolve=socket.getaddrinfo, clock=time.monotonic):
+        parts = urllib.parse.urlsplit(url)
+        self.tls = parts.scheme == "https"
+        self.host = parts.hostname
+        self.port = parts.port or (443 if self.tls else 80)
+        self.path = parts.path or "/RPC2"
+        authority = f"[{self.host}]" if ":" in self.host else self.host
+        self.head = (
+            f"POST {self.path} HTTP/1.0\r\n"
+            f"Host: {authority}:{self.port}\r\n"
+            "Content-Type: text/xml\r\n"
+            "User-Agent: onenebula-ha-fence\r\n"
+        )
+        self.resolve = resolve
+        self.clock = clock
+        self.resolved_at = None
+        try:
+            ip = ipaddress.ip_address(self.host)
+        except ValueError:
+            self.literal = None
+        else:
+            family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
+            self.literal = [(family, (str(ip), self.port))]
+        self.cached = None
+        self.body = self.bytes = None
+
+    def request(self, body):
+        """The whole request carrying ``body`` (made again only for another body)."""
+        if body is not self.body:
+            head = self.head + f"Content-Length: {len(body)}\r\n\r\n"
+            self.body, self.bytes = body, head.encode("ascii") + body
+        return self.bytes
+
+    def addresses(self):
+        """``[(family, sockaddr)]`` to try in order (``OSError`` when the name does not
+        resolve). A name is looked up again after ``RESOLVE_TTL_S``; failures are not kept."""
+        if self.literal is not None:
+            return list(self.literal)
+        now = self.clock()
+        if self.cached is None or now - self.resolved_at >= RESOLVE_TTL_S:
+            infos = self.resolve(self.host, self.port, 0, socket.SOCK_STREAM)
+            self.cached = [(family, sockaddr) for family, _t, _p, _c, sockaddr in infos]
+            self.resolved_at = now
+        return list(self.cached)
+
+
+class Exchange:
+    """One HTTP/1.0 POST and its answer on a non-blocking socket, moved on by the
+    :class:`Poller` each time the socket is ready: connect (the endpoint's next address
+    when one refuses), TLS handshake for https, send, then read until the answer is
+    complete (Content-Length read, or the server closed). ``OSError`` for transport
+    failures, ``RpcError`` for an answer that is not HTTP."""
+
+    def __init__(self, key, endpoint, request, source_address=None):
+        self.key = key
+        self.endpoint = endpoint
+        self.request = request
+        self.source_address = source_address
+        self.addresses = endpoint.addresses()
+        self.sock = None
+        self.waiting_for = None  # "connect", "handshake", "send" or "answer"
+        self.want_write = True
+        self.sent = 0
+        self.data = bytearray()
+        self.header_end = -1
+        self.expected = None
+        self._connect()
+
+    def _connect(self):
+        if not self.addresses:
+            raise OSError(errno.EHOSTUNREACH, f"no address for {self.endpoint.host}")
+        family, sockaddr = self.addresses.pop(0)
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            if self.source_address:
+                sock.bind((self.source_address, 0))
+            code = sock.connect_ex(sockaddr)
+            if code not in (0, errno.EINPROGRESS):
+                raise OSError(code, os.strerror(code))
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+        self.waiting_for, self.want_write = "connect", True
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+
+    def events(self):
+        """What to wait for on the socket (poll(2) flags)."""
+        return select.POLLOUT if self.want_write else select.POLLIN
+
+    def advance(self):
+        """Go on after the socket became ready: True once the answer is complete."""
+        if self.waiting_for == "connect":
+            code = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code:
+                if self.addresses:  # as socket.create_connection: the next address
+                    self.close()
+                    self._connect()
+                    return False
+                raise OSError(code, os.strerror(code))
+            if self.endpoint.tls:
+                self.sock = _tls_context().wrap_socket(
+                    self.sock, server_hostname=self.endpoint.host, do_handshake_on_connect=False
+                )
+                self.waiting_for = "handshake"
+            else:
+                self.waiting_for = "send"
+        try:
+            if self.waiting_for == "handshake":
+                self.sock.do_handshake()
+                self.waiting_for = "send"
+            if self.waiting_for == "send":
+                self.sent += self.sock.send(self.request[self.sent :])
+                if self.sent < len(self.request):
+                    self.want_write = True
+                    return False
+                self.waiting_for, self.want_write = "answer", False
+                return False  # the answer comes later: wait until it is readable
+            return self._receive()
+        except BlockingIOError:
+            pass
+        except OSError as exc:
+            if not self.endpoint.tls:
+                raise
+            import ssl  # loaded already: the endpoint's TLS context needed it
+
+            if isinstance(exc, ssl.SSLWantReadError):
+                self.want_write = False
+            elif isinstance(exc, ssl.SSLWantWriteError):
+                self.want_write = True
+            else:
+                raise
+        return False
+
+    def _receive(self):
+        while True:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return True
+            self.data += chunk
+            if self.header_end < 0:
+                self.header_end = self.data.find(b"\r\n\r\n")
+                if self.header_end >= 0:
+                    header = bytes(self.data[: self.header_end])
+                    self.expected = _content_length(header, self.endpoint.host)
+            if len(self.data) > MAX_ANSWER + 65536:
+                return True
+            if self.expected is not None and len(self.data) - self.header_end - 4 >= self.expected:
+                return True
+            pending = getattr(self.sock, "pending", None)
+            if not (pending and pending()):
+                self.want_write = False
+                return False  # a plain socket: wait for the next readiness, no EAGAIN read
+
+    def answer(self):
+        """``(status, payload)`` of the complete answer."""
+        host, port = self.endpoint.host, self.endpoint.port
+        if self.header_end < 0:
+            raise RpcError(f"no HTTP answer from {host}:{port}")
+        status = _STATUS_LINE_RE.fullmatch(bytes(self.data[: self.data.find(b"\r\n")]))
+        if status is None:
+            raise RpcError(f"bad HTTP status line from {host}:{port}")
+        payload = bytes(self.data[self.header_end + 4 :])
+        if self.expected is not None:
+            payload = payload[: self.expected]
+        return int(status.group(1)), payload[:MAX_ANSWER]
+
+
+class Poller:
+    """Sends a round's requests at once from the calling thread and collects the answers.
+
+    Non-blocking sockets and one ``poll(2)`` wait for all of them:
+    no thread per request and no hand-off between threads, which cost more than the
+    requests themselves. Each request has the round's ``timeout``; a round stops waiting
+    as soon as ``decided`` says the answers in hand decide it, and closes the other
+    connections (an answer is only ever read on the connection of its own request).
+    """
+
+    def __init__(self, source_address=None, clock=time.monotonic):
+        self.source_address = source_address
+        self.clock = clock
+        self.endpoints = {}
+
+    def endpoint(self, url):
+        if url not in self.endpoints:
+            self.endpoints[url] = Endpoint(url)
+        return self.endpoints[url]
+
+    def ask(self, requests, timeout, decode, decided=None):
+        """``requests``: ``{key: (url, body)}``; ``decode(status, payload, host)`` turns an
+        answer into a value or raises ``RpcError``; ``decided(answers)``: whether the answers
+        so far settle the round. Returns ``{key: value | RpcError}`` for every key."""
+        deadline = self.clock() + timeout
+        answers, pending = {}, {}  # pending: file descriptor -> Exchange
+        poll = select.poll()
+        try:
+            for key, (url, body) in requests.items():
+                endpoint = self.endpoint(url)
+                try:
+                    exchange = Exchange(key, endpoint, endpoint.request(body), self.source_address)
+                except OSError as exc:
+                    answers[key] = _transport_error(exc, endpoint)
+                    continue
+                pending[exchange.sock.fileno()] = exchange
+                poll.register(exchange.sock, exchange.events())
+            while pending and not (decided and decided(answers)):
+                remaining = deadline - self.clock()
+                if remaining <= 0:
+                    break
+                for fd, _ready in poll.poll(math.ceil(remaining * 1000)):
+                    exchange = pending.get(fd)
+                    if exchange is not None:
+                        self._advance(exchange, fd, poll, pending, answers, decode)
+        finally:
+            settled = bool(decided and decided(answers))
+            for exchange in pending.values():
+                exchange.close()
+                answers[exchange.key] = RpcError(
+                    "not waited for (the round was decided)"
+                    if settled
+                    else f"TimeoutError talking to {exchange.endpoint.host}:{exchange.endpoint.port}"
+                )
+        return answers
+
+    @staticmethod
+    def _advance(exchange, fd, poll, pending, answers, decode):
+        """Move ``exchange`` on; once it is complete (or failed) its answer is in ``answers``
+        and its socket closed."""
+        sock = exchange.sock
+        try:
+            done = exchange.advance()
+            if done:
+                answers[exchange.key] = decode(*exchange.answer(), exchange.endpoint.host)
+        except OSError as exc:
+            done, answers[exchange.key] = True, _transport_error(exc, exchange.endpoint)
+        except RpcError as exc:
+            done, answers[exchange.key] = True, exc
+        except Exception as exc:  # noqa: BLE001 - a garbage answer never ends the loop
+            done, answers[exchange.key] = True, RpcError(type(exc).__name__)
+        if done or exchange.sock is not sock:  # finished, or moved on to the next address
+            poll.unregister(fd)
+            del pending[fd]
+            if done:
+                exchange.close()
+                return
+            pending[exchange.sock.fileno()] = exchange
+            poll.register(exchange.sock, exchange.events())
+        else:
+            poll.modify(fd, exchange.events())
+
+
+def _transport_error(exc, endpoint):
+    """The error's kind and the server; never the request (it holds the session)."""
+    return RpcError(f"{type(exc).__name__} talking to {endpoint.host}:{endpoint.port}")
+
+
+class RaftQuery:
+    """``one.zone.raftstatus`` of several servers at once, through one :class:`Poller`:
+    ``query(endpoints, session, timeout, decided)`` gives ``{key: RaftStatus | RpcError}``
+    for ``endpoints = {key: url}``."""
+
+    def __init__(self, source_address=None):
+        self.poller = Poller(source_address)
+        self.session = self.body = None
+
+    def __call__(self, endpoints, session, timeout, decided=None):
+        if session != self.session:  # the request is the same every round until then
+            self.session, self.body = session, raftstatus_request(session)
+        requests = {key: (url, self.body) for key, url in endpoints.items()}
+        return self.poller.ask(requests, timeout, decode_raftstatus, decided)
 
 
 def query_raftstatus(endpoint, session, timeout, source_address=None):
-    """``one.zone.raftstatus`` of the oned at ``endpoint``."""
-    answer = xmlrpc_call(endpoint, "one.zone.raftstatus", (session,), timeout, source_address)
-    return parse_raftstatus(answer)
+    """``one.zone.raftstatus`` of the oned at ``endpoint`` (one request, through a Poller)."""
+    answer = Poller(source_address).ask(
+        {0: (endpoint, raftstatus_request(session))}, timeout, decode_raftstatus
+    )[0]
+    if isinstance(answer, RpcError):
+        raise answer
+    return answer
 
 
 def read_session(path):
@@ -1053,7 +1392,7 @@ class Fence:
         self,
         cfg,
         clock=None,
-        query=query_raftstatus,
+        ask=None,
         commands=None,
         timings=None,
         session_reader=None,
@@ -1061,13 +1400,8 @@ class Fence:
     ):
         self.cfg = cfg
         self.clock = clock or default_clock()
-        if query is query_raftstatus and cfg.get("source_address"):
-            source = cfg["source_address"]
-
-            def query(endpoint, session, timeout):
-                return query_raftstatus(endpoint, session, timeout, source)
-
-        self.query = query
+        # ask(endpoints, session, timeout, decided): raftstatus of several servers at once.
+        self.ask = ask or RaftQuery(cfg.get("source_address"))
         self.commands = commands or Commands(cfg)
         # oned.conf and one_auth are read again only when they change (see ChangedFile).
         if timings is None:
@@ -1090,13 +1424,6 @@ class Fence:
         # Notified when a lease is granted or the agent stops: the watchdog sleeps on it
         # while no lease is held (nothing can expire then).
         self.lease_changed = threading.Condition(self.lock)
-        # A round does not wait for silent servers once it is decided, so the calls of a
-        # few rounds may be in flight at once: room for all of them (threads start lazily).
-        rounds_in_flight = 2 + int(cfg["timeout"] / cfg["poll_interval"])
-        self.pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=min(256, max(2, self.zone_size * rounds_in_flight)),
-            thread_name_prefix="query",
-        )
         self.services = ServiceWorker(cfg["leader_services"], self.commands, self.stop_event)
         # Lease state (under self.lock).
         self.lease_until = None
@@ -1310,52 +1637,6 @@ class Fence:
         )
         return plan
 
-    def _ask(self, endpoints, session):
-        """Query ``endpoints`` in parallel; returns ``{key: RaftStatus | RpcError}``.
-
-        Returns as soon as the answers in hand decide a leader's round (a majority confirmed,
-        or a peer reports a newer term): a cut-off or frozen server then costs nothing,
-        instead of its full timeout. Servers not waited for are marked so.
-        """
-        timeout = self.cfg["timeout"]
-        futures = {
-            self.pool.submit(self.query, endpoint, session, timeout): key
-            for key, endpoint in endpoints.items()
-        }
-        answers = {}
-        deadline = time.monotonic() + timeout + 0.5
-        try:
-            for future in concurrent.futures.as_completed(
-                futures, timeout=max(0.0, deadline - time.monotonic())
-            ):
-                key = futures[future]
-                try:
-                    answers[key] = future.result()
-                except RpcError as exc:
-                    answers[key] = exc
-                except Exception as exc:  # noqa: BLE001 - a query must never end the loop
-                    answers[key] = RpcError(f"{type(exc).__name__}")
-                if self._decided(answers):
-                    break
-        except concurrent.futures.TimeoutError:
-            pass
-        for future, key in futures.items():
-            if key not in answers and future.done():  # in hand already: use it (no wait)
-                try:
-                    answers[key] = future.result()
-                except RpcError as exc:
-                    answers[key] = exc
-                except Exception as exc:  # noqa: BLE001
-                    answers[key] = RpcError(f"{type(exc).__name__}")
-        for key in futures.values():
-            if key not in answers:
-                answers[key] = RpcError(
-                    "not waited for (the round was decided)"
-                    if self._decided(answers)
-                    else "no answer in time"
-                )
-        return answers
-
     def _decided(self, answers):
         """Whether a leader's round is decided by ``answers`` so far."""
         local = answers.get("local")
@@ -1388,7 +1669,9 @@ class Fence:
         if check_peers:
             endpoints.update(self.peers)
         sent_at = self.clock()  # the lease counts from before the first request leaves
-        answers = self._ask(endpoints, session)
+        # Every server at once; the round stops waiting as soon as its answers decide it
+        # (a cut-off or frozen peer then costs nothing), the others marked not waited for.
+        answers = self.ask(endpoints, session, self.cfg["timeout"], self._decided)
         local = answers.pop("local")
         # A pause may have happened while waiting: expiry first, before acting on answers.
         self.enforce_expiry()
@@ -1503,7 +1786,6 @@ class Fence:
                 self._drop(why)
             else:
                 self._release_vip(why)
-        self.pool.shutdown(wait=False)
 
     # -- reporting
     def snapshot(self):

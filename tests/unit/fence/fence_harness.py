@@ -1,6 +1,5 @@
 """Fakes for the fence's unit tests: a hand-driven clock, peers and host commands."""
 
-import concurrent.futures
 import logging
 
 from support.load import load_fence_agent as load_agent
@@ -97,25 +96,51 @@ def follower(sid, term=3, log_index=10):
     return status(sid, agent.FOLLOWER, term, log_index)
 
 
+class Late:
+    """An answer that arrives ``after`` seconds into the round. Nothing sleeps: the fake
+    zone hands a round's answers over in the order they would arrive."""
+
+    def __init__(self, answer, after):
+        self.answer = answer
+        self.after = after
+
+
 class Zone:
-    """Answers by endpoint; an exception instance is raised, a callable is called first."""
+    """The agent's ``ask`` over fake servers, answering by endpoint: a RaftStatus or an
+    RpcError is the answer, a callable is called when the request is sent, a ``Late``
+    answer comes after the others (and not at all past the round's timeout). Like the
+    agent's poller, it stops once ``decided`` says the answers in hand settle the round."""
 
     def __init__(self, clock, events, answers):
         self.clock = clock
         self.events = events
-        self.answers = answers  # sid -> RaftStatus | Exception | callable
+        self.answers = answers  # sid -> RaftStatus | RpcError | Late | callable
         self.sessions = []
 
-    def query(self, endpoint, session, timeout):
-        sid = next(s for s, e in ENDPOINTS.items() if e == endpoint)
+    def ask(self, endpoints, session, timeout, decided=None):
         self.sessions.append(session)
-        self.events.append(f"query {sid}")
-        answer = self.answers.get(sid, agent.RpcError("connection refused"))
-        if callable(answer) and not isinstance(answer, agent.RaftStatus):
-            answer = answer()
-        if isinstance(answer, BaseException):
-            raise answer
-        return answer
+        arrivals = []
+        for order, (key, endpoint) in enumerate(endpoints.items()):
+            sid = next(s for s, e in ENDPOINTS.items() if e == endpoint)
+            self.events.append(f"query {sid}")
+            answer, after = self.answers.get(sid, agent.RpcError("connection refused")), 0.0
+            if isinstance(answer, Late):
+                answer, after = answer.answer, answer.after
+            if callable(answer) and not isinstance(answer, agent.RaftStatus):
+                answer = answer()
+            arrivals.append((after, order, key, answer))
+        answers = {}
+        for after, _order, key, answer in sorted(arrivals, key=lambda a: a[:2]):
+            if after > timeout or (decided and decided(answers)):
+                break
+            answers[key] = answer
+        settled = bool(decided and decided(answers))
+        for _after, _order, key, _answer in arrivals:
+            if key not in answers:
+                answers[key] = agent.RpcError(
+                    "not waited for (the round was decided)" if settled else "TimeoutError"
+                )
+        return answers
 
 
 def config(size=5, server_id=0, vip=True, **extra):
@@ -133,20 +158,6 @@ def config(size=5, server_id=0, vip=True, **extra):
     return agent.check_config(raw)
 
 
-def settle(fence):
-    """Wait until every query the agent already submitted has returned.
-
-    A round stops waiting once it is decided, so the calls to the other servers finish in
-    the pool afterwards and would otherwise land in ``events`` in the middle of the next
-    step. Shutting the pool down waits for them; a fresh pool of the same size replaces it.
-    """
-    old = fence.pool
-    old.shutdown(wait=True)
-    fence.pool = concurrent.futures.ThreadPoolExecutor(
-        max_workers=old._max_workers, thread_name_prefix="query"
-    )
-
-
 def make_fence(answers, size=5, timings=(5000, 500), vip=True, **extra):
     """``(fence, clock, zone, commands, events)`` with the shipped timings by default."""
     events = []
@@ -162,7 +173,7 @@ def make_fence(answers, size=5, timings=(5000, 500), vip=True, **extra):
     fence = agent.Fence(
         config(size=size, vip=vip, **extra),
         clock=clock,
-        query=zone.query,
+        ask=zone.ask,
         commands=commands,
         timings=read_timings,
         session_reader=lambda _path: SESSION,

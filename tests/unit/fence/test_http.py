@@ -32,7 +32,6 @@ def served():
     finally:
         server.shutdown()
         server.server_close()
-        fence.pool.shutdown(wait=False)
 
 
 def test_leader_is_503_until_the_lease_then_200_then_503_when_it_ends(served):

@@ -7,11 +7,11 @@ import pytest
 from fence_harness import (
     SESSION,
     Captured,
+    Late,
     agent,
     follower,
     leader,
     make_fence,
-    settle,
     status,
 )
 
@@ -75,11 +75,13 @@ def test_a_peer_in_a_newer_term_revokes_a_held_lease_at_once():
     assert fence.holds() and commands.present
     clock.advance(0.5)
 
-    def slow(answer):
-        return lambda: (time.sleep(0.2), answer)[1]
-
-    # The newer term arrives before the (slower) confirmations.
-    zone.answers = {0: leader(), 1: slow(follower(1)), 2: slow(follower(2)), 3: follower(3, 4)}
+    # The newer term arrives before the (later) confirmations.
+    zone.answers = {
+        0: leader(),
+        1: Late(follower(1), 0.2),
+        2: Late(follower(2), 0.2),
+        3: follower(3, 4),
+    }
     fence.step()
     assert not fence.holds()
     assert not commands.present
@@ -167,7 +169,6 @@ def test_after_a_pause_the_expired_lease_is_dropped_before_any_query():
     fence, clock, zone, commands, events = make_fence(majority())
     fence.step()
     assert commands.present
-    settle(fence)
     events.clear()
     clock.advance(30.0)  # the whole host was stopped; the clock kept running
     fence.step()
@@ -268,15 +269,23 @@ def test_a_lease_ends_with_the_local_timings_shortened():
     assert fence.lease_until == pytest.approx(clock.t + LEASE)
 
 
-def test_garbage_and_exceptions_from_queries_never_end_the_loop():
-    def boom():
-        raise ValueError("unexpected")
-
-    answers = {0: leader(), 1: boom, 2: agent.RpcError("malformed XML-RPC answer"), 3: follower(3)}
-    fence, *_ = make_fence(answers)
+def test_garbage_answers_never_count_and_a_failing_round_fails_safe():
+    answers = {0: leader(), 1: agent.RpcError("malformed XML-RPC answer"), 2: follower(2)}
+    fence, clock, zone, commands, events = make_fence(answers)
     fence.step()
     assert not fence.holds()
-    assert "ValueError" in fence.verdict.reason
+    assert "malformed XML-RPC answer" in fence.verdict.reason
+    answers[1] = follower(1)
+    fence.step()
+    assert fence.holds()
+
+    def broken(*_args):
+        raise ValueError("unexpected")
+
+    fence.ask = broken  # a bug in the transport: the lease goes, the loop goes on
+    fence.step()
+    assert not fence.holds() and not commands.present
+    assert fence.counters["errors"] == 1
 
 
 def test_missing_credentials_fail_safe():
@@ -337,7 +346,6 @@ def test_evaluate_counts_the_leader_itself():
 def test_a_release_is_one_command_and_fails_only_if_the_vip_stays():
     fence, clock, zone, commands, events = make_fence(majority())
     fence.step()
-    settle(fence)
     events.clear()
     fence.revoke("test: drop")
     assert events == ["ip del"]  # no presence check before the removal
@@ -366,14 +374,9 @@ def test_a_claim_is_announced_with_gratuitous_arp_while_the_lease_holds():
 
 
 def test_a_round_decided_by_a_majority_does_not_wait_for_the_silent_servers():
-    def silent():
-        time.sleep(0.8)  # a cut-off server: the round would wait for its timeout
-        raise agent.RpcError("TimeoutError talking to 10.9.0.13:2633")
-
-    answers = {**majority(), 3: silent, 4: silent}
+    silent = agent.RpcError("TimeoutError talking to 10.9.0.13:2633")
+    answers = {**majority(), 3: Late(silent, 0.8), 4: Late(silent, 0.8)}
     fence, clock, zone, commands, events = make_fence(answers, timeout=0.9)
-    started = time.monotonic()
     fence.step()
     assert fence.holds() and commands.present
-    assert time.monotonic() - started < 0.6
     assert fence.snapshot()["peers"]["3"] == {"error": "not waited for (the round was decided)"}
