@@ -337,10 +337,13 @@ class RequestManager:
                 FORWARD_TIMEOUT_S,
                 rpc.source_for(endpoint, self._listen_address),
             )
-        except xmlrpc.client.Fault:
-            raise
+        # Client::call (src/client/Client.cc) hands its error text to an INTERNAL failure.
+        except xmlrpc.client.Fault as fault:
+            return rpc.failure(name, rpc.INTERNAL, fault.faultString)
+        except TimeoutError:
+            return rpc.failure(name, rpc.INTERNAL, "RPC call timed out and aborted")
         except (OSError, xmlrpc.client.Error, ValueError) as exc:
-            # (uncertain) the exact wording oned uses for a failed forward is not documented.
+            # (uncertain) xmlrpc-c's curl transport words other failures its own way.
             return rpc.failure(name, rpc.INTERNAL, f"Cannot process request: {exc}")
 
     def _zone_disabled(self) -> bool:

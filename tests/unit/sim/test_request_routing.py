@@ -121,6 +121,25 @@ def test_forwarding_transport_error_is_internal(manager, monkeypatch):
     assert reply[1].startswith("[one.vm.allocate] ")
 
 
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (TimeoutError("timed out"), "RPC call timed out and aborted"),
+        (xmlrpc.client.Fault(-501, "Not enough parameters"), "Not enough parameters"),
+    ],
+)
+def test_forward_failures_as_client_call_reports_them(manager, monkeypatch, error, message):
+    """Client::call's error text (its timeout, or the leader's fault) in an INTERNAL failure."""
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(api.rpc, "call", fail)
+    raft = StubRaft(FOLLOWER, leader="http://10.0.0.1:2633/RPC2")
+    reply = manager(raft).dispatch(*ALLOCATE, "127.0.0.1")
+    assert reply[:4] == [False, f"[one.vm.allocate] {message}", rpc.INTERNAL, -1]
+
+
 def test_authentication_is_checked_before_the_call(manager):
     raft = StubRaft(LEADER)
     reply = manager(raft).dispatch("one.vm.allocate", ("oneadmin:bad", "NAME=x", False), "::1")
