@@ -93,6 +93,9 @@ class Fault:
     observe: float = 6.0
     overlappable: bool = True
     on: str = "leader"
+    #: Healed by the formula's automatic repair, not by the nemesis: the trial's release
+    #: waits for it (:func:`await_repair`).
+    repaired: bool = False
 
 
 def _leader_kind(name: str) -> tuple[Callable, Callable | None]:
@@ -132,16 +135,28 @@ def _database_repaired(lab: Lab, follower: str) -> bool:
     return "db_versioning" in done.stdout and lab.running(follower, "opennebula")
 
 
-def _await_repair(lab: Lab, _leader: str, follower: str, bound: float = REPAIR_BOUND) -> None:
+def await_repair(
+    lab: Lab, follower: str, repairs: RepairWatcher, since: float, bound: float = REPAIR_BOUND
+) -> None:
     """The heal of a dropped database is the formula's automatic repair (the follower's
-    beacon reports it, the master restores the leader's fresh dump): wait for it, at most
-    the repair bound, before the trial's heal and audit (the zone looks healthy to Raft the
-    whole time: oned does not notice until it next writes)."""
-    deadline = time.monotonic() + bound
-    while not _database_repaired(lab, follower):
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"{follower}'s dropped database not repaired within {bound:g}s")
-        time.sleep(2)
+    beacon reports it, the master restores the leader's fresh dump, then waits until the
+    follower is a caught-up follower): wait, at most the repair bound, until a repair
+    orchestration finished since ``since`` has restored a server and succeeded, and the
+    follower's database is back with its oned running. The database alone is not the end
+    of the repair: it is back long before the restored follower has caught up with the
+    log written meanwhile, which the repair's last step waits for (the zone looks healthy
+    to Raft the whole time: oned does not notice a dropped database until it next
+    writes)."""
+
+    def repaired() -> bool:
+        return repairs.restored(since) > 0 and _database_repaired(lab, follower)
+
+    try:
+        proc.wait_until(repaired, timeout=bound, interval=2, what="the repair")
+    except TimeoutError:
+        raise TimeoutError(
+            f"{follower}'s dropped database not repaired within {bound:g}s"
+        ) from None
 
 
 def _faults() -> dict[str, Fault]:
@@ -176,7 +191,7 @@ def _faults() -> dict[str, Fault]:
               lambda lab, _l, f: lab.service(f, "mariadb", "start"), hold=2.0, observe=3.0,
               on="follower"),
         Fault("db_dropped", "a follower's database dropped (the repair path)", _drop_database,
-              _await_repair, hold=0.0, observe=3.0, overlappable=False, on="follower"),
+              hold=0.0, observe=3.0, overlappable=False, on="follower", repaired=True),
     ]  # fmt: skip
     return {fault.name: fault for fault in faults}
 
@@ -204,14 +219,20 @@ def as_kind(
     rng: random.Random,
     followers: Sequence[str],
     hit: list[str] | None = None,
+    repairs: RepairWatcher | None = None,
 ) -> FaultKind:
     """One :class:`onelab.trials.FaultKind` doing ``names`` (each on its drawn follower);
-    the hosts the faults hit are appended to ``hit`` when they are injected."""
+    the hosts the faults hit are appended to ``hit`` when they are injected. A fault the
+    formula repairs needs ``repairs``, the watcher of the master's repair orchestrations."""
     chosen = [(FAULTS[name], rng.choice(list(followers))) for name in names]
     label = "+".join(names) if len(names) == 1 else f"{OVERLAP}:{'+'.join(names)}"
-    holds = [fault.hold for fault, _ in chosen if fault.release is not None]
+    holds = [fault.hold for fault, _ in chosen if fault.release is not None or fault.repaired]
+    if repairs is None and any(fault.repaired for fault, _ in chosen):
+        raise ValueError(f"{label}: the formula repairs it, its heal needs the repair watcher")
+    injected: list[float] = []
 
     def inject(lab: Lab, leader: str) -> None:
+        injected.append(time.monotonic())  # before the faults: their repairs come after
         for fault, follower in chosen:
             if hit is not None:
                 hosts = [leader] * ("leader" in fault.on) + [follower] * ("follower" in fault.on)
@@ -220,7 +241,10 @@ def as_kind(
 
     def release(lab: Lab, leader: str) -> None:
         for fault, follower in chosen:
-            if fault.release is not None:
+            if fault.repaired:
+                assert repairs is not None
+                await_repair(lab, follower, repairs, since=injected[0])
+            elif fault.release is not None:
                 fault.release(lab, leader, follower)
 
     targets = ", ".join(f"{fault.name}->{_target(fault, follower)}" for fault, follower in chosen)
@@ -382,6 +406,19 @@ def repair_failure(data: dict, limit: int = 300) -> str:
     return "; ".join(failed)[:limit] if failed else str(ret)[:limit]
 
 
+def repair_restored(data: dict) -> bool:
+    """Whether a repair orchestration's return holds its restore step, succeeded (a repair
+    that found nothing to do, or was refused, has no such step)."""
+    ret = data.get("return")
+    steps = ret.get("data") if isinstance(ret, dict) else None
+    for results in (steps or {}).values() if isinstance(steps, dict) else ():
+        for state_id, result in (results if isinstance(results, dict) else {}).items():
+            name = state_id.split("_|-")[1] if "_|-" in state_id else state_id
+            if name.endswith("orch-repair-restore") and isinstance(result, dict):
+                return result.get("result") is True
+    return False
+
+
 def repair_notes(data: dict, limit: int = 300) -> str:
     """What a finished repair orchestration says it did: the planner's notes (the comment of
     its ``test.show_notification`` step) and how many steps ran, so a repair that did nothing
@@ -407,8 +444,8 @@ class RepairWatcher(RunnerEvents):
 
     def __init__(self, salt):
         super().__init__(salt)
-        #: (t, "started" | "finished", jid, success, why it failed)
-        self.samples: list[tuple[float, str, str, bool | None, str]] = []
+        #: (t, "started" | "finished", jid, success, what it did or why it failed, restored)
+        self.samples: list[tuple[float, str, str, bool | None, str, bool]] = []
 
     def _on_event(self, tag: str, data: dict) -> None:
         found = repair_event(tag, data)
@@ -420,8 +457,9 @@ class RepairWatcher(RunnerEvents):
             why = repair_notes(data)
         else:
             why = repair_failure(data)
+        restored = found[0] == "finished" and bool(found[2]) and repair_restored(data)
         with self._lock:
-            self.samples.append((time.monotonic(), *found, why))
+            self.samples.append((time.monotonic(), *found, why, restored))
 
     def counts(self, since: float = float("-inf")) -> dict[str, int]:
         samples = [s for s in self.snapshot() if s[0] >= since]
@@ -430,6 +468,10 @@ class RepairWatcher(RunnerEvents):
             "finished": sum(1 for s in samples if s[1] == "finished" and s[3]),
             "failed": sum(1 for s in samples if s[1] == "finished" and not s[3]),
         }
+
+    def restored(self, since: float = float("-inf")) -> int:
+        """How many repairs finished since ``since`` restored a server and succeeded."""
+        return sum(1 for s in self.snapshot() if s[0] >= since and s[5])
 
     def failures(self, since: float = float("-inf")) -> list[str]:
         """Why the repairs finished since ``since`` failed (one line each, distinct)."""
@@ -663,7 +705,7 @@ def run(
                 followers = [h.name for h in lab.frontends if h.name != leader]
                 names = draw(rng, kinds)
                 hit: list[str] = []
-                kind = as_kind(names, rng, followers, hit)
+                kind = as_kind(names, rng, followers, hit, repairs)
                 observe = max(FAULTS[n].observe for n in names) * election
                 first_write = len(writer.snapshot())
                 trial_start = time.monotonic()

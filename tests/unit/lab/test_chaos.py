@@ -271,6 +271,13 @@ def test_a_finished_repair_says_what_it_did():
     steps["salt_|-repair-restore_|-restore_|-state"] = {"result": True, "comment": "ok"}
     assert chaos.repair_notes(data).startswith("1 step(s); vmm02")
     assert chaos.repair_notes({"return": ["render error"]}) == ""
+    assert not chaos.repair_restored(data)  # a step named restore, not the repair's own
+    restore = "salt_|-onenebula_ha-orch-repair-restore_|-repairing vmm02: restoring_|-state"
+    steps[restore] = {"result": False, "comment": "failed"}
+    assert not chaos.repair_restored(data)
+    steps[restore] = {"result": True, "comment": "ok"}
+    assert chaos.repair_restored(data)
+    assert not chaos.repair_restored({"return": ["render error"]})
 
 
 class _RepairingLab:
@@ -290,21 +297,58 @@ class _RepairingLab:
         return True
 
 
-def test_db_dropped_heals_by_waiting_for_the_automatic_repair(monkeypatch):
-    fault = chaos.FAULTS["db_dropped"]
-    assert fault.release is not None and fault.hold == 0.0
-    monkeypatch.setattr(chaos.time, "sleep", lambda seconds: None)
-    lab = _RepairingLab(after=3)
-    fault.release(lab, "vmm01", "vmm03")
-    assert lab.looks == 4
+REPAIR = {"fun": "runner.state.orchestrate", "fun_args": [{"mods": "onenebula_ha.orch.repair"}]}
+
+
+def _repair_return(jid: str, *, restored: bool) -> tuple[str, dict]:
+    notes = "test_|-onenebula_ha-orch-repair-test-show_notification_|-x_|-show_notification"
+    steps = {notes: {"result": True, "comment": "nothing to repair" if not restored else "x"}}
+    if restored:
+        steps["salt_|-onenebula_ha-orch-repair-restore_|-r_|-state"] = {"result": True}
+        steps["salt_|-onenebula_ha-orch-repair-healthy_|-h_|-state"] = {"result": True}
+    data = {**REPAIR, "success": True, "return": {"retcode": 0, "data": {"master": steps}}}
+    return f"salt/run/{jid}/ret", data
+
+
+def test_db_dropped_heals_when_a_repair_has_restored_and_finished(monkeypatch):
+    """The database is back as soon as the restore ran; the heal waits for the repair's end
+    (its last step waits for a caught-up follower), not for a repair that did nothing."""
+    watcher = chaos.RepairWatcher(salt=None)  # fed by hand, not started
+    bus = [
+        ("salt/run/1/new", REPAIR),
+        _repair_return("1", restored=False),  # e.g. a repair that found nothing to do
+        ("salt/run/2/new", REPAIR),
+        _repair_return("2", restored=True),
+    ]
+    polls = []
+
+    def next_event(seconds):
+        polls.append(seconds)
+        if bus:
+            watcher._on_event(*bus.pop(0))
+
+    monkeypatch.setattr(proc.time, "sleep", next_event)
+    lab = _RepairingLab(after=1)  # the DROP, then the database is back at the first look
+    kind = chaos.as_kind(["db_dropped"], random.Random(1), ["vmm03"], repairs=watcher)
+    assert kind.release is not None and kind.hold == 0.0
+    kind.inject(lab, "vmm01")
+    kind.release(lab, "vmm01")
+    assert bus == [] and len(polls) == 4
+    assert watcher.restored() == 1 and watcher.counts()["finished"] == 2
 
 
 def test_db_dropped_not_repaired_within_the_bound_fails_the_trial(monkeypatch):
     clock = iter(range(0, 10_000, 50))
     monkeypatch.setattr(chaos.time, "monotonic", lambda: next(clock))
     monkeypatch.setattr(chaos.time, "sleep", lambda seconds: None)
+    watcher = chaos.RepairWatcher(salt=None)
     with pytest.raises(TimeoutError, match="vmm03's dropped database not repaired within 180s"):
-        chaos._await_repair(_RepairingLab(after=10**6), "vmm01", "vmm03")
+        chaos.await_repair(_RepairingLab(after=0), "vmm03", watcher, since=0.0)
+
+
+def test_a_fault_the_formula_repairs_needs_the_repair_watcher():
+    with pytest.raises(ValueError, match="repair watcher"):
+        chaos.as_kind(["db_dropped"], random.Random(1), ["vmm03"])
 
 
 class FakeBus:
