@@ -1,7 +1,8 @@
 """A timeline picture of a lab run, drawn as SVG with the standard library.
 
 One row per front-end: its Raft role as a coloured band (leader, follower, candidate, no
-answer), a thick dark bar while it holds the VIP; a strip on top, red where two or more
+answer; a follower more than :data:`BEHIND` records behind the leader's commit striped), a
+thick dark bar while it holds the VIP; a strip on top, red where two or more
 hosts hold the VIP at once and grey where nobody does. Each trial (from its ``… fault on
 …`` mark to its ``… healthy …`` mark) is a shaded window with its number on top, the fault
 a red line, its release and heal dashed lines; a key under the chart says what each
@@ -29,6 +30,10 @@ ROLE_NAMES = {
     "candidate": "candidate",
     None: "no answer",
 }
+#: A follower this many records behind the leader's commit is drawn striped ("behind"): the
+#: formula's own bound for a caught-up follower (``onenebula_zone.health``'s max_lag).
+BEHIND = 100
+BEHIND_FILL = "url(#behind)"
 VIP_COLOUR = "#212121"
 TWO_HOLDERS = "#d32f2f"
 NO_HOLDER = "#9e9e9e"
@@ -76,6 +81,25 @@ def runs(samples: list[dict], value) -> list[tuple[float, float, object]]:
     return out
 
 
+def roles(raft: list[dict]) -> list[dict]:
+    """The samples with ``role``: the state, or ``behind`` for a follower more than
+    :data:`BEHIND` records behind the commit the leader reported last."""
+    leader_commit = None
+    out = []
+    for sample in sorted(raft, key=lambda s: s["t"]):
+        state, commit = sample["state"], sample.get("commit")
+        if state == "leader" and commit is not None:
+            leader_commit = commit
+        behind = (
+            state == "follower"
+            and commit is not None
+            and leader_commit is not None
+            and leader_commit - commit > BEHIND
+        )
+        out.append({**sample, "role": "behind" if behind else state})
+    return out
+
+
 def tick_step(span: float, ticks: int = 20) -> int:
     """A round number of seconds between time ticks, about ``ticks`` of them."""
     for step in (1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 1800, 3600):
@@ -92,6 +116,7 @@ def render(timeline: dict, hosts: list[str]) -> str:
     t0, t1 = (min(times), max(times)) if times else (0.0, 1.0)
     span = max(t1 - t0, 1e-6)
     windows = trials(marks, t1)
+    raft_roles = roles(raft)
 
     def x(t: float) -> float:
         return LEFT + (t - t0) / span * WIDTH
@@ -115,6 +140,11 @@ def render(timeline: dict, hosts: list[str]) -> str:
         f'<text x="{LEFT}" y="15" font-size="13">VIP holders and Raft roles per front-end over '
         f"{span:.0f} s; {len(windows)} trial(s), numbered (key below)</text>",
     ]
+    parts.append(
+        '<defs><pattern id="behind" width="6" height="6" patternUnits="userSpaceOnUse" '
+        f'patternTransform="rotate(45)"><rect width="6" height="6" fill="white"/>'
+        f'<rect width="3" height="6" fill="{ROLE_COLOURS["follower"]}"/></pattern></defs>'
+    )
     parts += _legend(24)
     # Trial windows behind everything, their numbers above the holders strip.
     for trial in windows:
@@ -125,16 +155,17 @@ def render(timeline: dict, hosts: list[str]) -> str:
         )
     # The holders strip: red for two or more holders, grey for none.
     for start, end, count in runs(vip, lambda s: min(len(s["holders"]), 2)):
-        if count != 1:
-            parts.append(
-                rect(start, end, TOP - 16, 8, TWO_HOLDERS if count else NO_HOLDER, least=1.0)
-            )
+        if count == 0:
+            parts.append(rect(start, end, TOP - 16, 8, NO_HOLDER, least=1.0))
+        elif count == 2:  # wide enough to be seen even for one 100 ms sample
+            parts.append(rect(start, end, TOP - 16, 8, TWO_HOLDERS, least=3.0))
     for row, host in enumerate(hosts):
         y = TOP + row * (ROW + GAP)
         parts.append(f'<text x="4" y="{y + ROW / 2 + 4}" font-size="12">{escape(host)}</text>')
-        samples = [s for s in raft if s["host"] == host]
-        for start, end, state in runs(samples, lambda s: s["state"]):
-            parts.append(rect(start, end, y, ROW, ROLE_COLOURS.get(state, ROLE_COLOURS[None])))
+        samples = [s for s in raft_roles if s["host"] == host]
+        for start, end, role in runs(samples, lambda s: s["role"]):
+            fill = BEHIND_FILL if role == "behind" else ROLE_COLOURS.get(role, ROLE_COLOURS[None])
+            parts.append(rect(start, end, y, ROW, fill))
         for start, end, holds in runs(vip, lambda s, host=host: host in s["holders"]):
             if holds:
                 parts.append(rect(start, end, y + ROW / 3, ROW / 3, VIP_COLOUR))
@@ -177,6 +208,7 @@ def render(timeline: dict, hosts: list[str]) -> str:
 def _legend(y: float) -> list[str]:
     """Swatches: the roles, the VIP bar, the holders strip, a trial's window."""
     items = [(ROLE_COLOURS[state], name, 10) for state, name in ROLE_NAMES.items()]
+    items.insert(2, (BEHIND_FILL, f"follower >{BEHIND} behind", 10))
     items += [
         (VIP_COLOUR, "holds the VIP", 4),
         (TWO_HOLDERS, "2+ VIP holders", 6),

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from onelab import chaos, proc
-from onelab.timeline_svg import render, runs, trials
+from onelab.timeline_svg import BEHIND, render, roles, runs, trials
 
 ALL = [*chaos.FAULTS, chaos.OVERLAP]
 
@@ -132,8 +132,22 @@ def test_the_picture_draws_a_steady_role_as_one_shape():
     raft.append({"t": 10.0, "host": "vmm01", "state": "leader"})
     assert runs(raft, lambda s: s["state"]) == [(0.0, 10.0, "follower"), (10.0, 10.0, "leader")]
     root = ET.fromstring(render({"raft": raft, "vip": [], "marks": []}, ["vmm01"]))
-    followers = [el for el in root.iter() if el.get("fill") == "#90caf9" and el.get("height")]
+    followers = [el for el in root.findall("{*}rect") if el.get("fill") == "#90caf9"]
     assert len(followers) == 2  # the one band, and its legend swatch
+
+
+def test_a_follower_far_behind_the_leaders_commit_is_drawn_behind():
+    raft = [
+        {"t": 0.0, "host": "vmm01", "state": "leader", "commit": 500},
+        {"t": 0.0, "host": "vmm02", "state": "follower", "commit": 500 - BEHIND},
+        {"t": 0.0, "host": "vmm03", "state": "follower", "commit": 499 - BEHIND},
+        {"t": 0.1, "host": "vmm03", "state": None, "commit": None},
+    ]
+    assert [s["role"] for s in roles(raft)] == ["leader", "follower", "behind", None]
+    root = ET.fromstring(
+        render({"raft": raft, "vip": [], "marks": []}, ["vmm01", "vmm02", "vmm03"])
+    )
+    assert any(el.get("fill") == "url(#behind)" for el in root.iter())
 
 
 def test_trial_windows_run_from_the_fault_to_healthy_and_are_keyed_by_number():
