@@ -71,8 +71,8 @@ the host is suspended or its processes are stopped), ``time.monotonic`` where th
 exist. A host that was frozen (every process SIGSTOPped, a paused VM) wakes up with a clock
 that moved on by the length of the pause: the main loop checks the lease against the clock
 at the top of every iteration, before any I/O, and before it acts on a round's answers; a
-separate watchdog thread enforces the expiry too, so the first thing either thread does on
-waking is drop an expired lease.
+separate watchdog thread enforces the expiry too, waiting on a CLOCK_BOOTTIME timer set to
+the lease's end, so the first thing either thread does on waking is drop an expired lease.
 
 What it does not cover (documented in docs/fence.md): oned grants votes without Raft's
 "leader stickiness" (thesis section 4.2.3), so a server that cannot hear the leader but
@@ -194,6 +194,69 @@ def default_clock():
         except OSError:
             pass
     return time.monotonic
+
+
+class BoottimeAlarm:
+    """Wakes a waiting thread at an absolute instant of ``CLOCK_BOOTTIME``: a timerfd
+    (timerfd_create(2)), through ctypes (``os.timerfd_*`` exists only from Python 3.13).
+
+    A sleep or a timed wait counts ``CLOCK_MONOTONIC``, which stands still while the host
+    is suspended; a timer on ``CLOCK_BOOTTIME`` fires on time across a suspend (at once on
+    resume when its instant has passed). The watchdog waits on it instead of waking every
+    100 ms to look at the clock. ``OSError`` where the kernel or libc has no timerfd.
+    """
+
+    CLOCK_BOOTTIME = 7  # linux/time.h
+    TFD_TIMER_ABSTIME = 1
+    TFD_NONBLOCK, TFD_CLOEXEC = os.O_NONBLOCK, os.O_CLOEXEC  # as timerfd.h defines them
+
+    def __init__(self):
+        import ctypes  # only here: the agent needs it for this alarm alone
+
+        class Timespec(ctypes.Structure):
+            _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+        class Itimerspec(ctypes.Structure):
+            _fields_ = [("it_interval", Timespec), ("it_value", Timespec)]
+
+        self._ctypes, self._timespec, self._itimerspec = ctypes, Timespec, Itimerspec
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self._libc.timerfd_create(
+            self.CLOCK_BOOTTIME, self.TFD_NONBLOCK | self.TFD_CLOEXEC
+        )
+        if self.fd < 0:
+            self._raise()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._poll = select.poll()
+        self._poll.register(self.fd, select.POLLIN)
+        self._poll.register(self._wake_r, select.POLLIN)
+
+    def _raise(self):
+        code = self._ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+
+    def set(self, at):
+        """Fire at ``at`` (seconds on CLOCK_BOOTTIME, rounded up to the nanosecond: never
+        before it; at once when it has passed)."""
+        nanoseconds = max(1, math.ceil(at * 1e9))  # 0 would disarm the timer
+        value = self._timespec(nanoseconds // 10**9, nanoseconds % 10**9)
+        spec = self._itimerspec(self._timespec(0, 0), value)
+        ctypes = self._ctypes
+        if self._libc.timerfd_settime(self.fd, self.TFD_TIMER_ABSTIME, ctypes.byref(spec), None):
+            self._raise()
+
+    def wait(self):
+        """Until the alarm fires or :meth:`wake` is called."""
+        self._poll.poll()
+        for fd in (self.fd, self._wake_r):
+            with contextlib.suppress(BlockingIOError):
+                os.read(fd, 64)
+
+    def wake(self):
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._wake_w, b"\0")
 
 
 # ---------------------------------------------------------------------------------- config
@@ -1397,6 +1460,7 @@ class Fence:
         timings=None,
         session_reader=None,
         scrubber=None,
+        alarm=None,
     ):
         self.cfg = cfg
         self.clock = clock or default_clock()
@@ -1424,6 +1488,14 @@ class Fence:
         # Notified when a lease is granted or the agent stops: the watchdog sleeps on it
         # while no lease is held (nothing can expire then).
         self.lease_changed = threading.Condition(self.lock)
+        # On CLOCK_BOOTTIME the watchdog waits for the lease's end on a timer (see
+        # BoottimeAlarm); with another clock (the tests') it looks every 100 ms.
+        self.alarm = alarm
+        if alarm is None and self.clock is boottime_clock:
+            try:
+                self.alarm = BoottimeAlarm()
+            except (OSError, AttributeError) as exc:  # no timerfd: the 100 ms looks
+                LOG.info("no CLOCK_BOOTTIME timer (%s): the watchdog looks every 100 ms", exc)
         self.services = ServiceWorker(cfg["leader_services"], self.commands, self.stop_event)
         # Lease state (under self.lock).
         self.lease_until = None
@@ -1551,6 +1623,8 @@ class Fence:
                 self.services.want("started")
             if self.lease_until is None or until > self.lease_until:
                 self.lease_until = until
+                if self.alarm is not None:
+                    self.alarm.set(until)  # the watchdog's wake-up moves with the lease
             self.lease_term = term
             return True
 
@@ -1764,7 +1838,14 @@ class Fence:
         stopped and continued wakes at once: its timeouts passed meanwhile.) Without a lease
         it sleeps until one is granted (``lease_changed``), at most ``idle`` at a time. On a
         healthy leader that is about ten wake-ups a second, on a follower one.
+
+        With a :class:`BoottimeAlarm` (the agent's own clock, CLOCK_BOOTTIME) it waits on
+        that instead: every grant sets the alarm to the lease's end, so the watchdog wakes
+        when the lease ends (on time across a suspend too) and not in between.
         """
+        if self.alarm is not None:
+            self._watch_alarm()
+            return
         while not self.stop_event.is_set():
             with self.lock:
                 if self.lease_until is None:
@@ -1778,8 +1859,23 @@ class Fence:
             except Exception:  # noqa: BLE001
                 LOG.exception("watchdog failed to drop the lease")
 
+    def _watch_alarm(self):
+        while not self.stop_event.is_set():
+            try:
+                self.alarm.wait()
+                self.enforce_expiry()
+                with self.lock:
+                    if self.lease_until is not None:
+                        # Still held (the alarm rang for an end since moved, or a hair
+                        # early): ring again at its end, so that it is never unwatched.
+                        self.alarm.set(self.lease_until)
+            except Exception:  # noqa: BLE001
+                LOG.exception("watchdog failed to drop the lease")
+
     def shutdown(self, why="agent stopping"):
         self.stop_event.set()
+        if self.alarm is not None:
+            self.alarm.wake()
         with self.lock:
             self.lease_changed.notify_all()
             if self.lease_until is not None:

@@ -7,8 +7,11 @@ import pytest
 from fence_harness import (
     SESSION,
     Captured,
+    FakeCommands,
     Late,
+    Zone,
     agent,
+    config,
     follower,
     leader,
     make_fence,
@@ -380,3 +383,53 @@ def test_a_round_decided_by_a_majority_does_not_wait_for_the_silent_servers():
     fence.step()
     assert fence.holds() and commands.present
     assert fence.snapshot()["peers"]["3"] == {"error": "not waited for (the round was decided)"}
+
+
+def test_the_alarm_rings_at_an_instant_of_the_boottime_clock_or_when_woken():
+    alarm = agent.BoottimeAlarm()
+    start = agent.boottime_clock()
+    alarm.set(start + 0.05)
+    alarm.wait()
+    assert agent.boottime_clock() >= start + 0.05  # never before its instant
+    alarm.set(start - 10.0)  # an instant that has passed: at once
+    alarm.wait()
+    alarm.set(start + 3600.0)
+    threading.Timer(0.05, alarm.wake).start()
+    alarm.wait()  # woken (the agent stopping), not rung
+    assert agent.boottime_clock() < start + 3600.0
+
+
+def test_on_the_boottime_clock_the_watchdog_drops_the_lease_at_its_end_and_not_before():
+    """The agent's own clock: the watchdog waits on the alarm each grant sets, and wakes
+    when the lease ends instead of every 100 ms (lease 200 ms here)."""
+    events = []
+    zone = Zone(agent.boottime_clock, events, majority())
+    commands = FakeCommands(events)
+    fence = agent.Fence(
+        config(poll_interval=0.05, timeout=0.05, margin_ms=0),
+        clock=agent.boottime_clock,
+        ask=zone.ask,
+        commands=commands,
+        timings=lambda: (400, 50),
+        session_reader=lambda _path: SESSION,
+    )
+    assert isinstance(fence.alarm, agent.BoottimeAlarm)
+    rings, dropped = [], []
+    wait, vip_del = fence.alarm.wait, commands.vip_del
+    fence.alarm.wait = lambda: (wait(), rings.append(agent.boottime_clock()))
+    commands.vip_del = lambda: (dropped.append(agent.boottime_clock()), vip_del())[1]
+    thread = threading.Thread(target=fence.watchdog, daemon=True)
+    thread.start()
+    try:
+        fence.step()
+        until = fence.lease_until
+        assert fence.holds() and commands.present
+        deadline = time.monotonic() + 10  # generous: a loaded machine may not schedule it
+        while commands.present and time.monotonic() < deadline:
+            threading.Event().wait(0.01)
+        assert not commands.present and fence.counters["leases_expired"] == 1
+        assert dropped[-1] >= until  # never before the lease's end
+        assert len(rings) == 1  # one wake-up for the whole lease
+    finally:
+        fence.shutdown()
+        thread.join(2)

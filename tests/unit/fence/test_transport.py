@@ -162,3 +162,57 @@ def test_source_address_is_used(serve):
     server = serve(http(ok_body()))
     with pytest.raises(agent.RpcError, match="talking to"):
         agent.query_raftstatus(server.endpoint, SESSION, 1.0, source_address="192.0.2.1")
+
+
+def _xmlrpc_c(raft, ok="1", code="<i4>0</i4>"):
+    """An answer laid out as xmlrpc-c (oned's XML-RPC library) writes it."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\r\n<methodResponse>\r\n<params>\r\n'
+        f"<param><value><array><data>\r\n<value><boolean>{ok}</boolean></value>\r\n"
+        f"<value><string>{raft}</string></value>\r\n<value>{code}</value>\r\n"
+        "</data></array></value></param>\r\n</params>\r\n</methodResponse>\r\n"
+    ).encode()
+
+
+def _escaped(text, gt="&gt;"):
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", gt)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        ok_body(),
+        _xmlrpc_c(_escaped(RAFT)),
+        _xmlrpc_c(_escaped(RAFT, gt=">")),  # '>' need not be escaped in XML text
+        _xmlrpc_c(_escaped(RAFT.replace("<TERM>4<", "<TERM> 4 <"))),  # spaces: full parse
+        _xmlrpc_c(_escaped(RAFT.replace("<TERM>4</TERM>", "<TERM>4</TERM><TERM>9</TERM>"))),
+        _xmlrpc_c(_escaped(RAFT.replace("<TERM>4</TERM>", ""))),  # a field missing
+        _xmlrpc_c(_escaped(RAFT.replace("<STATE>2<", "<STATE>7<"))),  # unknown state
+        _xmlrpc_c(_escaped(RAFT.replace("<TERM>4</TERM>", "<X><TERM>9</TERM></X><TERM>4</TERM>"))),
+        _xmlrpc_c(_escaped(RAFT), ok="0"),
+        _xmlrpc_c(_escaped(RAFT), code="<int>-1</int>"),
+        _xmlrpc_c(_escaped(RAFT)).replace(b"<string>", b"").replace(b"</string>", b""),
+    ],
+)
+def test_the_quick_reading_of_an_answer_never_differs_from_the_full_parse(payload):
+    """oned's usual answer is read with one regular expression; whatever it accepts, the
+    XML parsers read the same way, and anything else is left to them."""
+    try:
+        (result,), _ = xmlrpc.client.loads(payload)
+        full = agent.parse_raftstatus(result[1]).as_dict() if result[0] is True else "refused"
+    except (agent.RpcError, xmlrpc.client.Error, IndexError):
+        full = "error"
+    quick = agent.fast_raftstatus(payload)
+    if quick is not None:
+        assert quick.as_dict() == full
+    decoded = (
+        agent.decode_raftstatus(200, payload, "h") if full not in ("error", "refused") else None
+    )
+    if decoded is not None:
+        assert decoded.as_dict() == full
+
+
+def test_the_quick_reading_takes_oned_s_usual_answers():
+    assert agent.fast_raftstatus(ok_body()).term == 4
+    assert agent.fast_raftstatus(_xmlrpc_c(_escaped(RAFT))).log_index == 21
+    assert agent.fast_raftstatus(_xmlrpc_c(_escaped(RAFT, gt=">"))).state == 2
