@@ -62,16 +62,30 @@ def _minion_states(result: dict) -> list[tuple[float, str]]:
     return sorted(out, reverse=True)
 
 
+def _clock_s(start_time: str | None) -> float | None:
+    """A state's ``start_time`` (``HH:MM:SS.ffffff``, the master's clock) in seconds."""
+    try:
+        hours, minutes, seconds = (start_time or "").split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return None
+
+
 def profile(results: dict) -> dict:
-    """Per step (run order) its seconds and slowest states; seconds per kind of step."""
+    """Per step (run order) when it started (seconds after the first step), its seconds
+    and slowest states; seconds per kind of step. A chain step that starts well after the
+    one it requires ended shows the orchestration's own cost between steps."""
     steps, kinds = [], defaultdict(float)
-    for state_id, result in results.items():
+    starts = [_clock_s(r.get("start_time")) for r in results.values()]
+    first = min((s for s in starts if s is not None), default=None)
+    for (state_id, result), start in zip(results.items(), starts, strict=True):
         seconds = (result.get("duration") or 0) / 1000
         name = _lab.step_name(state_id)
         states = _minion_states(result)
         steps.append(
             {
                 "step": name,
+                "started_s": None if start is None or first is None else round(start - first, 2),
                 "seconds": round(seconds, 2),
                 "states": len(states),
                 "slowest": [f"{s:.1f}s {label}" for s, label in states[:TOP_STATES]],
@@ -136,7 +150,7 @@ def run() -> dict:
     result["wall_s"] = round(time.monotonic() - started, 1)
     _lab.write_result("deploy", result)
     for step in result["steps"]:
-        _lab.log(f"  {step['seconds']:6.1f}s  {step['step']}")
+        _lab.log(f"  +{step['started_s'] or 0:6.1f}s {step['seconds']:6.1f}s  {step['step']}")
     _lab.log(
         f"deploy: {result['deploy_s']} s for 5 bare front-ends ({result['step_count']} steps; by "
         f"kind {result['by_kind_s']}); baseline one no-op step {result['baseline_one_step_s']} s, "

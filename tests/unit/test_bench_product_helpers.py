@@ -42,6 +42,16 @@ def test_deploy_steps_are_grouped_by_kind(bench):
     assert prof["steps"][1]["states"] == 2
 
 
+def test_deploy_steps_start_after_the_first_step(bench):
+    results = {
+        "a": {"duration": 1000.0, "start_time": "23:59:58.500000"},
+        "b": {"duration": 1000.0, "start_time": "23:59:59.750000"},
+        "c": {"duration": 1000.0},
+    }
+    steps = bench("deploy").profile(results)["steps"]
+    assert [step["started_s"] for step in steps] == [0.0, 1.25, None]
+
+
 def test_the_noop_orchestration_targets_the_list(bench):
     text = bench("deploy").noop_orch_text("vmm01,vmm02")
     assert '- tgt: "vmm01,vmm02"' in text
