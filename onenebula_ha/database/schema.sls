@@ -3,7 +3,7 @@
 ---
 {#- The OpenNebula database, its user and grants, made as MariaDB's root over the unix
     socket in one state (one connection). The password is read from the pillar by the
-    state at run time, so it never appears in the rendered states (onenebula_ha.database). #}
+    state at run time, so it never appears in the rendered states (onenebula_db.database). #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import onenebula_ha %}
 {%- set database = onenebula_ha.database %}
@@ -17,8 +17,8 @@ include:
 
 {%- if database.manage_server and database.backend == 'mysql' %}
 
-onenebula_ha-database-schema-onenebula_ha-database:
-  onenebula_ha.database:
+onenebula_ha-database-schema-onenebula_db-database:
+  onenebula_db.database:
     - name: {{ database.name }}
     - user: {{ database.user }}
     - hosts: {{ hosts | json }}

@@ -20,8 +20,8 @@ onenebula_ha-ha-publish-file-directory:
     - mode: '0700'
     - makedirs: true
 
-onenebula_ha-ha-publish-onenebula_ha-secrets_published:
-  onenebula_ha.secrets_published:
+onenebula_ha-ha-publish-onenebula_secrets-published:
+  onenebula_secrets.published:
     - name: {{ onenebula_ha.paths.one_auth_dir | json }}
     - manifest: {{ manifest_path | json }}
     - user: {{ ssh_user | json }}

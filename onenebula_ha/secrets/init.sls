@@ -8,7 +8,7 @@
 
     source leader: the current leader keeps its own files and writes their sha256
     manifest (here, and in ha/publish.sls for the orchestrations); every other front-end pulls the files that differ from
-    the leader over SSH as the SSH user (onenebula_ha.secrets_pulled: scp, only the host
+    the leader over SSH as the SSH user (onenebula_secrets.pulled: scp, only the host
     keys of known_hosts, so after the ssh states) and verifies each against the manifest.
     The leader is the one the orchestration names; outside an orchestration, the leader
     the local zone reports when it is a server of the pillar, else the first server.
@@ -76,8 +76,8 @@ onenebula_ha-secrets-file-directory-transfer:
     - mode: '0700'
     - makedirs: true
 
-onenebula_ha-secrets-onenebula_ha-secrets_published:
-  onenebula_ha.secrets_published:
+onenebula_ha-secrets-onenebula_secrets-published:
+  onenebula_secrets.published:
     - name: {{ secrets_dir | json }}
     - manifest: {{ manifest_path | json }}
     - user: {{ ssh_user | json }}
@@ -103,8 +103,8 @@ onenebula_ha-secrets-file-managed-{{ salt['file.basename'](path) }}:
 
 {%- else %}
 
-onenebula_ha-secrets-onenebula_ha-secrets_pulled:
-  onenebula_ha.secrets_pulled:
+onenebula_ha-secrets-onenebula_secrets-pulled:
+  onenebula_secrets.pulled:
     - name: {{ secrets_dir }}
     - source: {{ ssh_hosts[source.minion] | json }}
     - manifest: {{ manifest_path | json }}

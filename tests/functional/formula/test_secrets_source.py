@@ -60,7 +60,7 @@ def test_first_server_keeps_its_secrets_only_while_it_leads(
     as_follower = _secrets_states(local_salt, first_entry["minion"], first_server.env, monkeypatch)
     # The follower branch: the files are pulled from the zone's current leader instead of
     # keeping the local files as they are.
-    pulled = as_follower["onenebula_ha-secrets-onenebula_ha-secrets_pulled"]["onenebula_ha"]
+    pulled = as_follower["onenebula_ha-secrets-onenebula_secrets-pulled"]["onenebula_secrets"]
     args = {k: v for arg in pulled if isinstance(arg, dict) for k, v in arg.items()}
     leader_name = next(s.name for s in zone.servers if s.id == leader)
     assert args["source"] == leader_name, args

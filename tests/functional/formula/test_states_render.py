@@ -193,8 +193,8 @@ def test_secrets_are_pulled_from_the_leader_over_ssh(renderer):
     # master), after the ssh states that write known_hosts.
     data = renderer.show("vmm02", f"{FORMULA}.secrets")
     states = _states({k: v for k, v in data.items() if v["__sls__"] == f"{FORMULA}.secrets"})
-    module, function, args = states["onenebula_ha-secrets-onenebula_ha-secrets_pulled"]
-    assert (module, function) == ("onenebula_ha", "secrets_pulled")
+    module, function, args = states["onenebula_ha-secrets-onenebula_secrets-pulled"]
+    assert (module, function) == ("onenebula_secrets", "pulled")
     assert (args["name"], args["source"], args["user"]) == (
         "/var/lib/one/.one",
         "10.213.0.10",

@@ -23,6 +23,10 @@ def test_modules_and_states_are_loaded(loaders):
     for function in ("server_present", "server_absent", "follower_reset"):
         assert f"onenebula_zone.{function}" in loaders.states
     assert "onenebula_db.restored_from_leader" in loaders.states
+    assert "onenebula_db.database" in loaders.states
+    for function in ("published", "pulled"):
+        assert f"onenebula_secrets.{function}" in loaders.states
+    assert "onenebula_ha.secrets_pulled" not in loaders.states
     assert "onenebula_conf.raft" in loaders.states
 
 

@@ -1,5 +1,5 @@
 """oned on the MySQL backend (a real MariaDB): bootstrap, replication, failover, ERRORS_LIMIT;
-and the formula's ``onenebula_ha.database`` state making that database and its user."""
+and the formula's ``onenebula_db.database`` state making that database and its user."""
 
 from pathlib import Path
 
@@ -121,7 +121,7 @@ def test_database_state_makes_the_database_user_and_grants_once(tmp_path, mariad
     the database, the user for each host and its grants, the next run changes nothing;
     the user logs in with the pillar's password, which no return shows."""
     password = "pw-of-the-pillar-7Hq"
-    state = load_file(Path(__file__).resolve().parents[3] / "_states" / "onenebula_ha.py",
+    state = load_file(Path(__file__).resolve().parents[3] / "_states" / "onenebula_db.py",
                       "onenebula_test_database_state")  # fmt: skip
     state.__utils__ = utils_dunder()
     state.__pillar__ = {"onenebula_ha": {"database": {"password": password}}}

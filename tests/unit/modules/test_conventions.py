@@ -171,7 +171,7 @@ def test_every_loader_directory_is_walked():
     found = {kind for kind, _ in loader_modules()}
     assert found == set(LOADER_KINDS.values())
     names = {_rel(p) for p in product_files()}
-    assert {"_modules/onenebula_pillar.py", "_states/onenebula_ha.py"} <= names
+    assert {"_modules/onenebula_pillar.py", "_states/onenebula_secrets.py"} <= names
     assert any(name.startswith("onenebula_ha/fence/") for name in names)
 
 

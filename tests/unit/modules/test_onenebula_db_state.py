@@ -1,10 +1,12 @@
-"""Unit tests for ``_states/onenebula_db.py`` (restored_from_leader).
+"""Unit tests for ``_states/onenebula_db.py`` (restored_from_leader, and database: its plan
+as a plain function).
 
 The dump is pulled from the leader by the real ``onenebula_transfer`` module; only the
 commands it runs (``scp``, ``ssh ... rm``) are answered by :class:`FakeSsh`, whose leader is
 a directory. The DB restore itself (``onenebula_db.restore``) is a recording stand-in."""
 
 import hashlib
+import inspect
 import json
 import os
 import pwd
@@ -20,6 +22,7 @@ UTILS = utils_dunder()
 db_state = load("states", "onenebula_db")
 transfer = load("modules", "onenebula_transfer")
 LEADER = "10.213.0.10"
+DB_PASSWORD = "db-pass-Zq81"
 ME = pwd.getpwuid(os.geteuid()).pw_name
 
 
@@ -128,7 +131,12 @@ def configure_loader_modules(ssh, restores, state, opts):
         },
     }
     return {
-        db_state: {"__salt__": functions, "__opts__": opts, "__utils__": UTILS},
+        db_state: {
+            "__salt__": functions,
+            "__pillar__": {"onenebula_ha": {"database": {"password": DB_PASSWORD}}},
+            "__opts__": opts,
+            "__utils__": UTILS,
+        },
         transfer: {
             "__salt__": {"cmd.run_all": ssh},
             "__opts__": {"onenebula_ha.ssh_user": ME},
@@ -354,3 +362,94 @@ def test_unwritable_marker_is_reported_after_a_successful_restore(
     assert ret["changes"]["db"]["new"]["source"] == f"{dump_path} on {LEADER}"
     assert "WARNING: could not write the marker" in ret["comment"]
     assert len(restores) == 1
+
+
+def test_restore_without_the_onenebula_db_module_fails_cleanly(dump_path, monkeypatch):
+    # The module always loads (its database state runs before onedb is installed).
+    monkeypatch.delitem(db_state.__salt__, "onenebula_db.restore")
+    ret = restore_from_leader(dump_path)
+    assert (ret["result"], ret["changes"]) == (False, {})
+    assert "the onenebula_db execution module is not available" in ret["comment"]
+
+
+def test_only_states_are_public():
+    public = {
+        name
+        for name, value in vars(db_state).items()
+        if inspect.isfunction(value) and not name.startswith("_")
+    }
+    assert public == {"database", "restored_from_leader"}
+
+
+# ------------------------------------------------------------------ database
+
+
+NATIVE_HASH = "*" + hashlib.sha1(hashlib.sha1(DB_PASSWORD.encode()).digest()).hexdigest().upper()
+HOSTS = ["localhost", "127.0.0.1"]
+ALL_DB_PRIVILEGES = {"Select_priv": "Y", "Insert_priv": "Y", "Drop_priv": "Y", "Grant_priv": "N"}
+
+
+def facts(version="10.11.6-MariaDB-0+deb12u1", database=True, users=None, grants=None):
+    native = {"plugin": "mysql_native_password", "authentication_string": NATIVE_HASH}
+    return {
+        "version": version,
+        "database": database,
+        "users": {h: dict(native) for h in HOSTS} if users is None else users,
+        "grants": {h: dict(ALL_DB_PRIVILEGES) for h in HOSTS} if grants is None else grants,
+    }
+
+
+def plan(found):
+    return db_state._database_plan("opennebula", "oneadmin", HOSTS, NATIVE_HASH, found)
+
+
+def test_database_plan_on_a_converged_server_runs_nothing():
+    assert plan(facts()) == ([], {})
+
+
+def test_database_plan_on_an_empty_server_creates_all_with_the_hash_as_an_argument():
+    statements, changes = plan(facts(database=False, users={}, grants={}))
+    assert statements == [
+        ("CREATE DATABASE `opennebula`", ()),
+        ("CREATE USER %s@%s IDENTIFIED BY PASSWORD %s", ("oneadmin", "localhost", NATIVE_HASH)),
+        ("GRANT ALL PRIVILEGES ON `opennebula`.* TO %s@%s", ("oneadmin", "localhost")),
+        ("CREATE USER %s@%s IDENTIFIED BY PASSWORD %s", ("oneadmin", "127.0.0.1", NATIVE_HASH)),
+        ("GRANT ALL PRIVILEGES ON `opennebula`.* TO %s@%s", ("oneadmin", "127.0.0.1")),
+    ]
+    assert changes["database"] == {"old": None, "new": "opennebula"}
+    assert changes["oneadmin@localhost"] == changes["oneadmin@127.0.0.1"] == "added"
+    assert NATIVE_HASH not in repr(changes)
+
+
+def test_database_plan_resets_another_password_or_plugin_and_a_partial_grant():
+    found = facts()
+    found["users"]["localhost"]["authentication_string"] = "*0000"
+    found["users"]["127.0.0.1"]["plugin"] = "unix_socket"
+    found["grants"]["127.0.0.1"]["Drop_priv"] = "N"
+    statements, changes = plan(found)
+    assert [sql.split(" %s")[0] for sql, _ in statements] == [
+        "ALTER USER", "ALTER USER", "GRANT ALL PRIVILEGES ON `opennebula`.* TO",
+    ]  # fmt: skip
+    assert changes == {
+        "oneadmin@localhost": "password updated",
+        "oneadmin@127.0.0.1": "password updated",
+        "granted": ["ALL PRIVILEGES ON opennebula.* TO oneadmin@127.0.0.1"],
+    }
+
+
+def test_database_plan_takes_the_hash_from_mariadbs_old_password_column():
+    old = {"plugin": "", "authentication_string": "", "Password": NATIVE_HASH}
+    assert plan(facts(users={h: dict(old) for h in HOSTS})) == ([], {})
+
+
+def test_database_plan_uses_mysqls_syntax_on_mysql():
+    statements, _ = plan(facts(version="8.0.36", users={}))
+    assert statements[0][0] == "CREATE USER %s@%s IDENTIFIED WITH mysql_native_password AS %s"
+
+
+def test_database_without_the_pillar_password_changes_nothing():
+    ret = db_state.database("opennebula", "oneadmin", "onenebula_ha:database:missing")
+    assert (ret["result"], ret["comment"]) == (
+        False,
+        "pillar onenebula_ha:database:missing is not set",
+    )
