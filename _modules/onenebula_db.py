@@ -18,7 +18,6 @@ Minion config: ``onenebula_ha.backup_dir`` (default ``/var/lib/one/backups``, or
 """
 
 import datetime
-import inspect
 import logging
 import os
 import re
@@ -277,12 +276,7 @@ LOCAL_DB_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 def _accepts_ssl_disabled(pymysql):
-    """Whether this PyMySQL's connect takes ``ssl_disabled`` (1.1 and later)."""
-    try:
-        parameters = inspect.signature(pymysql.connections.Connection.__init__).parameters
-    except (AttributeError, TypeError, ValueError):
-        return False
-    return "ssl_disabled" in parameters
+    return __utils__["onenebula_ha.pymysql_accepts_ssl_disabled"](pymysql)
 
 
 def _mysql_tables(settings, timeout):

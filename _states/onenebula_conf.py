@@ -97,6 +97,17 @@ def _converge(ret, path, messages, check, apply, missing_changes=None):
     return ret
 
 
+def _update_messages(subject, failed_verb, missing_verb):
+    """The comments of :func:`_converge` for a state that updates ``subject`` in place."""
+    return {
+        "already": f"{subject} is already as wanted",
+        "would": f"{subject} would be updated",
+        "done": f"{subject} updated",
+        "failed": f"Failed to {failed_verb} {subject}",
+        "missing": f"{subject} would be {missing_verb}",
+    }
+
+
 def _apply_section(ret, section, values, path):
     """The vector ``section`` holds exactly ``values``."""
 
@@ -104,17 +115,10 @@ def _apply_section(ret, section, values, path):
         diff = __salt__["onenebula_conf.differences"](section, values, path=path)
         return {section: diff} if diff["old"] or diff["new"] else {}
 
-    messages = {
-        "already": f"{section} is already as wanted",
-        "would": f"{section} would be updated",
-        "done": f"{section} updated",
-        "failed": f"Failed to update {section}",
-        "missing": f"{section} would be written",
-    }
     return _converge(
         ret,
         path,
-        messages,
+        _update_messages(section, "update", "written"),
         check,
         lambda: __salt__["onenebula_conf.set_section"](section, values, path=path),
         missing_changes={section: {"old": None, "new": "set"}},
@@ -267,17 +271,10 @@ def value(name, value, path=None):  # pylint: disable=redefined-outer-name
         shown_new = "********" if secret else value
         return {name: {"old": shown_old, "new": shown_new}}
 
-    messages = {
-        "already": f"{name} is already as wanted",
-        "would": f"{name} would be updated",
-        "done": f"{name} updated",
-        "failed": f"Failed to set {name}",
-        "missing": f"{name} would be set",
-    }
     return _converge(
         ret,
         path,
-        messages,
+        _update_messages(name, "set", "set"),
         check,
         lambda: __salt__["onenebula_conf.set"](name, value, path=path),
         missing_changes={name: {"old": None, "new": "set"}},

@@ -98,6 +98,23 @@ def test_virtual_helpers_give_a_reason(monkeypatch):
     )
 
 
+def test_pymysql_ssl_disabled_is_asked_of_the_connect_signature():
+    class New:
+        def __init__(self, host=None, ssl_disabled=None):
+            pass
+
+    class Old:
+        def __init__(self, host=None):
+            pass
+
+    def pymysql(connection):
+        return type("pymysql", (), {"connections": type("c", (), {"Connection": connection})})
+
+    assert utils.pymysql_accepts_ssl_disabled(pymysql(New)) is True
+    assert utils.pymysql_accepts_ssl_disabled(pymysql(Old)) is False
+    assert utils.pymysql_accepts_ssl_disabled(object()) is False
+
+
 # ------------------------------------------------------------------ one place
 
 REPEATS = {
