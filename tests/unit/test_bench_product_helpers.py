@@ -93,7 +93,7 @@ def test_monitoring_shares_separate_beacon_and_agent(bench):
             "hosts": {
                 "vmm01": {
                     "minion_cpu_s": minion, "agent_cpu_s": agent, "oned_cpu_s": 1.0,
-                    "agent_children_cpu_s": agent / 4,
+                    "agent_children_cpu_s": agent / 4, "minion_children_cpu_s": minion / 2,
                     "spawned": spawned, "agent_rss_mb": 20.0, "minion_rss_mb": 80.0,
                 }
             },
@@ -107,6 +107,7 @@ def test_monitoring_shares_separate_beacon_and_agent(bench):
     row = mon.shares(windows, agent_poll_s=0.5)["vmm01"]
     assert row["agent_share"] == pytest.approx(0.004)
     assert row["beacon_share"] == pytest.approx(0.005)
+    assert row["beacon_own_share"] == pytest.approx(0.0025)  # without the minion's children
     assert row["total_share"] == pytest.approx(0.009)
     assert row["agent_children_share"] == pytest.approx(0.001)
     assert row["spawned_per_agent_poll"] == pytest.approx(1.0)  # (2.5 - 0.5) per s x 0.5 s
