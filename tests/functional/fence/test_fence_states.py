@@ -96,7 +96,13 @@ def test_with_systemd_the_agent_is_a_systemd_unit(local_salt, tmp_path):
     module, function, unit = states["onenebula_ha-fence-file-managed-unit"]
     assert (module, function) == ("file", "managed")
     assert unit["name"] == "/etc/systemd/system/onenebula-ha-fence.service"
-    assert unit["source"] == "salt://onenebula_ha/fence/files/onenebula-ha-fence.service.jinja"
+    # TOFS, as for the init script: the minion's own template, its OS family's, the shipped.
+    assert (
+        unit["source"][0]
+        == "salt://onenebula_ha/fence/files/vmm02/onenebula-ha-fence.service.jinja"
+    )
+    assert unit["source"][-1] == "salt://onenebula_ha/fence/files/onenebula-ha-fence.service.jinja"
+    assert len(unit["source"]) == 3
     assert unit["context"] == {
         "python3": "/usr/bin/python3",
         "agent": "/usr/local/sbin/onenebula-ha-fence",
