@@ -20,20 +20,25 @@ value, a log line or a command line: only names and checksums do.
 
 * :func:`pull` — copy files from a front-end into a local directory;
 * :func:`fetch` — pull one file and verify it (its ``<file>.sha256`` sidecar or a given
-  checksum), as the DB restore does with the leader's dump;
+  checksum), as the DB restore does with the leader's dump: streamed over one ``ssh``
+  connection (``cat``) into a file only root can write, hashed on the way in;
 * :func:`sync_files` — make a local directory hold the files a front-end's manifest lists
   (``<sha256>  <name>`` lines), pulling only those that differ, as the secrets do;
 * :func:`remove` — delete files on a front-end (the leader's dump once it was pulled).
 """
 
 import contextlib
+import hashlib
 import ipaddress
 import logging
 import os
 import pwd
 import re
 import shutil
+import signal
+import subprocess
 import tempfile
+import threading
 
 import salt.utils.path
 from salt.exceptions import CommandExecutionError
@@ -52,6 +57,7 @@ FILE_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
 MAX_PATH = 1024
 MAX_MANIFEST = 64 * 1024
+STREAM_BLOCK = 1 << 20
 #: What every ssh/scp call runs with: no prompt, only known host keys, a bounded wait.
 SSH_OPTIONS = (
     "-o", "BatchMode=yes",
@@ -129,21 +135,22 @@ def _user(user):
     return _check_user(user or __opts__.get("onenebula_ha.ssh_user") or DEFAULT_USER)
 
 
-def _run(argv, user, timeout, what):
-    """Run ``argv`` (a list: no shell) as ``user``; raise with ssh's own message on failure.
+def _as_user(argv, user):
+    """``argv`` run as ``user``: itself when the minion is that user, else behind
+    util-linux's ``runuser`` (no shell, no password, root only)."""
+    if _running_as(user):
+        return list(argv)
+    runuser = salt.utils.path.which("runuser")
+    if runuser is None:
+        raise CommandExecutionError(f"runuser (util-linux) is needed to run {argv[0]} as {user}")
+    return [runuser, "-u", user, "--", *argv]
 
-    Another user than the minion's own is taken on with util-linux's ``runuser`` (no shell,
-    no password, root only), in that user's home directory."""
-    prefix = []
-    if not _running_as(user):
-        runuser = salt.utils.path.which("runuser")
-        if runuser is None:
-            raise CommandExecutionError(
-                f"runuser (util-linux) is needed to run {argv[0]} as {user}"
-            )
-        prefix = [runuser, "-u", user, "--"]
+
+def _run(argv, user, timeout, what):
+    """Run ``argv`` (a list: no shell) as ``user``, in that user's home directory; raise
+    with ssh's own message on failure."""
     result = __salt__["cmd.run_all"](
-        prefix + argv,
+        _as_user(argv, user),
         python_shell=False,
         ignore_retcode=True,
         output_loglevel="debug",
@@ -235,10 +242,12 @@ def pull(host, paths, dest, user=None, timeout=DEFAULT_TIMEOUT):
 def fetch(host, path, dest, sha256=None, user=None, timeout=DEFAULT_TIMEOUT):
     """
     Pull ``path`` from ``host`` into the local directory ``dest`` and verify it: against
-    ``sha256`` when given, else against the ``<path>.sha256`` sidecar pulled with it
-    (``sha256sum`` format, as ``onenebula_db.backup`` writes it). A file that does not
-    match is deleted and the call fails. Returns ``{"path": <local path>, "sha256"}``;
-    the sidecar pulled with it is deleted once read.
+    ``sha256`` when given, else against the ``<path>.sha256`` sidecar there (``sha256sum``
+    format, as ``onenebula_db.backup`` writes it), read first. The file comes over one
+    ``ssh`` connection (``cat``, run there as ``user``) and is hashed as it arrives, into
+    a new file of this process (root's, mode 0600: the SSH user cannot write to it after the
+    check); one that does not match is deleted and the call fails. Returns
+    ``{"path": <local path>, "sha256"}``.
 
     CLI Example:
 
@@ -251,22 +260,84 @@ def fetch(host, path, dest, sha256=None, user=None, timeout=DEFAULT_TIMEOUT):
         raise CommandExecutionError(f"not a sha256 checksum: {_show(sha256)}")
     if not os.path.isdir(dest):
         raise CommandExecutionError(f"{dest} is not a directory")
-    wanted = [path] if sha256 else [path, f"{path}.sha256"]
-    local = _pull_into(host, wanted, dest, user, timeout)
+    if sha256:
+        expected = str(sha256).lower()
+    else:
+        expected = _parse_sidecar(
+            read(host, f"{path}.sha256", user=user, timeout=timeout), f"{path}.sha256"
+        )
+    local = os.path.join(dest, os.path.basename(path))
+    actual = _stream_into(host, path, local, user, timeout)
+    if actual != expected:
+        _unlink(local)
+        raise CommandExecutionError(
+            f"checksum mismatch for {path} from {host}: expected {expected}, got {actual}"
+        )
+    return {"path": local, "sha256": actual}
+
+
+def _stream_into(host, path, local, user, timeout):
+    """``cat`` of ``path`` on ``host`` (as ``user``) into the new file ``local`` (0600,
+    this process's); its sha256. Nothing is left behind on failure."""
+    argv = _as_user(["ssh", *SSH_OPTIONS, "-T", "--", _remote(user, host), "cat", "--", path], user)
+    temporary = f"{local}.part"
+    _unlink(temporary)
+    digest = hashlib.sha256()
+    with tempfile.TemporaryFile() as errors:
+        handle = os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+        try:
+            with (
+                handle,
+                subprocess.Popen(  # pylint: disable=consider-using-with
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=errors,
+                    cwd=_home(user),
+                    env={**os.environ, "LC_ALL": "C"},
+                    start_new_session=True,  # a timeout kills runuser and ssh together
+                ) as process,
+            ):
+                with _killed_after(process, timeout, f"ssh from {host}"):
+                    for block in iter(lambda: process.stdout.read(STREAM_BLOCK), b""):
+                        digest.update(block)
+                        handle.write(block)
+                retcode = process.wait()
+            if retcode != 0:
+                errors.seek(0)
+                message = errors.read(4096).decode("utf-8", "replace").strip()
+                raise __utils__["onenebula_ha.error"](
+                    f"ssh from {host} failed: {message or 'exit ' + str(retcode)}",
+                    retcode=retcode,
+                    missing="No such file or directory" in message,
+                )
+            os.replace(temporary, local)
+        except BaseException:
+            _unlink(temporary)
+            raise
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _killed_after(process, timeout, what):
+    """Kill ``process`` when it runs longer than ``timeout`` seconds (its stream then
+    ends) and fail."""
+    expired = threading.Event()
+
+    def expire():
+        expired.set()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+    timer = threading.Timer(timeout, expire)
+    timer.daemon = True
+    timer.start()
     try:
-        expected = str(sha256).lower() if sha256 else _read_sidecar(local[f"{path}.sha256"])
-        actual = _sha256(local[path])
-        if actual != expected:
-            raise CommandExecutionError(
-                f"checksum mismatch for {path} from {host}: expected {expected}, got {actual}"
-            )
-    except BaseException:
-        for pulled in local.values():
-            _unlink(pulled)
-        raise
-    if not sha256:
-        _unlink(local[f"{path}.sha256"])
-    return {"path": local[path], "sha256": actual}
+        yield
+    finally:
+        timer.cancel()
+    if expired.is_set():
+        raise CommandExecutionError(f"{what} timed out after {timeout} s")
 
 
 def read(host, path, user=None, timeout=60, limit=MAX_MANIFEST):
@@ -427,12 +498,11 @@ def sync_files(
     return result
 
 
-def _read_sidecar(path):
-    with open(path, encoding="utf-8") as handle:
-        fields = handle.read(4096).split()
+def _parse_sidecar(text, name):
+    fields = (text or "").split()
     digest = fields[0].lower() if fields else ""
     if not SHA256_RE.fullmatch(digest):
-        raise CommandExecutionError(f"{os.path.basename(path)} holds no sha256 checksum")
+        raise CommandExecutionError(f"{os.path.basename(name)} holds no sha256 checksum")
     return digest
 
 

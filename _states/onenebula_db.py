@@ -11,8 +11,9 @@ States of this host's OpenNebula database:
 * :func:`restored_from_leader` — the DB restored from a fresh leader backup (below).
 
 The dump travels from front-end to front-end, never through the Salt master: this host
-pulls it from the leader over SSH as the SSH user (``onenebula_transfer.fetch``: ``scp``
-with only the host keys of ``known_hosts``), checks it against its ``.sha256`` sidecar,
+pulls it from the leader over SSH as the SSH user (``onenebula_transfer.fetch``: one
+``ssh … cat`` connection with only the host keys of ``known_hosts``, hashed as it arrives
+into a file of root's), checks it against its ``.sha256`` sidecar,
 deletes the leader's copy once it has a verified one, restores it, and deletes its own
 copy too (whether the restore worked or not). A dump is never reused (each join or repair
 takes a fresh one): when the restore fails before a verified copy is here, the leader's

@@ -6,7 +6,10 @@ the modules are imported from their paths under distinct names.
 
 import importlib.util
 import json
+import os
 import re
+import sys
+import time
 from pathlib import Path
 
 from support.formula_utils import utils_dunder
@@ -131,6 +134,32 @@ EXAMPLE_ROWS = [
 ]
 
 
+_FAKE_SSH_PROGRAM = """
+import json, sys
+argv = sys.argv[1:]
+import time
+with open({log!r}, "a") as log:
+    log.write(json.dumps([time.time_ns(), ["ssh", *argv]]) + "\\n")
+assert "BatchMode=yes" in argv and "StrictHostKeyChecking=yes" in argv, argv
+words = argv[argv.index("--") + 1:]
+host = words[0].split("@", 1)[1]
+assert words[1:3] == ["cat", "--"] and len(words) == 4, words
+roots = json.load(open({config!r}))
+cut = host.endswith("-cut")
+root = roots.get(host[:-4] if cut else host)
+if root is None:
+    sys.stderr.write("Host key verification failed.\\n")
+    sys.exit(255)
+try:
+    data = open(root + words[3], "rb").read()
+except OSError:
+    sys.stderr.write("cat: " + words[3] + ": No such file or directory\\n")
+    sys.exit(1)
+sys.stdout.buffer.write(data[: len(data) // 2] if cut else data)
+sys.exit(255 if cut else 0)
+"""
+
+
 class FakeSsh:
     """Stands in for ``cmd.run_all`` running OpenSSH's ``scp`` and ``ssh ... rm``: the
     remote front-ends are directories (``roots``: host -> a directory standing for its
@@ -140,11 +169,46 @@ class FakeSsh:
     def __init__(self, roots):
         self.roots = dict(roots)
         self.calls = []
+        self.times = []
         self.fail = None
+        self.log = None
+
+    def install(self, monkeypatch, directory):
+        """Put an ``ssh`` program first on PATH that answers ``ssh ... cat -- <path>`` (the
+        streamed pull, run with subprocess, not cmd.run_all) from ``roots`` and appends its
+        argv to a log (:meth:`streamed`). A host ending in ``-cut`` sends half the file
+        and fails, as a dropped connection does."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        config = directory / "fake-ssh.json"
+        self.log = directory / "fake-ssh.log"
+        config.write_text(json.dumps({k: str(v) for k, v in self.roots.items()}))
+        program = directory / "ssh"
+        program.write_text(
+            f"#!{sys.executable}\n"
+            + _FAKE_SSH_PROGRAM.format(config=str(config), log=str(self.log))
+        )
+        program.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{directory}:{os.environ.get('PATH', '')}")
+        return self
+
+    def _streamed(self):
+        if self.log is None or not self.log.exists():
+            return []
+        return [tuple(json.loads(line)) for line in self.log.read_text().splitlines()]
+
+    def streamed(self):
+        """The argv of every streamed ``ssh`` run, in order."""
+        return [argv for _, argv in self._streamed()]
 
     def commands(self, program=None):
-        """The commands run (a ``runuser -u <user> --`` prefix left out)."""
-        found = [argv[4:] if argv[0].endswith("runuser") else argv for argv, _ in self.calls]
+        """The commands run, streamed ones included, in order (a ``runuser -u <user> --``
+        prefix left out)."""
+        timed = [(self.times[i], argv) for i, (argv, _) in enumerate(self.calls)]
+        found = [
+            argv[4:] if argv[0].endswith("runuser") else argv
+            for _, argv in sorted(timed + self._streamed(), key=lambda pair: pair[0])
+        ]
         return [argv for argv in found if program is None or argv[0] == program]
 
     def _local(self, host, path):
@@ -156,6 +220,7 @@ class FakeSsh:
         assert isinstance(argv, list), argv
         assert kwargs.get("python_shell") is False, kwargs
         self.calls.append((list(argv), kwargs))
+        self.times.append(time.time_ns())
         if self.fail is not None:
             return self.fail
         if argv[0].endswith("runuser"):

@@ -75,8 +75,8 @@ def leader_dump(leader_root, dump_path):
 
 
 @pytest.fixture
-def ssh(leader_root):
-    return FakeSsh({LEADER: leader_root})
+def ssh(leader_root, monkeypatch, tmp_path):
+    return FakeSsh({LEADER: leader_root}).install(monkeypatch, tmp_path / "bin")
 
 
 @pytest.fixture
@@ -168,8 +168,12 @@ def test_restores_an_unhealthy_member_and_writes_the_marker(
     assert marker["source"] == origin
     # Pulled over SSH (the sidecar to know the checksum, then the dump), never through a
     # master; then removed on the leader and here.
-    assert [argv[0] for argv in ssh.commands()] == ["scp", "scp", "ssh"]
-    assert ssh.commands("ssh")[0][-3:] == ["--", dump_path, f"{dump_path}.sha256"]
+    assert [argv[:1] + argv[-3:-1] for argv in ssh.commands()] == [
+        ["scp", "--", f"{ME}@{LEADER}:{dump_path}.sha256"],
+        ["ssh", "cat", "--"],
+        ["ssh", "--", dump_path],
+    ]
+    assert ssh.commands("ssh")[-1][-3:] == ["--", dump_path, f"{dump_path}.sha256"]
     assert not leader_dump.exists()
     assert not os.path.exists(dump_path) and not os.path.exists(f"{dump_path}.sha256")
     assert "deleted here and there" in ret["comment"]
@@ -179,7 +183,7 @@ def test_a_salt_url_is_refused(restores, ssh):
     ret = db_state.restored_from_leader("salt://vmm01/var/lib/one/backups/leader.sql")
     assert ret["result"] is False
     assert "never pass through the Salt master" in ret["comment"]
-    assert restores == [] and ssh.calls == []
+    assert restores == [] and ssh.commands() == []
 
 
 def test_reapply_of_the_same_dump_is_no_change(restores, dump_path, leader_root, digest):
@@ -201,7 +205,7 @@ def test_caught_up_follower_needs_no_restore_and_drops_the_unused_dump(
     opts["test"] = True
     predicted = restore_from_leader(dump_path)
     assert (predicted["result"], predicted["changes"]) == (True, {})
-    assert ssh.calls == [] and leader_dump.exists()  # a test run touches nothing
+    assert ssh.commands() == [] and leader_dump.exists()  # a test run touches nothing
     opts["test"] = False
     ret = restore_from_leader(dump_path)
     assert (ret["result"], ret["changes"]) == (True, {})
@@ -313,7 +317,7 @@ def test_hostile_source_never_reaches_scp(restores, dump_path, ssh):
     ret = db_state.restored_from_leader(dump_path, source="-oProxyCommand=id", sha256="a" * 64)
     assert ret["result"] is False
     assert "not a host name" in ret["comment"]
-    assert ssh.calls == [] and restores == []
+    assert ssh.commands() == [] and restores == []
 
 
 def test_explicit_sha256_and_local_source(restores, tmp_path, ssh):
@@ -323,7 +327,7 @@ def test_explicit_sha256_and_local_source(restores, tmp_path, ssh):
     ret = db_state.restored_from_leader(str(dump), sha256=digest.upper())
     assert ret["result"] is True
     assert restores[0]["path"] == str(dump)
-    assert dump.exists() and ssh.calls == []  # a local dump is the operator's: kept
+    assert dump.exists() and ssh.commands() == []  # a local dump is the operator's: kept
 
 
 def test_missing_local_dump_fails(restores):

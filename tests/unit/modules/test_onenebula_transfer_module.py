@@ -6,6 +6,7 @@ the module decides (grammar, argv, verification, staging, ownership) runs for re
 import hashlib
 import os
 import pwd
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,8 +42,10 @@ def leader_root(tmp_path):
 
 
 @pytest.fixture
-def ssh(leader_root):
-    return FakeSsh({LEADER: leader_root, "vmm01": leader_root})
+def ssh(leader_root, monkeypatch, tmp_path):
+    return FakeSsh({LEADER: leader_root, "vmm01": leader_root}).install(
+        monkeypatch, tmp_path / "bin"
+    )
 
 
 @pytest.fixture
@@ -126,7 +129,7 @@ def test_users_outside_the_grammar_are_refused(user):
 def test_paths_outside_the_grammar_are_refused(path, ssh):
     with pytest.raises(CommandExecutionError, match="not an absolute, normalised path"):
         transfer.pull(LEADER, [path], "/tmp")
-    assert ssh.calls == []
+    assert ssh.commands() == []
 
 
 def test_a_hostile_host_never_reaches_a_command(ssh, here):
@@ -134,7 +137,7 @@ def test_a_hostile_host_never_reaches_a_command(ssh, here):
         transfer.fetch("-oProxyCommand=touch /tmp/pwned", DUMP, str(here))
     with pytest.raises(CommandExecutionError):
         transfer.remove("vmm01;reboot", [DUMP])
-    assert ssh.calls == []
+    assert ssh.commands() == []
 
 
 # ------------------------------------------------------------------ pull / fetch
@@ -172,6 +175,18 @@ def test_fetch_verifies_against_the_sidecar_and_keeps_only_the_dump(ssh, here):
     fetched = transfer.fetch(LEADER, DUMP, str(here))
     assert fetched == {"path": str(here / "leader.sql"), "sha256": sha(b"-- leader dump\n")}
     assert sorted(p.name for p in here.iterdir()) == ["leader.sql"]
+    # the sidecar read (scp of a small file), then the dump over one ssh connection
+    assert [w for w in ssh.commands("scp")[0] if "@" in w] == [f"{ME}@{LEADER}:{DUMP}.sha256"]
+    (streamed,) = ssh.streamed()
+    assert "BatchMode=yes" in streamed and "StrictHostKeyChecking=yes" in streamed
+    assert streamed[streamed.index("--") + 1 :] == [f"{ME}@{LEADER}", "cat", "--", DUMP]
+
+
+def test_the_fetched_dump_is_this_process_s_own_and_private(ssh, here):
+    """The dump is written by the minion itself (not by the SSH user, who could change it
+    between the check and the restore), mode 0600."""
+    info = os.stat(transfer.fetch(LEADER, DUMP, str(here))["path"])
+    assert (info.st_uid, info.st_mode & 0o777) == (os.geteuid(), 0o600)
 
 
 def test_a_dump_that_does_not_match_its_checksum_is_deleted(ssh, leader_root, here):
@@ -181,22 +196,48 @@ def test_a_dump_that_does_not_match_its_checksum_is_deleted(ssh, leader_root, he
     assert list(here.iterdir()) == []
 
 
-def test_fetch_with_a_given_checksum_pulls_no_sidecar(ssh, here):
+def test_a_stream_cut_short_fails_and_leaves_nothing(ssh, leader_root, here):
+    ssh.roots["vmm01-cut"] = leader_root
+    with pytest.raises(CommandExecutionError, match="ssh from vmm01-cut failed"):
+        transfer.fetch("vmm01-cut", DUMP, str(here), sha256=sha(b"-- leader dump\n"))
+    assert list(here.iterdir()) == []
+
+
+def test_a_stream_that_outlives_its_timeout_is_killed(ssh, here, monkeypatch):
+    monkeypatch.setattr(transfer, "STREAM_BLOCK", 1)
+    slow = here.parent / "bin" / "ssh"
+    slow.write_text(f"#!{sys.executable}\nimport time\nprint('x', flush=True)\ntime.sleep(30)\n")
+    with pytest.raises(CommandExecutionError, match="timed out after 0.5 s"):
+        transfer.fetch(LEADER, DUMP, str(here), sha256=sha(b"x"), timeout=0.5)
+    assert list(here.iterdir()) == []
+
+
+def test_fetch_with_a_given_checksum_reads_no_sidecar(ssh, here):
     transfer.fetch(LEADER, DUMP, str(here), sha256=sha(b"-- leader dump\n").upper())
-    assert [w for w in ssh.commands("scp")[0] if ":" in w and "@" in w] == [f"{ME}@{LEADER}:{DUMP}"]
+    assert ssh.commands("scp") == []
+    assert len(ssh.streamed()) == 1
     with pytest.raises(CommandExecutionError, match="not a sha256"):
         transfer.fetch(LEADER, DUMP, str(here), sha256="abc")
 
 
-def test_scp_errors_are_reported_with_a_missing_flag(ssh, here):
+def test_ssh_errors_are_reported_with_a_missing_flag(ssh, here):
+    digest = sha(b"-- leader dump\n")
     with pytest.raises(CommandExecutionError) as missing:
-        transfer.fetch(LEADER, "/var/lib/one/onenebula_ha/none.sql", str(here))
+        transfer.fetch(LEADER, "/var/lib/one/onenebula_ha/none.sql", str(here), sha256=digest)
     assert "No such file or directory" in str(missing.value)
     assert missing.value.info["missing"] is True
     with pytest.raises(CommandExecutionError) as unknown:
-        transfer.fetch("vmm09", DUMP, str(here))
+        transfer.fetch("vmm09", DUMP, str(here), sha256=digest)
     assert "Host key verification failed" in str(unknown.value)
     assert unknown.value.info["missing"] is False
+    assert list(here.iterdir()) == []
+
+
+def test_a_missing_sidecar_is_reported_as_missing(ssh, here):
+    with pytest.raises(CommandExecutionError) as missing:
+        transfer.fetch(LEADER, "/var/lib/one/onenebula_ha/none.sql", str(here))
+    assert missing.value.info["missing"] is True
+    assert ssh.streamed() == []
 
 
 def test_read_returns_a_small_file_and_leaves_nothing_behind(ssh, leader_root, tmp_path):
