@@ -8,6 +8,16 @@ connection arguments are given (``backend``, ``server``, ``port``, ``user``,
 ``onedb`` only through the ``ONE_DB_PASSWORD`` environment variable, never on its
 command line, and the command runs with ``output_loglevel="quiet"``.
 
+**MySQL/MariaDB without connection arguments** (what the formula uses): ``backup`` and
+``restore`` run the client programs ``onedb`` itself runs (``mysqldump``/``mariadb-dump``
+and ``mysql``/``mariadb``) directly, with the settings of oned.conf's ``DB`` section, the
+password in a temporary option file (0600, removed right after; upstream ``onedb`` puts
+it on the command line, visible in every process listing). The dump is hashed as it is
+written and taken with ``--single-transaction`` (one consistent snapshot, no table
+locks on a running leader); the load reads the file it verified through the same open
+file. Whether there is a database to keep is asked in this process (PyMySQL), not with
+``onedb version``: one process less for each, which is most of a restore's fixed cost.
+
 Dumps are written with umask 077, each with a ``<dump>.sha256`` sidecar in
 ``sha256sum`` format. They never pass through the Salt master: ``backup(owner=oneadmin)``
 hands both files to the SSH user, and the front-end that restores the dump pulls them over
@@ -17,12 +27,18 @@ Minion config: ``onenebula_ha.backup_dir`` (default ``/var/lib/one/backups``, or
 ``$ONE_LOCATION/var/backups`` for a self-contained install).
 """
 
+import contextlib
 import datetime
+import hashlib
 import logging
 import os
 import re
+import shutil
 import sqlite3
+import subprocess
+import tempfile
 
+import salt.utils.path
 from salt.exceptions import CommandExecutionError
 
 log = logging.getLogger(__name__)
@@ -42,6 +58,13 @@ REQUIRED_TABLES = (
     "zone_pool",
 )
 VERSION_STATUS = {0: "ok", 1: "not_bootstrapped", 2: "upgrade_needed", 3: "newer_than_code"}
+#: A database name the client programs get as an argument: a plain unquoted identifier.
+DB_NAME_RE = re.compile(r"[A-Za-z0-9_$]{1,64}")
+DUMP_PROGRAMS = ("mariadb-dump", "mysqldump")
+CLIENT_PROGRAMS = ("mariadb", "mysql")
+#: What ``onedb backup`` gives mysqldump, plus one consistent snapshot without table locks.
+DUMP_OPTIONS = ("--single-transaction", "--add-drop-database", "--databases", "--add-drop-table")
+STREAM_BLOCK = 1 << 20
 _CONNECTION_FLAGS = (
     ("backend", "-t"),
     ("server", "-S"),
@@ -238,11 +261,20 @@ def _require_auth_file():
         raise CommandExecutionError(f"refusing to restore: {exc}") from None
 
 
-def _keep_current(connection):
+def _keep_current(connection, direct=None):
     """Dump the current DB before it is replaced; return the dump's path, or None when
-    there is no database to keep. A DB that ``onedb version`` cannot read (a broken one,
-    the most worth keeping) is dumped all the same; when that fails too, the restore is
-    refused (``keep_current=False`` restores without keeping it)."""
+    there is no database to keep: none at all, or (MySQL without connection arguments,
+    asked in this process) one without a single table, as on a front-end that never ran
+    oned. A DB that ``onedb version`` cannot read (a broken one, the most worth keeping)
+    is dumped all the same; when that fails too, the restore is refused
+    (``keep_current=False`` restores without keeping it)."""
+    if direct is not None:
+        try:
+            if not _holds_tables(direct):
+                return None
+        except CommandExecutionError as exc:
+            log.warning("onenebula_db: cannot list the current tables (%s); keeping the DB", exc)
+        return _kept(connection)
     try:
         if version(**connection)["status"] == "not_bootstrapped":
             return None
@@ -250,6 +282,10 @@ def _keep_current(connection):
         if _NO_DATABASE.search(str(exc)):
             return None  # no database at all: nothing to keep
         log.warning("onenebula_db: onedb version failed (%s); keeping the DB anyway", exc)
+    return _kept(connection)
+
+
+def _kept(connection):
     try:
         return backup(_timestamped_path("pre-restore"), **connection)["path"]
     except CommandExecutionError as exc:
@@ -411,6 +447,138 @@ def health(timeout=5):
     return result
 
 
+# ------------------------------------------------------------------ MySQL client programs
+
+
+def _direct_mysql(connection):
+    """oned.conf's ``DB`` settings when backup and restore run the MySQL client programs
+    themselves: no connection arguments given and oned.conf's backend is ``mysql``.
+    None otherwise (``onedb`` runs, as before)."""
+    if connection or "onenebula_conf.get" not in __salt__:
+        return None
+    settings = _db_settings()
+    if str(settings.get("BACKEND") or "sqlite").lower() != "mysql":
+        return None
+    name = _db_name(settings)
+    if not DB_NAME_RE.fullmatch(name):
+        raise CommandExecutionError(f"oned.conf DB/DB_NAME is not a plain database name: {name!r}")
+    return settings
+
+
+def _db_name(settings):
+    return str(settings.get("DB_NAME") or "opennebula")
+
+
+def _program(names):
+    for name in names:
+        found = salt.utils.path.which(name)
+        if found:
+            return found
+    raise CommandExecutionError(f"none of the MySQL client programs {', '.join(names)} is on PATH")
+
+
+def _option_value(value):
+    """``value`` quoted for a MySQL option file (escapes decoded inside double quotes)."""
+    escaped = (
+        str(value)
+        .replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("'", "\\'")
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .replace("\t", "\\t")
+        .replace("\b", "\\b")
+    )
+    return f'"{escaped}"'
+
+
+@contextlib.contextmanager
+def _client_options(settings):
+    """A private option file (0600 in a 0700 directory, removed after) with the connection
+    settings and the password of oned.conf, for ``--defaults-extra-file``."""
+    server = str(settings.get("SERVER") or "localhost")
+    lines = ["[client]", f"user={_option_value(settings.get('USER') or 'oneadmin')}"]
+    lines.append(f"password={_option_value(settings.get('PASSWD') or '')}")
+    if server.startswith("/"):
+        lines.append(f"socket={_option_value(server)}")
+    else:
+        lines.append(f"host={_option_value(server)}")
+        port = _int_setting(settings.get("PORT"))
+        if port:
+            lines.append(f"port={port}")
+    directory = tempfile.mkdtemp(prefix="onenebula-db-")
+    path = os.path.join(directory, "client.cnf")
+    try:
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+            handle.write("\n".join(lines) + "\n")
+        yield path
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _client_failure(what, errors, retcode, settings):
+    errors.seek(0)
+    message = errors.read(4096).decode("utf-8", "replace").strip()
+    message = _scrub(message, {"password": settings.get("PASSWD")})
+    return __utils__["onenebula_ha.error"](
+        f"{what} failed: {message or 'exit ' + str(retcode)}", retcode=retcode
+    )
+
+
+def _dump_direct(settings, path):
+    """``mysqldump`` of oned.conf's database into ``path`` (replaced only once complete),
+    hashed on the way; its sha256."""
+    temporary = f"{path}.part"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temporary)
+    digest = hashlib.sha256()
+    with _client_options(settings) as options, tempfile.TemporaryFile() as errors:
+        argv = [_program(DUMP_PROGRAMS), f"--defaults-extra-file={options}", *DUMP_OPTIONS]
+        argv.append(_db_name(settings))
+        handle = os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+        try:
+            with (
+                handle,
+                subprocess.Popen(  # pylint: disable=consider-using-with
+                    argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors
+                ) as process,
+            ):
+                for block in iter(lambda: process.stdout.read(STREAM_BLOCK), b""):
+                    digest.update(block)
+                    handle.write(block)
+                retcode = process.wait()
+            if retcode != 0:
+                raise _client_failure(os.path.basename(argv[0]), errors, retcode, settings)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            raise
+    return digest.hexdigest()
+
+
+def _load_direct(settings, handle):
+    """Load the dump open as ``handle`` (from its start) with the ``mysql`` client."""
+    handle.seek(0)
+    with _client_options(settings) as options, tempfile.TemporaryFile() as errors:
+        argv = [_program(CLIENT_PROGRAMS), f"--defaults-extra-file={options}"]
+        argv.append(_db_name(settings))
+        retcode = subprocess.run(
+            argv, stdin=handle, stdout=subprocess.DEVNULL, stderr=errors, check=False
+        ).returncode
+        if retcode != 0:
+            raise _client_failure(
+                f"restoring MySQL DB {_db_name(settings)}", errors, retcode, settings
+            )
+    return f"MySQL DB {_db_name(settings)} at {settings.get('SERVER') or 'localhost'} restored."
+
+
+def _holds_tables(settings):
+    """Whether oned.conf's MySQL database exists with at least one table (asked here)."""
+    _, exists, tables = _mysql_tables(settings, 10)
+    return bool(exists and tables)
+
+
 # ------------------------------------------------------------------ public API
 
 
@@ -472,10 +640,14 @@ def backup(path=None, owner=None, **connection):
     path = os.path.abspath(path) if path else _timestamped_path("opennebula")
     account = __utils__["onenebula_ha.account"](str(owner)) if owner else None
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    _onedb("backup", ["-f", path], connection)
-    if not os.path.isfile(path):
-        raise CommandExecutionError(f"onedb backup reported success but {path} does not exist")
-    digest = _sha256(path)
+    direct = _direct_mysql(connection)
+    if direct is not None:
+        digest = _dump_direct(direct, path)
+    else:
+        _onedb("backup", ["-f", path], connection)
+        if not os.path.isfile(path):
+            raise CommandExecutionError(f"onedb backup reported success but {path} does not exist")
+        digest = _sha256(path)
     _write_sidecar(path, digest)
     if account is not None:
         for written in (path, f"{path}.sha256"):
@@ -511,21 +683,35 @@ def restore(path, sha256=None, verify=True, keep_current=True, **connection):
     if not os.path.isfile(path):
         raise CommandExecutionError(f"{path} does not exist")
     _refuse_if_oned_runs()
-    expected = (sha256 or read_sidecar(path) or "").lower() or None
-    actual = _sha256(path)
-    if expected is None and verify:
-        raise CommandExecutionError(
-            f"no checksum for {path}: pass sha256=... or provide {path}.sha256"
-        )
-    if expected is not None and expected != actual:
-        raise CommandExecutionError(
-            f"checksum mismatch for {path}: expected {expected}, got {actual}"
-        )
-    _require_auth_file()
-    previous = None
-    if keep_current:
-        previous = _keep_current(connection)
-    result = _onedb("restore", ["-f", path], connection)
-    message = (result.get("stdout") or "").strip()
+    direct = _direct_mysql(connection)
+    # The checksum is taken through the handle the load reads: what is verified is what
+    # is loaded, even if the file's name is pointed elsewhere in between.
+    with open(path, "rb") as handle:
+        expected = (sha256 or read_sidecar(path) or "").lower() or None
+        actual = _handle_sha256(handle)
+        if expected is None and verify:
+            raise CommandExecutionError(
+                f"no checksum for {path}: pass sha256=... or provide {path}.sha256"
+            )
+        if expected is not None and expected != actual:
+            raise CommandExecutionError(
+                f"checksum mismatch for {path}: expected {expected}, got {actual}"
+            )
+        if direct is None:
+            _require_auth_file()
+        previous = None
+        if keep_current:
+            previous = _keep_current(connection, direct)
+        if direct is not None:
+            message = _load_direct(direct, handle)
+        else:
+            message = (_onedb("restore", ["-f", path], connection).get("stdout") or "").strip()
     log.info("onenebula_db: restored %s (previous DB kept in %s)", path, previous)
     return {"path": path, "sha256": actual, "previous_backup": previous, "message": message}
+
+
+def _handle_sha256(handle):
+    digest = hashlib.sha256()
+    for block in iter(lambda: handle.read(STREAM_BLOCK), b""):
+        digest.update(block)
+    return digest.hexdigest()

@@ -26,7 +26,7 @@ onenebula_ha-ha-restore-file-directory:
     - makedirs: true
 
 {%- if create_db %}
-{#-   onedb restore connects to the database it restores into: a follower whose database
+{#-   The restore connects to the database it restores into: a follower whose database
       was dropped needs it created first (as MariaDB's root over the socket, like
       database/schema.sls; the grants on <db>.* survive a DROP DATABASE). #}
 
