@@ -239,14 +239,18 @@ def pull(host, paths, dest, user=None, timeout=DEFAULT_TIMEOUT):
     return _pull_into(host, paths, dest, user, timeout)
 
 
-def fetch(host, path, dest, sha256=None, user=None, timeout=DEFAULT_TIMEOUT):
+def fetch(
+    host, path, dest, sha256=None, user=None, timeout=DEFAULT_TIMEOUT, consume=False
+):  # fmt: skip
     """
     Pull ``path`` from ``host`` into the local directory ``dest`` and verify it: against
     ``sha256`` when given, else against the ``<path>.sha256`` sidecar there (``sha256sum``
     format, as ``onenebula_db.backup`` writes it), read first. The file comes over one
     ``ssh`` connection (``cat``, run there as ``user``) and is hashed as it arrives, into
     a new file of this process (root's, mode 0600: the SSH user cannot write to it after the
-    check); one that does not match is deleted and the call fails. Returns
+    check); one that does not match is deleted and the call fails. With ``consume`` the
+    same connection deletes ``path`` and its sidecar on ``host`` once they were sent
+    (a dump is used once, whether it matches or not). Returns
     ``{"path": <local path>, "sha256"}``.
 
     CLI Example:
@@ -267,7 +271,7 @@ def fetch(host, path, dest, sha256=None, user=None, timeout=DEFAULT_TIMEOUT):
             read(host, f"{path}.sha256", user=user, timeout=timeout), f"{path}.sha256"
         )
     local = os.path.join(dest, os.path.basename(path))
-    actual = _stream_into(host, path, local, user, timeout)
+    actual = _stream_into(host, path, local, user, timeout, consume)
     if actual != expected:
         _unlink(local)
         raise CommandExecutionError(
@@ -276,10 +280,16 @@ def fetch(host, path, dest, sha256=None, user=None, timeout=DEFAULT_TIMEOUT):
     return {"path": local, "sha256": actual}
 
 
-def _stream_into(host, path, local, user, timeout):
-    """``cat`` of ``path`` on ``host`` (as ``user``) into the new file ``local`` (0600,
-    this process's); its sha256. Nothing is left behind on failure."""
-    argv = _as_user(["ssh", *SSH_OPTIONS, "-T", "--", _remote(user, host), "cat", "--", path], user)
+def _stream_into(host, path, local, user, timeout, consume=False):
+    """``cat`` of ``path`` on ``host`` (as ``user``; then ``rm`` of it and its sidecar
+    with ``consume``) into the new file ``local`` (0600, this process's); its sha256.
+    Nothing is left behind here on failure."""
+    remote = ["cat", "--", path]
+    if consume:
+        # ssh hands the words to the remote shell: the path grammar leaves nothing in
+        # them for it to interpret but this "&&".
+        remote += ["&&", "rm", "-f", "--", path, f"{path}.sha256"]
+    argv = _as_user(["ssh", *SSH_OPTIONS, "-T", "--", _remote(user, host), *remote], user)
     temporary = f"{local}.part"
     _unlink(temporary)
     digest = hashlib.sha256()

@@ -13,11 +13,10 @@ States of this host's OpenNebula database:
 The dump travels from front-end to front-end, never through the Salt master: this host
 pulls it from the leader over SSH as the SSH user (``onenebula_transfer.fetch``: one
 ``ssh … cat`` connection with only the host keys of ``known_hosts``, hashed as it arrives
-into a file of root's), checks it against its ``.sha256`` sidecar,
-deletes the leader's copy once it has a verified one, restores it, and deletes its own
-copy too (whether the restore worked or not). A dump is never reused (each join or repair
-takes a fresh one): when the restore fails before a verified copy is here, the leader's
-copy is deleted too. The DB it replaces is kept as a
+into a file of root's; the same connection then deletes the leader's copy), checks it
+against its ``.sha256`` sidecar, restores it, and deletes its own copy too (whether the
+restore worked or not). A dump is never reused (each join or repair takes a fresh one):
+when the restore fails before the dump was pulled, the leader's copy is deleted too. The DB it replaces is kept as a
 ``pre-restore-*.sql`` dump.
 
 The restore needs oned stopped on this host (the execution module refuses otherwise,
@@ -138,12 +137,19 @@ def _expected_checksum(name, source, sha256, user):
         return str(sha256).lower()
     sidecar = f"{name}.sha256"
     if source:
-        try:
-            text = _transfer("read")(source, sidecar, user=user)
-        except CommandExecutionError as exc:
-            if (getattr(exc, "info", None) or {}).get("missing"):
-                return None
-            raise
+        # Salt runs this state twice in one state run (prereq: a test run decides whether
+        # oned is stopped first): the sidecar read by the first is kept for the second.
+        key = ("onenebula_db.sidecar", source, sidecar)
+        if key in __context__:
+            text = __context__[key]
+        else:
+            try:
+                text = _transfer("read")(source, sidecar, user=user)
+            except CommandExecutionError as exc:
+                if (getattr(exc, "info", None) or {}).get("missing"):
+                    return None
+                raise
+            __context__[key] = text
     else:
         try:
             with open(sidecar, encoding="utf-8") as handle:
@@ -193,9 +199,9 @@ def restored_from_leader(
     ``source``, a local dump.
 
     A remote dump is pulled over SSH as ``user`` (default ``oneadmin``) into the same
-    directory here (which that user must be able to write), verified against ``sha256``
-    (or the ``<name>.sha256`` sidecar), removed from ``source`` once verified, and removed
-    here after the restore. The replaced DB is kept as a ``pre-restore-*.sql`` dump
+    directory here (a file of root's), removed from ``source`` by the same connection,
+    verified against ``sha256`` (or the ``<name>.sha256`` sidecar), and removed here after
+    the restore. The replaced DB is kept as a ``pre-restore-*.sql`` dump
     (``keep_current``), and a marker file records the restored dump so a re-apply
     reports no changes. No restore happens either when ``server`` (default: this
     minion's ID) is already a caught-up follower or the leader.
@@ -272,8 +278,9 @@ def restored_from_leader(
     try:
         if source:
             try:
+                # consumed: deleted there by the same connection once it was sent
                 fetched = _transfer("fetch")(
-                    source, name, os.path.dirname(name), sha256=expected, user=user
+                    source, name, os.path.dirname(name), sha256=expected, user=user, consume=True
                 )
             except CommandExecutionError as exc:
                 raise CommandExecutionError(
@@ -281,10 +288,6 @@ def restored_from_leader(
                 ) from None
             local = fetched["path"]
             pulled.append(local)
-            try:
-                _transfer("remove")(source, [name, f"{name}.sha256"], user=user)
-            except CommandExecutionError as exc:
-                notes.append(f"; WARNING: the dump stays on {source} ({exc})")
         else:
             if not os.path.isfile(name):
                 raise CommandExecutionError(f"{name} does not exist")

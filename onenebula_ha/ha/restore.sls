@@ -5,7 +5,7 @@
     restore the leader's fresh dump, creating the database first if it was dropped. The
     dump is pulled from the leader over SSH as the SSH user into deploy.backup_dir here
     (never through the Salt master), verified against its sha256, deleted on the leader
-    once verified and here after the restore; the replaced DB is kept.
+    once sent and here after the restore; the replaced DB is kept.
     No change when this server is already a caught-up follower or this very dump was
     restored already. In a test run, before the fresh dump exists, the state predicts the
     restore (result None). #}

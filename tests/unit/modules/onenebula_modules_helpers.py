@@ -135,7 +135,7 @@ EXAMPLE_ROWS = [
 
 
 _FAKE_SSH_PROGRAM = """
-import json, sys
+import json, os, sys
 argv = sys.argv[1:]
 import time
 with open({log!r}, "a") as log:
@@ -143,7 +143,9 @@ with open({log!r}, "a") as log:
 assert "BatchMode=yes" in argv and "StrictHostKeyChecking=yes" in argv, argv
 words = argv[argv.index("--") + 1:]
 host = words[0].split("@", 1)[1]
-assert words[1:3] == ["cat", "--"] and len(words) == 4, words
+assert words[1:3] == ["cat", "--"] and len(words) in (4, 10), words
+consume = words[4:]
+assert consume in ([], ["&&", "rm", "-f", "--", words[3], words[3] + ".sha256"]), words
 roots = json.load(open({config!r}))
 cut = host.endswith("-cut")
 root = roots.get(host[:-4] if cut else host)
@@ -156,7 +158,11 @@ except OSError:
     sys.stderr.write("cat: " + words[3] + ": No such file or directory\\n")
     sys.exit(1)
 sys.stdout.buffer.write(data[: len(data) // 2] if cut else data)
-sys.exit(255 if cut else 0)
+if cut:
+    sys.exit(255)
+for path in consume[4:]:
+    if os.path.exists(root + path):
+        os.unlink(root + path)
 """
 
 

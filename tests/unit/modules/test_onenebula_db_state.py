@@ -168,12 +168,11 @@ def test_restores_an_unhealthy_member_and_writes_the_marker(
     assert marker["source"] == origin
     # Pulled over SSH (the sidecar to know the checksum, then the dump), never through a
     # master; then removed on the leader and here.
-    assert [argv[:1] + argv[-3:-1] for argv in ssh.commands()] == [
-        ["scp", "--", f"{ME}@{LEADER}:{dump_path}.sha256"],
-        ["ssh", "cat", "--"],
-        ["ssh", "--", dump_path],
-    ]
-    assert ssh.commands("ssh")[-1][-3:] == ["--", dump_path, f"{dump_path}.sha256"]
+    scp, stream = ssh.commands()
+    assert scp[0] == "scp" and scp[-2] == f"{ME}@{LEADER}:{dump_path}.sha256"
+    assert stream[0] == "ssh" and stream[stream.index("--") + 2 :] == [
+        "cat", "--", dump_path, "&&", "rm", "-f", "--", dump_path, f"{dump_path}.sha256",
+    ]  # fmt: skip
     assert not leader_dump.exists()
     assert not os.path.exists(dump_path) and not os.path.exists(f"{dump_path}.sha256")
     assert "deleted here and there" in ret["comment"]
@@ -244,6 +243,20 @@ def test_test_mode_predicts_and_touches_nothing(
     assert restores == []
     assert leader_dump.exists() and not os.path.exists(dump_path)
     assert ssh.commands("ssh") == []
+
+
+def test_the_prereq_test_run_and_the_restore_read_the_sidecar_once(
+    restores, opts, digest, dump_path, ssh
+):
+    """Salt's prereq runs the state in test mode, then for real, in one state run (one
+    __context__): the checksum read by the first serves the second."""
+    opts["test"] = True
+    assert restore_from_leader(dump_path)["result"] is None
+    opts["test"] = False
+    ret = restore_from_leader(dump_path)
+    assert ret["result"] is True, ret["comment"]
+    assert restores[0]["sha256"] == digest
+    assert [argv[0] for argv in ssh.commands()] == ["scp", "ssh"]
 
 
 def test_oned_down_does_not_block_the_restore(restores, state, dump_path):

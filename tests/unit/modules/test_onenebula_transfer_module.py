@@ -212,6 +212,20 @@ def test_a_stream_that_outlives_its_timeout_is_killed(ssh, here, monkeypatch):
     assert list(here.iterdir()) == []
 
 
+def test_a_consumed_dump_is_deleted_there_by_the_same_connection(ssh, leader_root, here):
+    dump = leader_root / DUMP.lstrip("/")
+    transfer.fetch(LEADER, DUMP, str(here), consume=True)
+    assert not dump.exists() and not Path(f"{dump}.sha256").exists()
+    (streamed,) = ssh.streamed()
+    assert streamed[-6:] == ["&&", "rm", "-f", "--", DUMP, f"{DUMP}.sha256"]
+    assert ssh.commands("ssh") == [streamed]  # no other connection
+    # used once, even when it does not match: the next join takes a fresh one
+    dump.write_bytes(b"-- another dump\n")
+    with pytest.raises(CommandExecutionError, match="checksum mismatch"):
+        transfer.fetch(LEADER, DUMP, str(here), sha256=sha(b"x"), consume=True)
+    assert not dump.exists() and list(here.iterdir()) == []
+
+
 def test_fetch_with_a_given_checksum_reads_no_sidecar(ssh, here):
     transfer.fetch(LEADER, DUMP, str(here), sha256=sha(b"-- leader dump\n").upper())
     assert ssh.commands("scp") == []
