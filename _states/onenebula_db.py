@@ -48,6 +48,7 @@ import contextlib
 import datetime
 import hashlib
 import os
+import time
 
 import salt.utils.data
 import salt.utils.json
@@ -275,8 +276,10 @@ def restored_from_leader(
         return ret
     pulled = []
     notes = []
+    timings = []  # where a restore's time goes, for whoever waits for it
     try:
         if source:
+            started = time.monotonic()
             try:
                 # consumed: deleted there by the same connection once it was sent
                 fetched = _transfer("fetch")(
@@ -288,16 +291,19 @@ def restored_from_leader(
                 ) from None
             local = fetched["path"]
             pulled.append(local)
+            timings.append(f"pulled in {time.monotonic() - started:.1f} s")
         else:
             if not os.path.isfile(name):
                 raise CommandExecutionError(f"{name} does not exist")
             local = name
+        started = time.monotonic()
         result = __salt__["onenebula_db.restore"](
             local,
             sha256=expected,
             keep_current=keep_current,
             **(connection or {}),
         )
+        timings.append(f"restored in {time.monotonic() - started:.1f} s")
     except CommandExecutionError as exc:
         ret["comment"] = f"Failed to restore the DB from {origin}: {exc}"
         return ret
@@ -327,7 +333,7 @@ def restored_from_leader(
         }
     }
     ret["comment"] = (
-        f"Restored the DB from {origin}"
+        f"Restored the DB from {origin} ({', '.join(timings)})"
         + (
             f"; the previous DB is kept in {result['previous_backup']}"
             if result["previous_backup"]

@@ -214,14 +214,19 @@ def join_profile(results: dict) -> dict:
         if not name.startswith("join-"):
             continue
         changes = result.get("changes") or {}
-        inside = sum(
-            (state.get("duration") or 0) / 1000
+        states = [
+            (state_key, state)
             for ret in (changes.get("ret") or {}).values()
             if isinstance(ret, dict)
-            for state in ret.values()
+            for state_key, state in ret.items()
             if isinstance(state, dict)
-        )
+        ]
+        inside = sum((state.get("duration") or 0) / 1000 for _, state in states)
         steps[name] = {"states_s": round(inside, 2)}
+        # the restore says where its own time went (pulled in .. s, restored in .. s)
+        said = [s.get("comment") for key, s in states if "restored_from_leader" in key]
+        if said:
+            steps[name]["restore_comment"] = str(said[0])[:300]
     for row in profile(results)["steps"]:
         if row["step"] in steps:
             steps[row["step"]].update(seconds=row["seconds"], slowest=row["slowest"])

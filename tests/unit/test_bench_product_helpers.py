@@ -179,7 +179,10 @@ def test_join_profile_splits_state_time_from_salt_time(bench):
         "changes": {
             "ret": {
                 "vmm05": {
-                    "onenebula_db_|-restore_|-/x.sql_|-restored_from_leader": {"duration": 12000},
+                    "onenebula_db_|-restore_|-/x.sql_|-restored_from_leader": {
+                        "duration": 12000,
+                        "comment": "Restored the DB from /x.sql on vmm01 (pulled in 1.0 s, ...)",
+                    },
                     "service_|-dead_|-opennebula_|-dead": {"duration": 1500},
                 }
             }
@@ -194,3 +197,4 @@ def test_join_profile_splits_state_time_from_salt_time(bench):
     assert profile["join-restore"]["seconds"] == 19.0
     assert profile["join-restore"]["states_s"] == 13.5
     assert profile["join-restore"]["slowest"][0] == "12.0s vmm05 restore"
+    assert "(pulled in 1.0 s" in profile["join-restore"]["restore_comment"]
