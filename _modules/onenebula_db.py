@@ -623,8 +623,9 @@ def version(**connection):
 
 def backup(path=None, owner=None, **connection):
     """
-    Dump the OpenNebula DB with ``onedb backup -f <path>``; return ``{"path", "size",
-    "sha256"}``. A ``<path>.sha256`` sidecar is written next to the dump. Without ``path``
+    Dump the OpenNebula DB (on MySQL with oned.conf's settings with ``mariadb-dump``, as
+    the module documentation says; else with ``onedb backup -f <path>``); return
+    ``{"path", "size", "sha256"}``. A ``<path>.sha256`` sidecar is written next to the dump. Without ``path``
     the dump goes to a timestamped file in the backup directory. With ``owner`` (a local
     user, e.g. ``oneadmin``) the dump and its sidecar belong to that user (mode 0600), so
     another front-end can pull them over SSH as that user; otherwise they stay root's.
@@ -660,18 +661,21 @@ def backup(path=None, owner=None, **connection):
 
 def restore(path, sha256=None, verify=True, keep_current=True, **connection):
     """
-    Replace this host's OpenNebula DB with the dump at ``path`` (``onedb restore -f``).
+    Replace this host's OpenNebula DB with the dump at ``path`` (on MySQL with oned.conf's
+    settings with the ``mariadb`` client, as the module documentation says; else with
+    ``onedb restore -f``).
 
     Refuses when this host is the current Raft leader or when the local oned runs, and
-    when oneadmin's credentials are missing (``onedb restore`` needs them: minion config
-    ``onenebula_ha.one_auth_file``, else ``$ONE_AUTH``, else the usual files), before
-    anything changes; verifies the dump against ``sha256`` (or its ``<path>.sha256``
-    sidecar; with neither, only ``verify=False`` allows the restore); first dumps the
-    current DB to a timestamped ``pre-restore-*.sql`` file in the backup directory
-    (``keep_current``), also when ``onedb version`` cannot read it, and refuses when that
-    dump fails. Returns ``{"path", "sha256", "previous_backup", "message"}``;
-    ``previous_backup`` is None when there was no bootstrapped DB to keep. Messages
-    relayed from onedb are scrubbed of passwords.
+    (through ``onedb``) when oneadmin's credentials are missing (``onedb restore`` needs
+    them: minion config ``onenebula_ha.one_auth_file``, else ``$ONE_AUTH``, else the usual
+    files), before anything changes; verifies the dump against ``sha256`` (or its
+    ``<path>.sha256`` sidecar; with neither, only ``verify=False`` allows the restore);
+    first dumps the current DB to a timestamped ``pre-restore-*.sql`` file in the backup
+    directory (``keep_current``), also when it cannot be read, and refuses when that dump
+    fails. Returns ``{"path", "sha256", "previous_backup", "message"}``;
+    ``previous_backup`` is None when there was no DB to keep (none at all, one without a
+    table, or through ``onedb`` one it calls not bootstrapped). Messages relayed from the
+    clients or onedb are scrubbed of passwords.
 
     CLI Example:
 
