@@ -10,10 +10,13 @@ On a deployed 5-front-end lab (``make demo``'s wiring, default intervals: beacon
 
 Per front-end and window, from ``/proc``: CPU seconds (user + system, plus those of
 children the process waited for, so commands it runs count) of the agent, of every
-salt-minion process (the beacon runs inside the minion), of oned; RSS; and the processes
-spawned in the host (its PID namespace's ``ns_last_pid``, read inside the host; the PIDs
-the reading itself takes are measured and taken off). The beacon's cost is the minion's CPU in ``on`` minus ``agent``;
-its spawned processes likewise; the agent's are ``agent`` minus ``off``.
+salt-minion process (the beacon runs inside the minion), of oned; RSS; the processes the
+agent and the minion started, and those they started in turn (the kernel's process events,
+:mod:`bench._forks`: threads are not processes); and every PID handed out in the host (its
+PID namespace's ``ns_last_pid``, read inside the host, less what the reading itself takes),
+threads included: oned starts one per XML-RPC connection, so that count is context, not
+the goal. The beacon's cost is the minion's CPU in ``on`` minus ``agent``, its processes
+likewise; the agent's processes are those its own processes started.
 
 Figures, as a share of one core: agent, beacon, and both per front-end (the highest, the
 leader's, is the figure). Goal (issue 11): <= 1 % of a core, no process spawned per poll.
@@ -32,6 +35,7 @@ import time
 from dataclasses import dataclass
 
 from bench import _lab
+from bench._forks import ForkCounter
 from bench._support import main
 from onelab import proc
 
@@ -107,12 +111,23 @@ def window(lab, seconds: float) -> dict:
     """Per front-end: CPU seconds and RSS per group and processes spawned over ``seconds``."""
     costs = {host.name: reading_cost(host) for host in lab.frontends}
     start, started = snapshot(lab), time.monotonic()
-    time.sleep(seconds)  # the measured window itself: nothing to await
+    watched = {
+        f"{name}/{group}": set(pids)
+        for name, shot in start.items()
+        for group, pids in shot["pids"].items()
+        if group != "oned"
+    }
+    with ForkCounter(watched) as forks:
+        time.sleep(seconds)  # the measured window itself: nothing to await
     end, elapsed = snapshot(lab), time.monotonic() - started
     hosts = {}
     for name, before in start.items():
         after = end[name]
-        row = {"spawned": max(0, spawned(before["last_pid"], after["last_pid"]) - costs[name])}
+        row = {
+            "pids": max(0, spawned(before["last_pid"], after["last_pid"]) - costs[name]),
+            "agent_started": forks.counts[f"{name}/agent"],
+            "minion_started": forks.counts[f"{name}/minion"],
+        }
         for group in PROGRAMS:
             row[f"{group}_cpu_s"] = round(cpu_delta(before["pids"][group], after["pids"][group]), 3)
             row[f"{group}_children_cpu_s"] = round(
@@ -143,7 +158,10 @@ def shares(windows: dict, agent_poll_s: float) -> dict:
         beacon_own = (
             _own(h_on, "minion") / on["seconds"] - _own(h_agent, "minion") / agent["seconds"]
         )
-        per_s = {key: w["hosts"][name]["spawned"] / w["seconds"] for key, w in windows.items()}
+        pids_per_s = {key: w["hosts"][name]["pids"] / w["seconds"] for key, w in windows.items()}
+        minion_per_s = {
+            key: w["hosts"][name]["minion_started"] / w["seconds"] for key, w in windows.items()
+        }
         rows[name] = {
             "agent_share": round(agent_share, 5),
             "beacon_share": round(beacon_share, 5),
@@ -156,12 +174,15 @@ def shares(windows: dict, agent_poll_s: float) -> dict:
             "oned_share": round(h_on["oned_cpu_s"] / on["seconds"], 5),
             "baseline_minion_share": round(h_off["minion_cpu_s"] / off["seconds"], 5),
             "spawned_per_agent_poll": round(
-                max(0.0, per_s["agent"] - per_s["off"]) * agent_poll_s, 2
+                h_on["agent_started"] / on["seconds"] * agent_poll_s, 3
             ),
             "spawned_per_beacon_poll": round(
-                max(0.0, per_s["on"] - per_s["agent"]) * BEACON_INTERVAL_S, 2
+                max(0.0, minion_per_s["on"] - minion_per_s["agent"]) * BEACON_INTERVAL_S, 3
             ),
-            "spawned_per_s": {key: round(value, 2) for key, value in per_s.items()},
+            "minion_started_per_s": {key: round(value, 3) for key, value in minion_per_s.items()},
+            "pids_per_s_threads_included": {
+                key: round(value, 2) for key, value in pids_per_s.items()
+            },
         }
     return rows
 

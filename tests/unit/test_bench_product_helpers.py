@@ -87,22 +87,24 @@ def test_join_steps_are_named_from_the_orchestration(bench):
 def test_monitoring_shares_separate_beacon_and_agent(bench):
     mon = bench("monitoring_cost")
 
-    def window(minion, agent, spawned):
+    def window(minion, agent, minion_started, agent_started, pids):
         return {
             "seconds": 100.0,
             "hosts": {
                 "vmm01": {
                     "minion_cpu_s": minion, "agent_cpu_s": agent, "oned_cpu_s": 1.0,
                     "agent_children_cpu_s": agent / 4, "minion_children_cpu_s": minion / 2,
-                    "spawned": spawned, "agent_rss_mb": 20.0, "minion_rss_mb": 80.0,
+                    "minion_started": minion_started, "agent_started": agent_started,
+                    "pids": pids, "agent_rss_mb": 20.0, "minion_rss_mb": 80.0,
                 }
             },
         }  # fmt: skip
 
+    # pids (threads included) rise with the agent's polls (oned's threads): not processes.
     windows = {
-        "on": window(1.5, 0.4, 260),
-        "agent": window(1.0, 0.4, 250),
-        "off": window(1.0, 0, 50),
+        "on": window(1.5, 0.4, 30, 200, 2600),
+        "agent": window(1.0, 0.4, 20, 200, 2500),
+        "off": window(1.0, 0, 20, 0, 500),
     }
     row = mon.shares(windows, agent_poll_s=0.5)["vmm01"]
     assert row["agent_share"] == pytest.approx(0.004)
@@ -110,8 +112,9 @@ def test_monitoring_shares_separate_beacon_and_agent(bench):
     assert row["beacon_own_share"] == pytest.approx(0.0025)  # without the minion's children
     assert row["total_share"] == pytest.approx(0.009)
     assert row["agent_children_share"] == pytest.approx(0.001)
-    assert row["spawned_per_agent_poll"] == pytest.approx(1.0)  # (2.5 - 0.5) per s x 0.5 s
-    assert row["spawned_per_beacon_poll"] == pytest.approx(0.5)  # 0.1 per s x 5 s
+    assert row["spawned_per_agent_poll"] == pytest.approx(1.0)  # 2 per s x 0.5 s
+    assert row["spawned_per_beacon_poll"] == pytest.approx(0.5)  # (0.3 - 0.2) per s x 5 s
+    assert row["pids_per_s_threads_included"] == {"on": 26.0, "agent": 25.0, "off": 5.0}
 
 
 def test_spawned_counts_across_the_pid_wrap(bench):
