@@ -477,7 +477,7 @@ def leader(zone=0, refresh=False):
     return max(leaders, key=lambda server: server["term"] or -1)
 
 
-def health(zone=0, max_lag=None, ignore=None, refresh=True):
+def health(zone=0, max_lag=None, ignore=None, refresh=True, live=False):
     """
     Judge the zone's health as the OpenNebula docs define it: exactly one leader, every
     other server a follower, and (here) every follower's log index within ``max_lag``
@@ -487,6 +487,8 @@ def health(zone=0, max_lag=None, ignore=None, refresh=True):
     "servers": [...]}``, e.g. problems ``["server 2 (vmm03) is in state error"]``.
     Servers listed in ``ignore`` (IDs or names) are left out of the judgement, e.g. the
     server about to be removed. Failing to read the zone is itself a problem.
+    ``live``: read the zone fresh in this process (:func:`raft_zone`, no ``onezone``
+    process) instead of with :func:`show`, for a caller that polls.
 
     CLI Example:
 
@@ -498,7 +500,7 @@ def health(zone=0, max_lag=None, ignore=None, refresh=True):
     lag_limit = __utils__["onenebula_ha.max_lag"](max_lag, _option("max_lag"))
     ignore = _normalise_ignore(ignore)
     try:
-        servers = show(zone, refresh=refresh)["servers"]
+        servers = (raft_zone(zone) if live else show(zone, refresh=refresh))["servers"]
     except CommandExecutionError as exc:
         return {
             "healthy": False,

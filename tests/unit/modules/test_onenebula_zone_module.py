@@ -831,6 +831,15 @@ def test_raft_zone_reads_what_onezone_show_reads_without_the_cli(
     assert {call[-1] for call in oned_zone["calls"]} == {SESSION}
 
 
+def test_health_live_judges_the_zone_read_without_the_cli(oned_zone, auth_file, monkeypatch, fake):
+    monkeypatch.setenv("ONE_XMLRPC", oned_zone["endpoints"][0])
+    report = zone.health(live=True)
+    assert fake.calls == []  # no onezone process
+    assert report["leader"]["name"] == "vmm01" and len(report["servers"]) == 4
+    errors = [p for p in report["problems"] if p.endswith("is in state error")]
+    assert report["healthy"] is False and len(errors) == 2
+
+
 def test_raft_zone_has_the_shape_of_show(oned_zone, auth_file, monkeypatch, fake):
     """The beacon swapped show for raft_zone: both hand it the same keys and value types."""
     monkeypatch.setenv("ONE_XMLRPC", oned_zone["endpoints"][0])

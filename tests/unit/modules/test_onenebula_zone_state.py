@@ -57,6 +57,20 @@ def configure_loader_modules(fake, opts):
     }
 
 
+@pytest.fixture(autouse=True)
+def live_reads(monkeypatch):
+    """What ``raft_zone`` (the live read the healthy state polls with) answers: the fake
+    onezone's zone. Its XML-RPC path has tests of its own (test_onenebula_zone_module)."""
+    reads = []
+
+    def raft_zone(zone=0, timeout=5):
+        reads.append(zone)
+        return zone_mod.show(zone, refresh=True)
+
+    monkeypatch.setattr(zone_mod, "raft_zone", raft_zone)
+    return reads
+
+
 @pytest.fixture
 def test_mode(opts):
     opts["test"] = True
@@ -433,10 +447,17 @@ def test_unusable_lock_path_is_a_clean_failure(fake, opts, tmp_path):
 # ---------------------------------------------------------------------------- healthy / member
 
 
-def test_healthy_when_the_zone_holds_the_members_with_their_ids(fake):
+def test_healthy_when_the_zone_holds_the_members_with_their_ids(fake, live_reads):
     ret = zone_state.healthy(members=[{"name": "vmm01", "id": 0}, {"name": "vmm03", "id": 2}])
     assert (ret["result"], ret["changes"]) == (True, {})
     assert "leader vmm01" in ret["comment"]
+    assert live_reads == [0]  # read live, not from a cached onezone show
+
+
+def test_healthy_looks_every_half_second_by_default(fake, no_sleep, live_reads):
+    ret = zone_state.healthy(members=[{"name": "vmm04", "id": 3}], timeout=2)
+    assert ret["result"] is False and no_sleep["now"] == 2.0
+    assert len(live_reads) == 5  # at 0, 0.5, 1, 1.5 and 2 s
 
 
 def test_healthy_fails_at_once_on_a_wrong_id(fake, no_sleep):
