@@ -29,6 +29,32 @@ class Captured(logging.Handler):
 
 
 SESSION = "oneadmin:Sup3r-s3cret-pw"
+#: A follower's ``one.zone.raftstatus`` answer as oned writes it (term 4, commit 20).
+RAFT_FOLLOWER = (
+    "<RAFT><SERVER_ID>{sid}</SERVER_ID><STATE>2</STATE><TERM>4</TERM><VOTEDFOR>0</VOTEDFOR>"
+    "<COMMIT>20</COMMIT><LOG_INDEX>21</LOG_INDEX><LOG_TERM>4</LOG_TERM>"
+    "<FEDLOG_INDEX>-1</FEDLOG_INDEX></RAFT>"
+)
+
+
+def read_request(conn):
+    """One HTTP request from ``conn``: ``(head, body)``, the body read to its Content-Length."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(
+        next(
+            line.split(b":")[1]
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        )
+    )
+    while len(body) < length:
+        body += conn.recv(65536)
+    return head.decode(), body
+
+
 ENDPOINTS = {sid: f"http://10.9.0.{10 + sid}:2633/RPC2" for sid in range(5)}
 
 

@@ -10,13 +10,8 @@ import time
 import xmlrpc.client
 
 import pytest
-from fence_harness import SESSION, agent
-
-RAFT = (
-    "<RAFT><SERVER_ID>{sid}</SERVER_ID><STATE>2</STATE><TERM>4</TERM><VOTEDFOR>0</VOTEDFOR>"
-    "<COMMIT>20</COMMIT><LOG_INDEX>21</LOG_INDEX><LOG_TERM>4</LOG_TERM>"
-    "<FEDLOG_INDEX>-1</FEDLOG_INDEX></RAFT>"
-)
+from fence_harness import RAFT_FOLLOWER as RAFT
+from fence_harness import SESSION, agent, read_request
 
 
 def answer(sid):
@@ -56,14 +51,7 @@ class Peer:
         try:
             if self.tls_context:
                 conn = self.tls_context.wrap_socket(conn, server_side=True)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                data += conn.recv(65536)
-            head, _, body = data.partition(b"\r\n\r\n")
-            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-            while len(body) < length:
-                body += conn.recv(65536)
-            self.requests.append((head.decode(), body))
+            self.requests.append(read_request(conn))
             self.behave(self, conn)
         except OSError:
             pass

@@ -7,13 +7,9 @@ import threading
 import xmlrpc.client
 
 import pytest
-from fence_harness import SESSION, agent
+from fence_harness import RAFT_FOLLOWER, SESSION, agent, read_request
 
-RAFT = (
-    "<RAFT><SERVER_ID>1</SERVER_ID><STATE>2</STATE><TERM>4</TERM><VOTEDFOR>0</VOTEDFOR>"
-    "<COMMIT>20</COMMIT><LOG_INDEX>21</LOG_INDEX><LOG_TERM>4</LOG_TERM>"
-    "<FEDLOG_INDEX>-1</FEDLOG_INDEX></RAFT>"
-)
+RAFT = RAFT_FOLLOWER.format(sid=1)
 
 
 def ok_body(value=RAFT, ok=True):
@@ -47,20 +43,7 @@ class Server:
             except OSError:
                 return
             with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    data += conn.recv(65536)
-                head, _, body = data.partition(b"\r\n\r\n")
-                length = int(
-                    next(
-                        line.split(b":")[1]
-                        for line in head.split(b"\r\n")
-                        if line.lower().startswith(b"content-length")
-                    )
-                )
-                while len(body) < length:
-                    body += conn.recv(65536)
-                self.requests.append((head.decode(), body))
+                self.requests.append(read_request(conn))
                 if self.answer is not None:
                     conn.sendall(self.answer)
                 if not self.close:
