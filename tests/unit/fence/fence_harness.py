@@ -37,6 +37,16 @@ RAFT_FOLLOWER = (
 )
 
 
+def accepted(sock):
+    """Each connection the listening ``sock`` accepts, until the socket is closed."""
+    while True:
+        try:
+            conn, _ = sock.accept()
+        except OSError:
+            return
+        yield conn
+
+
 def read_request(conn):
     """One HTTP request from ``conn``: ``(head, body)``, the body read to its Content-Length."""
     data = b""

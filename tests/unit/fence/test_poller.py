@@ -11,7 +11,7 @@ import xmlrpc.client
 
 import pytest
 from fence_harness import RAFT_FOLLOWER as RAFT
-from fence_harness import SESSION, agent, read_request
+from fence_harness import SESSION, accepted, agent, read_request
 
 
 def answer(sid):
@@ -40,11 +40,7 @@ class Peer:
         return f"{scheme}://127.0.0.1:{self.port}/RPC2"
 
     def serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
+        for conn in accepted(self.sock):
             threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
 
     def handle(self, conn):

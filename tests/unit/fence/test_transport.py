@@ -7,7 +7,7 @@ import threading
 import xmlrpc.client
 
 import pytest
-from fence_harness import RAFT_FOLLOWER, SESSION, agent, read_request
+from fence_harness import RAFT_FOLLOWER, SESSION, accepted, agent, read_request
 
 RAFT = RAFT_FOLLOWER.format(sid=1)
 
@@ -37,11 +37,7 @@ class Server:
         self.thread.start()
 
     def serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
+        for conn in accepted(self.sock):
             with conn:
                 self.requests.append(read_request(conn))
                 if self.answer is not None:
