@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from onelab.proc import wait_until
+
 ROLE_TAG = "salt/beacon/ohr-fe1/onenebula_raft/role"
 ERROR_TAG = "salt/beacon/ohr-fe1/onenebula_raft/error"
 REPAIR = "onenebula_ha.orch.repair"
@@ -24,6 +26,12 @@ def wait_for_event(event_listener, master, pattern, after, timeout=60):
     )
     assert matched.found_all_events, f"no {pattern} event within {timeout}s"
     return list(matched)
+
+
+def at_least(count, events):
+    """``events`` as a list once there are ``count`` of them, else None (for wait_until)."""
+    events = list(events)
+    return events if len(events) >= count else None
 
 
 def orchestrations(event_listener, master, after, mods):
@@ -142,11 +150,16 @@ def test_failed_follower_starts_the_real_repair_which_checks_the_zone_itself(
             or "no front-end reports state leader" in notes[0]
         ), notes
 
-        # The beacon goes on reporting every second: one look per target per 30 s.
-        reports = list(event_listener.get_events([(master.id, ERROR_TAG)], after_time=killed_at))
+        # The beacon goes on reporting every second: one look per target per 30 s. The
+        # refused repair can end before the fourth report (a fast run), so await them.
+        reports = wait_until(
+            lambda: at_least(4, event_listener.get_events([(master.id, ERROR_TAG)], killed_at)),
+            timeout=60,
+            interval=0.5,
+            what="four error reports of the beacon",
+        )
         repairs = orchestrations(event_listener, master, killed_at, REPAIR)
         looked_for = time.time() - killed_at
-        assert len(reports) >= 4
         assert 1 <= len(repairs) <= 1 + int(looked_for // 30) < len(reports), (
             len(repairs),
             looked_for,
