@@ -1384,6 +1384,21 @@ def _pillar_problem(pillar):
     return None
 
 
+def problem(pillar):
+    """
+    Why the raw ``onenebula_ha`` pillar cannot be merged (not a mapping, or beyond the size
+    limits, found by a bounded walk), or None. Safe on any pillar: walk it further only
+    when this says None.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call onenebula_pillar.problem "$(salt-call pillar.get onenebula_ha unmask=True --out=json)"
+    """
+    return _pillar_problem(pillar)
+
+
 def merge(defaults, platform, pillar):
     """
     Merge ``defaults`` < ``platform`` < ``pillar:lookup`` < ``pillar`` as map.jinja does

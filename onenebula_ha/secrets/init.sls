@@ -23,7 +23,9 @@
 {%- set source = namespace(minion=run.get('leader') or onenebula_ha.servers[0].minion) %}
 {%- if secrets.source != 'pillar' and not run.get('leader') and this_server is not none
        and 'onenebula_zone.health' in salt %}
-{%-   set zone_leader = salt['onenebula_zone.health'](onenebula_ha.zone.id, refresh=False).leader %}
+{#-   Read in this process over XML-RPC (as `onezone show` reads it), not by starting the
+      onezone CLI: a converged run pays no process for it. #}
+{%-   set zone_leader = salt['onenebula_zone.health'](onenebula_ha.zone.id, live=True).leader %}
 {%-   for server in onenebula_ha.servers if zone_leader and server.name == zone_leader.name %}
 {%-     set source.minion = server.minion %}
 {%-   endfor %}

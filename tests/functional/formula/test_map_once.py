@@ -1,6 +1,8 @@
-"""``map.jinja`` merges and validates the settings once per render, however many of the
-formula's Jinja libraries a file imports (template-formula style: imported without context,
-so Jinja evaluates it once and caches it for the render).
+"""``map.jinja`` merges and validates the settings once per state run, however many SLS
+files the run renders and however many of the formula's Jinja libraries each file imports:
+the libraries are imported without context (template-formula style: Jinja evaluates them
+once per rendered file), and ``onenebula_map.settings``, which ``map.jinja`` calls, keeps
+the settings in the run's ``__context__``.
 
 The SLS is rendered in-process (``state.show_sls`` through ``salt.client.Caller``) on the
 ``local_salt`` fixture's file roots, with the formula's modules in an extension modules
@@ -62,12 +64,34 @@ def counted_show(local_salt, example_pillar_data, repo_root, tmp_path_factory):
         "onenebula_ha.ha.restore",
         "onenebula_ha.config",
         "onenebula_ha.fence",
+        "onenebula_ha",
     ],
 )
-def test_one_validation_per_render(counted_show, sls):
+def test_one_validation_per_run(counted_show, sls):
     data, validations = counted_show(sls, {"onenebula_ha_run": RUN})
     assert isinstance(data, dict) and data, data
-    assert validations == len(sls_files(data))
+    assert validations == 1, f"{validations} validations for {len(sls_files(data))} SLS files"
+    if sls == "onenebula_ha":
+        assert len(sls_files(data)) > 10
+
+
+def test_each_run_validates_its_own_pillar(counted_show):
+    """The next run (here: the same process, another pillar) computes afresh: a pillar
+    given on the command line or by an orchestration is never answered from a cache."""
+    port_state = "onenebula_ha-config-oned-onenebula_conf-value-port"
+    before, first = counted_show("onenebula_ha.config", {"onenebula_ha_run": RUN})
+    changed = {"onenebula_ha": {"oned": {"port": 2700}}, "onenebula_ha_run": RUN}
+    after, second = counted_show("onenebula_ha.config", changed)
+    assert (first, second) == (1, 1)
+    assert state_args(before, port_state)["value"] == 2633
+    assert state_args(after, port_state)["value"] == 2700
+
+
+def state_args(data, state_id):
+    """The arguments of ``state_id`` in ``state.show_sls`` output, as one mapping."""
+    body = data[state_id]
+    (steps,) = [value for key, value in body.items() if not key.startswith("__")]
+    return {key: value for step in steps if isinstance(step, dict) for key, value in step.items()}
 
 
 def sls_files(data):
