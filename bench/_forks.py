@@ -23,32 +23,45 @@ CN_VAL_PROC = 1
 PROC_CN_MCAST_LISTEN = 1
 PROC_CN_MCAST_IGNORE = 2
 PROC_EVENT_FORK = 0x00000001
+PROC_EVENT_EXEC = 0x00000002
 NLMSG_DONE = 3
 
 NLMSGHDR = struct.Struct("=IHHII")  # len, type, flags, seq, pid
 CN_MSG = struct.Struct("=IIIIHH")  # idx, val, seq, ack, len, flags
 EVENT_HEADER = struct.Struct("=IIQ")  # what, cpu, timestamp_ns
 FORK = struct.Struct("=IIII")  # parent pid, parent tgid, child pid, child tgid
+EXEC = struct.Struct("=II")  # pid, tgid
 
 
-def new_processes(data: bytes):
-    """``(parent_tgid, child_tgid)`` of each fork in one netlink datagram that made a
-    process; forks that made a thread (child pid != child tgid) are left out."""
+def process_events(data: bytes):
+    """The events of one netlink datagram that matter here: ``("fork", parent_tgid,
+    child_tgid)`` for each fork that made a process (forks that made a thread, child pid !=
+    child tgid, are left out) and ``("exec", tgid)`` for each program a process started."""
     offset = 0
     while offset + NLMSGHDR.size <= len(data):
         length = NLMSGHDR.unpack_from(data, offset)[0]
         if length < NLMSGHDR.size:
             return
         event = offset + NLMSGHDR.size + CN_MSG.size
-        if event + EVENT_HEADER.size + FORK.size <= offset + length:
+        body = event + EVENT_HEADER.size
+        if body <= offset + length:
             what = EVENT_HEADER.unpack_from(data, event)[0]
-            if what == PROC_EVENT_FORK:
-                _, parent_tgid, child_pid, child_tgid = FORK.unpack_from(
-                    data, event + EVENT_HEADER.size
-                )
+            if what == PROC_EVENT_FORK and body + FORK.size <= offset + length:
+                _, parent_tgid, child_pid, child_tgid = FORK.unpack_from(data, body)
                 if child_pid == child_tgid:
-                    yield parent_tgid, child_tgid
+                    yield "fork", parent_tgid, child_tgid
+            elif what == PROC_EVENT_EXEC and body + EXEC.size <= offset + length:
+                yield "exec", EXEC.unpack_from(data, body)[1]
         offset += (length + 3) & ~3  # NLMSG_ALIGN
+
+
+def program_name(tgid: int) -> str:
+    """The name of the program ``tgid`` runs (``/proc/<pid>/comm``); ``?`` once it is gone."""
+    try:
+        with open(f"/proc/{tgid}/comm", encoding="utf-8", errors="replace") as comm:
+            return comm.read().strip() or "?"
+    except OSError:
+        return "?"
 
 
 def _control(operation: int) -> bytes:
@@ -65,12 +78,15 @@ class ForkCounter:
 
         with ForkCounter({"agent": {412}, "minion": {388, 390}}) as counter:
             ...
-        counter.counts  # {"agent": 0, "minion": 3}
+        counter.counts    # {"agent": 0, "minion": 3}
+        counter.programs  # {"agent": {}, "minion": {"ss": 2}}  (what they ran)
     """
 
     def __init__(self, groups: dict[str, set[int]]):
         self._owner = {pid: group for group, pids in groups.items() for pid in pids}
         self.counts = {group: 0 for group in groups}
+        # Per group, how many times each program was started (exec) by a watched process.
+        self.programs: dict[str, dict[str, int]] = {group: {} for group in groups}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._sock: socket.socket | None = None
@@ -101,8 +117,14 @@ class ForkCounter:
                 continue
             data = self._sock.recv(65536)
             with self._lock:
-                for parent, child in new_processes(data):
-                    group = self._owner.get(parent)
-                    if group is not None:
-                        self.counts[group] += 1
-                        self._owner[child] = group
+                for kind, *pids in process_events(data):
+                    if kind == "fork":
+                        parent, child = pids
+                        group = self._owner.get(parent)
+                        if group is not None:
+                            self.counts[group] += 1
+                            self._owner[child] = group
+                    elif (group := self._owner.get(pids[0])) is not None:
+                        programs = self.programs[group]
+                        name = program_name(pids[0])
+                        programs[name] = programs.get(name, 0) + 1

@@ -15,8 +15,11 @@ agent and the minion started, and those they started in turn (the kernel's proce
 :mod:`bench._forks`: threads are not processes); and every PID handed out in the host (its
 PID namespace's ``ns_last_pid``, read inside the host, less what the reading itself takes),
 threads included: oned starts one per XML-RPC connection, so that count is context, not
-the goal. The beacon's cost is the minion's CPU in ``on`` minus ``agent``, its processes
-likewise; the agent's processes are those its own processes started.
+the goal. The beacon's cost is the minion's CPU in ``on`` minus ``agent``; its processes are the
+programs the minion started in ``on`` and never in ``agent`` (the idle minion runs
+programs of its own, e.g. Salt's master-alive check ``ss``, and a count with it minus
+without mixes in whatever jobs the master sent in either window); the agent's processes
+are those its own processes started.
 
 Figures, as a share of one core: agent, beacon, and both per front-end (the highest, the
 leader's, is the figure). Goal (issue 11): <= 1 % of a core, no process spawned per poll.
@@ -127,6 +130,7 @@ def window(lab, seconds: float) -> dict:
             "pids": max(0, spawned(before["last_pid"], after["last_pid"]) - costs[name]),
             "agent_started": forks.counts[f"{name}/agent"],
             "minion_started": forks.counts[f"{name}/minion"],
+            "minion_programs": forks.programs[f"{name}/minion"],
         }
         for group in PROGRAMS:
             row[f"{group}_cpu_s"] = round(cpu_delta(before["pids"][group], after["pids"][group]), 3)
@@ -162,6 +166,15 @@ def shares(windows: dict, agent_poll_s: float) -> dict:
         minion_per_s = {
             key: w["hosts"][name]["minion_started"] / w["seconds"] for key, w in windows.items()
         }
+        # The idle minion starts programs of its own (Salt's master-alive check runs `ss`
+        # every master_alive_interval): the beacon's are those the minion ran only while
+        # the beacon was on. Counting processes with it minus without mixed in every job
+        # the master happened to send in either window.
+        beacon_programs = {
+            program: count
+            for program, count in h_on["minion_programs"].items()
+            if program not in h_agent["minion_programs"]
+        }
         rows[name] = {
             "agent_share": round(agent_share, 5),
             "beacon_share": round(beacon_share, 5),
@@ -177,8 +190,9 @@ def shares(windows: dict, agent_poll_s: float) -> dict:
                 h_on["agent_started"] / on["seconds"] * agent_poll_s, 3
             ),
             "spawned_per_beacon_poll": round(
-                max(0.0, minion_per_s["on"] - minion_per_s["agent"]) * BEACON_INTERVAL_S, 3
+                sum(beacon_programs.values()) / (on["seconds"] / BEACON_INTERVAL_S), 3
             ),
+            "beacon_programs": beacon_programs,
             "minion_started_per_s": {key: round(value, 3) for key, value in minion_per_s.items()},
             "pids_per_s_threads_included": {
                 key: round(value, 2) for key, value in pids_per_s.items()

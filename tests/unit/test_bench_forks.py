@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from bench._forks import ForkCounter, new_processes
+from bench._forks import ForkCounter, process_events
 from onelab.proc import wait_until
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the process events connector needs root")
@@ -35,15 +35,37 @@ def test_a_shell_commands_count_for_the_group_that_started_the_shell():
     assert counter.counts["me"] == 3  # the shell and its two background commands
 
 
-def test_a_datagram_yields_processes_only():
+def test_a_datagram_yields_new_processes_and_programs_started():
     from bench import _forks
 
-    def fork(parent, child_pid, child_tgid):
-        event = _forks.EVENT_HEADER.pack(_forks.PROC_EVENT_FORK, 0, 0) + _forks.FORK.pack(
-            parent, parent, child_pid, child_tgid
-        )
+    def datagram(what, payload):
+        event = _forks.EVENT_HEADER.pack(what, 0, 0) + payload
         body = _forks.CN_MSG.pack(1, 1, 0, 0, len(event), 0) + event
         return _forks.NLMSGHDR.pack(_forks.NLMSGHDR.size + len(body), 3, 0, 0, 0) + body
 
-    data = fork(10, 11, 11) + fork(10, 12, 10) + fork(20, 21, 21)
-    assert list(new_processes(data)) == [(10, 11), (20, 21)]
+    def fork(parent, child_pid, child_tgid):
+        return datagram(
+            _forks.PROC_EVENT_FORK, _forks.FORK.pack(parent, parent, child_pid, child_tgid)
+        )
+
+    data = (
+        fork(10, 11, 11)
+        + fork(10, 12, 10)
+        + datagram(_forks.PROC_EVENT_EXEC, _forks.EXEC.pack(11, 11))
+        + fork(20, 21, 21)
+    )
+    assert list(process_events(data)) == [("fork", 10, 11), ("exec", 11), ("fork", 20, 21)]
+
+
+@needs_root
+def test_the_programs_a_group_runs_are_named():
+    # A program that lives until its name was read (a gone one would count as "?").
+    with (
+        ForkCounter({"me": {os.getpid()}}) as counter,
+        subprocess.Popen(["sleep", "30"]) as sleeper,
+    ):
+        try:
+            wait_until(lambda: counter.programs["me"], timeout=10, what="the sleep's exec event")
+        finally:
+            sleeper.kill()
+    assert counter.programs["me"] == {"sleep": 1}

@@ -87,7 +87,7 @@ def test_join_steps_are_named_from_the_orchestration(bench):
 def test_monitoring_shares_separate_beacon_and_agent(bench):
     mon = bench("monitoring_cost")
 
-    def window(minion, agent, minion_started, agent_started, pids):
+    def window(minion, agent, minion_started, agent_started, pids, programs):
         return {
             "seconds": 100.0,
             "hosts": {
@@ -96,15 +96,16 @@ def test_monitoring_shares_separate_beacon_and_agent(bench):
                     "agent_children_cpu_s": agent / 4, "minion_children_cpu_s": minion / 2,
                     "minion_started": minion_started, "agent_started": agent_started,
                     "pids": pids, "agent_rss_mb": 20.0, "minion_rss_mb": 80.0,
+                    "minion_programs": programs,
                 }
             },
         }  # fmt: skip
 
     # pids (threads included) rise with the agent's polls (oned's threads): not processes.
     windows = {
-        "on": window(1.5, 0.4, 30, 200, 2600),
-        "agent": window(1.0, 0.4, 20, 200, 2500),
-        "off": window(1.0, 0, 20, 0, 500),
+        "on": window(1.5, 0.4, 30, 200, 2600, {"ss": 20, "onezone": 10}),
+        "agent": window(1.0, 0.4, 20, 200, 2500, {"ss": 19}),
+        "off": window(1.0, 0, 20, 0, 500, {"ss": 20}),
     }
     row = mon.shares(windows, agent_poll_s=0.5)["vmm01"]
     assert row["agent_share"] == pytest.approx(0.004)
@@ -113,7 +114,10 @@ def test_monitoring_shares_separate_beacon_and_agent(bench):
     assert row["total_share"] == pytest.approx(0.009)
     assert row["agent_children_share"] == pytest.approx(0.001)
     assert row["spawned_per_agent_poll"] == pytest.approx(1.0)  # 2 per s x 0.5 s
-    assert row["spawned_per_beacon_poll"] == pytest.approx(0.5)  # (0.3 - 0.2) per s x 5 s
+    # The minion's own `ss` checks run in both windows; `onezone` only with the beacon:
+    # 10 in 100 s of 5 s polls.
+    assert row["beacon_programs"] == {"onezone": 10}
+    assert row["spawned_per_beacon_poll"] == pytest.approx(0.5)
     assert row["pids_per_s_threads_included"] == {"on": 26.0, "agent": 25.0, "off": 5.0}
 
 
