@@ -45,7 +45,9 @@ class Database:
     backend = "abstract"
 
     def __init__(self):
+        #: Serialises the statements of a backend with one connection (SQLite).
         self._lock = threading.RLock()
+        self._errors_lock = threading.Lock()
         self._consecutive_errors = 0
         #: Called with the count of consecutive errors after each failure (ERRORS_LIMIT check).
         self.on_error: Callable[[int], None] | None = None
@@ -88,11 +90,14 @@ class Database:
             result = function(sql)
         except DatabaseError as exc:
             if not exc.duplicate:
-                self._consecutive_errors += 1
+                with self._errors_lock:
+                    self._consecutive_errors += 1
+                    count = self._consecutive_errors
                 if self.on_error:
-                    self.on_error(self._consecutive_errors)
+                    self.on_error(count)
             raise
-        self._consecutive_errors = 0
+        with self._errors_lock:
+            self._consecutive_errors = 0
         return result
 
     def is_bootstrapped(self) -> bool:
@@ -142,17 +147,26 @@ class SqliteDatabase(Database):
 
 
 class MysqlDatabase(Database):
-    """MySQL/MariaDB through PyMySQL; creates the database if missing, as oned does."""
+    """MySQL/MariaDB through PyMySQL; creates the database if missing, as oned does.
+
+    Like oned's ``MySqlDB`` (DB/CONNECTIONS, 25 by default), statements run on a pool of
+    connections, so one thread's statement does not wait for another's: a replication read
+    on the leader does not queue behind the commits of the writes it is replicating. The
+    pool opens its connections as they are needed.
+    """
 
     backend = "mysql"
 
     def __init__(self, config: DbConfig):
         super().__init__()
+        self._lock = contextlib.nullcontext()  # each statement takes a pooled connection
         self._config = config
-        self._conn = None
-        self._connect()
+        self._size = max(1, config.connections)
+        self._pool = threading.Condition()
+        self._idle: list = [self._connect()]  # the first one at once: start-up fails early
+        self._open = 1
 
-    def _connect(self) -> None:
+    def _connect(self):
         import pymysql  # imported lazily: SQLite users do not pay for it
 
         config = self._config
@@ -169,34 +183,70 @@ class MysqlDatabase(Database):
             kwargs["host"] = config.server
             kwargs["port"] = config.port or 3306
         try:
-            conn = pymysql.connect(**kwargs)
+            try:
+                conn = pymysql.connect(database=config.db_name, **kwargs)
+            except pymysql.err.OperationalError as exc:
+                if exc.args[0] != 1049:  # ER_BAD_DB_ERROR: the database does not exist
+                    raise
+                conn = pymysql.connect(**kwargs)
+                with conn.cursor() as cursor:
+                    cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{config.db_name}`")
+                    cursor.execute(f"USE `{config.db_name}`")
             with conn.cursor() as cursor:
                 cursor.execute("SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')")
-                cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{config.db_name}`")
-                cursor.execute(f"USE `{config.db_name}`")
         except pymysql.MySQLError as exc:
             raise DatabaseError(f"Could not open connection to MySQL server: {exc}") from None
-        self._conn = conn
+        return conn
+
+    def _acquire(self):
+        """A free connection, a new one while fewer than the pool's size are open, or else
+        the next one released."""
+        with self._pool:
+            while not self._idle and self._open >= self._size:
+                self._pool.wait()
+            if self._idle:
+                return self._idle.pop()
+            self._open += 1
+        try:
+            return self._connect()
+        except BaseException:
+            self._release(None)
+            raise
+
+    def _release(self, conn) -> None:
+        """Give ``conn`` back to the pool; None for a connection that was lost."""
+        with self._pool:
+            if conn is None:
+                self._open -= 1
+            else:
+                self._idle.append(conn)
+            self._pool.notify()
 
     def _run(self, sql: str, fetch: bool):
         import pymysql
 
         for attempt in (1, 2):
+            conn = self._acquire()
             try:
-                if self._conn is None:
-                    self._connect()
-                with self._conn.cursor() as cursor:
+                with conn.cursor() as cursor:
                     cursor.execute(sql)
-                    return list(cursor.fetchall()) if fetch else None
+                    result = list(cursor.fetchall()) if fetch else None
             except pymysql.err.IntegrityError as exc:
+                self._release(conn)
                 raise DatabaseError(str(exc), duplicate=exc.args[0] == 1062) from None
             except (pymysql.err.OperationalError, pymysql.err.InterfaceError) as exc:
                 # Lost connection: reconnect once, then report the error.
-                self._conn = None
+                with contextlib.suppress(Exception):  # closing a dead connection is fine
+                    conn.close()
+                self._release(None)
                 if attempt == 2:
                     raise DatabaseError(str(exc)) from None
+                continue
             except pymysql.MySQLError as exc:
+                self._release(conn)
                 raise DatabaseError(str(exc)) from None
+            self._release(conn)
+            return result
         return None
 
     def _execute(self, sql: str) -> None:
@@ -209,11 +259,14 @@ class MysqlDatabase(Database):
         return bool(self.query(f"SHOW TABLES LIKE {quote(name)}"))
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                with contextlib.suppress(Exception):  # closing a dead connection is fine
-                    self._conn.close()
-                self._conn = None
+        """Close the idle connections (at shutdown; a statement still running keeps its own
+        until it ends)."""
+        with self._pool:
+            idle, self._idle = self._idle, []
+            self._open -= len(idle)
+        for conn in idle:
+            with contextlib.suppress(Exception):  # closing a dead connection is fine
+                conn.close()
 
 
 def open_database(config: DbConfig, sqlite_path: Path) -> Database:

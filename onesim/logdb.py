@@ -76,8 +76,9 @@ class LogDB:
     def __init__(self, db: Database):
         self.db = db
         self.lock = threading.RLock()
-        # oned keeps the last index in memory; remembered here so that purging every record
-        # (LOG_RETENTION = 0) does not restart the numbering.
+        # oned keeps the last index in memory (LogDB::last_index): read once, then kept up to
+        # date by every insert, so neither a write nor a replicated record asks the DB for
+        # it, and purging every record (LOG_RETENTION = 0) does not restart the numbering.
         self._last: tuple[int, int] | None = None
 
     # -- bootstrap
@@ -118,11 +119,13 @@ class LogDB:
     def last(self) -> tuple[int, int]:
         """(index, term) of the last record; (0, 0) when only record 0 exists."""
         with self.lock:
-            rows = self.db.query(
-                "SELECT log_index, term FROM logdb WHERE log_index = (SELECT MAX(log_index) FROM logdb)"
-            )
-            if rows:
-                self._last = (int(rows[0][0]), int(rows[0][1]))
+            if self._last is None:
+                rows = self.db.query(
+                    "SELECT log_index, term FROM logdb "
+                    "WHERE log_index = (SELECT MAX(log_index) FROM logdb)"
+                )
+                if rows:
+                    self._last = (int(rows[0][0]), int(rows[0][1]))
             return self._last or (-1, -1)
 
     def last_applied(self) -> int:
@@ -141,15 +144,24 @@ class LogDB:
             return int(self.db.scalar("SELECT MIN(log_index) FROM logdb", -1))
 
     def get(self, index: int) -> LogRecord | None:
-        with self.lock:
-            rows = self.db.query(
-                "SELECT log_index, term, sqlcmd, timestamp, fed_index, applied FROM logdb "
-                f"WHERE log_index = {int(index)}"
+        return self.get_many((index,)).get(int(index))
+
+    def get_many(self, indexes: tuple[int, ...]) -> dict[int, LogRecord]:
+        """The records at ``indexes`` that exist, by index, read in one query (as oned reads a
+        record together with its predecessor: ``LogDB::get_log_record``)."""
+        wanted = ", ".join(str(int(index)) for index in indexes)
+        # One statement: no need for the lock, so a read never waits for the applier (oned's
+        # get_log_record does not take the LogDB mutex either).
+        rows = self.db.query(
+            "SELECT log_index, term, sqlcmd, timestamp, fed_index, applied FROM logdb "
+            f"WHERE log_index IN ({wanted})"
+        )
+        return {
+            int(idx): LogRecord(
+                int(idx), int(term), decode_sql(blob), int(stamp), int(fed), bool(applied)
             )
-        if not rows:
-            return None
-        idx, term, blob, stamp, fed, applied = rows[0]
-        return LogRecord(int(idx), int(term), decode_sql(blob), int(stamp), int(fed), bool(applied))
+            for idx, term, blob, stamp, fed, applied in rows
+        }
 
     def count(self) -> int:
         with self.lock:
@@ -163,6 +175,8 @@ class LogDB:
                 f"({int(index)}, {int(term)}, {quote(encode_sql(sql))}, {int(time.time())}, "
                 f"{NOT_FEDERATED}, {1 if applied else 0})"
             )
+            if self._last is not None and index > self._last[0]:
+                self._last = (int(index), int(term))
 
     def append(self, term: int, sql: str) -> int:
         """Insert ``sql`` as the next record (unapplied) and return its index."""
@@ -177,30 +191,38 @@ class LogDB:
             self.db.execute(f"DELETE FROM logdb WHERE log_index >= {int(index)}")
             self._last = None
 
-    def apply_up_to(self, commit: int, on_error: Callable[[int, str], None]) -> int:
-        """Run the SQL of every unapplied record up to ``commit``, in order.
+    def apply_up_to(
+        self, commit: int, on_error: Callable[[int, str], None], after: int | None = None
+    ) -> int:
+        """Run the SQL of the records after ``after`` (default: the last applied one) up to
+        ``commit``, in order, each read by its index as oned's ``LogDB::apply_log_records``
+        does from its in-memory last applied index; a record already marked applied is not
+        run again.
 
         Stops at the first record whose statement fails (a duplicate key counts as applied), as
-        oned's apply loop does: later records then stay unapplied. Returns the last applied index.
+        oned's apply loop does: later records then stay unapplied; also at a record that is
+        not there. Returns the last applied index.
         """
-        while True:
+        applied = self.last_applied() if after is None else after
+        while applied < commit:
+            index = applied + 1
             with self.lock:
-                rows = self.db.query(
-                    "SELECT log_index, sqlcmd FROM logdb WHERE applied = 0 "
-                    f"AND log_index <= {int(commit)} ORDER BY log_index LIMIT 1"
-                )
+                rows = self.db.query(f"SELECT sqlcmd, applied FROM logdb WHERE log_index = {index}")
                 if not rows:
-                    return self.last_applied()
-                index, blob = int(rows[0][0]), rows[0][1]
-                sql = decode_sql(blob)
-                try:
-                    if sql:
-                        self.db.execute(sql)
-                except DatabaseError as exc:
-                    if not exc.duplicate:
-                        on_error(index, str(exc))
-                        return self.last_applied()
-                self.db.execute(f"UPDATE logdb SET applied = 1 WHERE log_index = {index}")
+                    return applied
+                blob, done = rows[0]
+                if not done:
+                    sql = decode_sql(blob)
+                    try:
+                        if sql:
+                            self.db.execute(sql)
+                    except DatabaseError as exc:
+                        if not exc.duplicate:
+                            on_error(index, str(exc))
+                            return applied
+                    self.db.execute(f"UPDATE logdb SET applied = 1 WHERE log_index = {index}")
+            applied = index
+        return applied
 
     def purge(self, retention: int, limit: int) -> PurgeResult:
         """Delete old applied records, keeping the newest ``retention`` applied ones."""

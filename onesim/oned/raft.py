@@ -93,6 +93,8 @@ class RaftManager:
         #: Bumped whenever leadership is lost, failing the writes still waiting for commit.
         self._epoch = 0
         self._apply_error_index = -1
+        #: Counts the conflicting suffixes dropped, so the applier knows its run overlapped one.
+        self._truncations = 0
 
         now = time.monotonic()
         self._warmup_end = now + warmup_ms / 1000.0
@@ -373,15 +375,19 @@ class RaftManager:
                     self.cond.wait(1.0)
                 if self._stopping.is_set():
                     return
-                target = self.commit
+                target, after, truncations = self.commit, self.applied, self._truncations
             try:
-                applied = self.logdb.apply_up_to(target, self._apply_failed)
+                applied = self.logdb.apply_up_to(target, self._apply_failed, after=after)
             except DatabaseError as exc:
                 self._apply_failed(self.applied + 1, str(exc))
                 applied = self.applied
             with self._lock:
                 if applied < target:
                     self._apply_error_index = target
+                if self._truncations != truncations:
+                    # Records were replaced meanwhile: go on from before them (a record
+                    # already marked applied is not run twice).
+                    applied = min(applied, self.applied)
                 self.applied = applied
                 self.cond.notify_all()
 
@@ -484,17 +490,20 @@ class RaftManager:
                 return True, "", current
             if not sql:
                 return False, "Empty SQL command in log record", current
+            # The previous record and this one, read in one query.
+            records = self.logdb.get_many((prev_index, index) if index > 0 else (index,))
             if index > 0:
-                previous = self.logdb.get(prev_index)
+                previous = records.get(prev_index)
                 if previous is None:
                     return False, "Error loading previous log record", current
                 if previous.term != prev_term:
                     return False, "Previous log record missmatch", current
-            existing = self.logdb.get(index)
+            existing = records.get(index)
             if existing is not None:
                 if existing.term == term:
                     return True, "", current
                 self.logdb.delete_from(index)
+                self._truncations += 1
                 # Replaced records must be applied again, even if their stale predecessors were
                 # (a deposed leader may have applied its own records through a heartbeat).
                 self.applied = min(self.applied, index - 1)

@@ -5,10 +5,15 @@ receiver's checks), as hashicorp/raft keeps ``replication.go`` apart from ``raft
 OpenNebula's ``src/raft/ReplicaThread.cc`` and the heartbeat part of ``src/raft/RaftManager.cc``
 (docs/opennebula-raft.md §5.4):
 
-* the replication loop sends the record at ``next`` with the previous record's index and term;
-  success moves ``match``/``next`` on, a consistency refusal (ACTION) steps ``next`` back by one
-  and retries at once, a transport error or a record it cannot load is retried with a back-off
-  from 100 ms doubling up to 2.5 s;
+* the replication loop sends the record at ``next`` with the previous record's index and term
+  (both read in one query); success moves ``match``/``next`` on and sends the next record at
+  once while the follower is behind (``RaftManager::replicate_success``), a consistency
+  refusal (ACTION) steps ``next`` back by one and retries at once
+  (``RaftManager::replicate_failure``); a transport error or a record it cannot load is
+  retried after a back-off that doubles from 200 ms while below 2.5 s (so at most 3.2 s), or
+  as soon as a new record is written, whichever comes first (``ReplicaThread::do_replication``
+  waits on its condition with the retry timeout, and every write's ``replicate_log`` wakes
+  it);
 * the heartbeat loop sends an empty ``one.zone.replicate`` every BROADCAST_TIMEOUT_MS and logs
   ``Detetected error condition`` (sic) after more than 10 errors within 60 s;
 * a reply with a higher term makes the leader step down, from either loop.
@@ -29,6 +34,7 @@ from onesim.db import DatabaseError
 from onesim.logdb import LogDB
 from onesim.oned.log import OnedLog
 
+#: ReplicaThread's retry timeout: 100 ms, doubled after each failure while below 2.5 s.
 REPLICA_BACKOFF_START_S = 0.100
 REPLICA_BACKOFF_MAX_S = 2.5
 #: Heartbeat errors tolerated within the window before "Detetected error condition".
@@ -78,17 +84,28 @@ class FollowerLink:
 
 
 class _Backoff:
-    def __init__(self, stop: threading.Event):
+    """The replica thread's retry timeout after a failed call (``ReplicaThread.cc``)."""
+
+    def __init__(self, leader: Leader, stop: threading.Event):
+        self._leader = leader
         self._stop = stop
         self.reset()
 
     def reset(self) -> None:
         self.delay = REPLICA_BACKOFF_START_S
 
-    def wait(self) -> None:
-        """Sleep the current delay (cut short by the link's stop), then double it."""
-        self._stop.wait(self.delay)
-        self.delay = min(self.delay * 2, REPLICA_BACKOFF_MAX_S)
+    def wait(self, seen: int) -> None:
+        """Double the delay while it is below the maximum (100 ms -> 200 ms ... 1.6 s ->
+        3.2 s), then wait it out, cut short by the link's stop or a record written after
+        the leader's last index was ``seen`` (read before the failed attempt, so a write
+        during that attempt is not missed: ReplicaThread keeps it as a pending request)."""
+        if self.delay < REPLICA_BACKOFF_MAX_S:
+            self.delay *= 2
+        leader = self._leader
+        with leader.cond:
+            leader.cond.wait_for(
+                lambda: self._stop.is_set() or leader.last_index != seen, self.delay
+            )
 
 
 def _reply_term(reply: list) -> int:
@@ -108,7 +125,7 @@ def _higher_term(leader: Leader, link: FollowerLink, their_term: int) -> None:
 def replicate(leader: Leader, link: FollowerLink) -> None:
     """Send the log to one follower from ``link.next`` on, until the link is stopped."""
     timeout_s = leader.cfg.xmlrpc_timeout_ms / 1000.0
-    backoff = _Backoff(link.stop)
+    backoff = _Backoff(leader, link.stop)
     while True:
         with leader.cond:
             while not link.stop.is_set() and link.next > leader.last_index:
@@ -116,15 +133,15 @@ def replicate(leader: Leader, link: FollowerLink) -> None:
             if link.stop.is_set():
                 leader.log.info("RCM", "Replication thread stopped")
                 return
-            index, term, commit = link.next, leader.term, leader.commit
+            index, term, commit, seen = link.next, leader.term, leader.commit, leader.last_index
         try:
-            record = leader.logdb.get(index)
-            previous = leader.logdb.get(index - 1) if index > 0 else None
+            records = leader.logdb.get_many((index - 1, index) if index > 0 else (index,))
         except DatabaseError:
-            record = previous = None
+            records = {}
+        record, previous = records.get(index), records.get(index - 1)
         if record is None or (index > 0 and previous is None):
             leader.log.error("RCM", f"Failed to load log record at index: {index}")
-            backoff.wait()
+            backoff.wait(seen)
             continue
         params = (
             leader.server_id,
@@ -165,7 +182,7 @@ def replicate(leader: Leader, link: FollowerLink) -> None:
             f"Failed to replicate log record at index: {index} on follower: "
             f"{link.server_id}, error: {error}",
         )
-        backoff.wait()
+        backoff.wait(seen)
 
 
 def heartbeat(leader: Leader, link: FollowerLink) -> None:

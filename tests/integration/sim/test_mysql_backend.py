@@ -1,6 +1,7 @@
 """oned on the MySQL backend (a real MariaDB): bootstrap, replication, failover, ERRORS_LIMIT;
 and the formula's ``onenebula_db.database`` state making that database and its user."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pymysql
@@ -153,3 +154,60 @@ def test_database_state_makes_the_database_user_and_grants_once(tmp_path, mariad
             cursor.execute("DROP TABLE t")
     finally:
         conn.close()
+
+
+def test_statements_of_different_threads_run_on_their_own_pooled_connections(tmp_path, mariadb):
+    """oned's MySqlDB takes a connection of its pool (DB/CONNECTIONS) per statement, so a
+    statement kept waiting (here: on a lock another client holds) does not hold up another
+    thread's statement, as one shared connection would; and a pool of one does."""
+    import threading
+
+    from onesim.config import DbConfig
+    from onesim.db import MysqlDatabase
+
+    options = mariadb.options
+    config = DbConfig(
+        backend="mysql",
+        server=options["server"],
+        port=options["port"],
+        user=options["user"],
+        passwd=options["passwd"],
+        db_name="pool_probe",
+    )
+    locker = pymysql.connect(autocommit=True, **_connect_args(mariadb))
+    try:
+        for size, overtaken in ((25, True), (1, False)):
+            db = MysqlDatabase(replace(config, connections=size))
+            with locker.cursor() as cursor:
+                cursor.execute("SELECT GET_LOCK('pool_probe', 60)")
+            got = []
+            blocked = threading.Thread(
+                target=lambda db=db, got=got: got.append(
+                    db.scalar("SELECT GET_LOCK('pool_probe', 60)")
+                )
+            )
+            blocked.start()
+            wait_until(
+                lambda: any(
+                    "GET_LOCK" in (row[7] or "")
+                    for row in query(mariadb, "pool_probe", "SHOW FULL PROCESSLIST")
+                    if row[0] != locker.thread_id()
+                ),
+                timeout=RECOVERY_S,
+                what="the statement to wait on the lock",
+            )
+            other = threading.Thread(target=db.query, args=("SELECT 1",))
+            other.start()
+            # With a pool the other statement ends while the first still waits; with one
+            # connection it queues behind it.
+            other.join(timeout=RECOVERY_S if overtaken else 2.0)
+            assert other.is_alive() is not overtaken
+            assert blocked.is_alive()
+            with locker.cursor() as cursor:
+                cursor.execute("SELECT RELEASE_LOCK('pool_probe')")
+            blocked.join(RECOVERY_S)
+            other.join(RECOVERY_S)
+            assert got == [1] and not other.is_alive()
+            db.close()  # ends its sessions, and so the lock the first statement took
+    finally:
+        locker.close()
