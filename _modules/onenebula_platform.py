@@ -12,7 +12,13 @@ it and the minion's grains, as plain functions:
   the signing key, the repository definition, enterprise credentials (a 0600 file rendered
   on the minion, never state data or output) and the third-party prerequisites. It refuses
   an unsupported OS or version with a message naming the key, at render time, so nothing
-  has changed yet.
+  has changed yet on that minion;
+* :func:`requirement` — what every front-end's platform must offer, handed by the deploy
+  and add orchestrations to the runner's planner, which refuses the whole plan before its
+  first step when one front-end cannot have it (so no front-end changes either).
+
+Whether a platform is supported is decided once, by the formula's utils
+(``onenebula_ha.platform_error``), for the render and the planner alike.
 
 Community repositories follow OpenNebula's "OpenNebula Repositories" page:
 ``https://downloads.opennebula.io/repo/<version>/<Distribution>/<release>`` for apt,
@@ -26,41 +32,18 @@ from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "onenebula_platform"
 
-EDITIONS = ("community", "enterprise")
-
 
 def __virtual__():
     # Pure Python: always loadable (map.jinja also renders on the master).
     return __virtualname__
 
 
-def _shown(value):
-    """A pillar value for a message: quoted, one line, short."""
-    text = str(value).encode("unicode_escape").decode("ascii")
-    return f"'{text[:40]}...'" if len(text) > 40 else f"'{text}'"
-
-
-def _grain(grains, name):
-    value = grains.get(name)
-    return "" if value is None else str(value)
-
-
-def _release(platforms, grains):
-    os_name = _grain(grains, "os")
-    distro = (platforms.get("distributions") or {}).get(os_name) or {}
-    return os_name, _grain(grains, distro.get("release_grain", "osmajorrelease")), distro
-
-
-def _supported_list(platforms_of_version):
-    return ", ".join(
-        f"{name} {', '.join(releases)}" for name, releases in platforms_of_version.items()
-    )
-
-
 def find_error(platforms, version, edition, grains):
     """
     Why this version/edition cannot be installed from OpenNebula's repositories on an OS
-    with these grains, as a message naming the key; ``None`` when it can.
+    with these grains, as a message naming the key; ``None`` when it can. The decision is
+    the formula's utils' (``onenebula_ha.platform_error``), which the runner's deploy/add
+    planner also asks about every front-end before the first step.
 
     CLI Example:
 
@@ -70,26 +53,7 @@ def find_error(platforms, version, edition, grains):
     """
     if isinstance(platforms, str):
         platforms = salt.utils.yaml.safe_load(platforms)
-    versions = platforms.get("versions") or {}
-    if edition not in EDITIONS:
-        return f"onenebula_ha:edition: {_shown(edition)} must be community or enterprise"
-    if not isinstance(version, str) or version not in versions:
-        known = ", ".join(sorted(versions, key=lambda v: [int(p) for p in v.split(".")]))
-        return (
-            f"onenebula_ha:version: {_shown(version)} is not an OpenNebula version this formula "
-            f'knows the repositories of ({known}); quote it in YAML ("7.0", not 7.0)'
-        )
-    os_name, release, _ = _release(platforms, grains)
-    releases = (versions[version].get("platforms") or {}).get(os_name) or []
-    if release not in releases:
-        return (
-            f"onenebula_ha:version: OpenNebula {version} has no front-end packages for "
-            f"{os_name or 'this OS'} {release} (grains os/osrelease); its repositories cover "
-            f"{_supported_list(versions[version].get('platforms') or {})}. Set "
-            "onenebula_ha:packages:repo (pkgrepo.managed arguments) and onenebula_ha:lookup:pkgs "
-            "for another source, or onenebula_ha:packages:manage: false"
-        )
-    return None
+    return __utils__["onenebula_ha.platform_error"](platforms, version, edition, grains)
 
 
 def layer(platforms, version, edition="community", grains=None):
@@ -110,7 +74,7 @@ def layer(platforms, version, edition="community", grains=None):
         platforms = salt.utils.yaml.safe_load(platforms)
     grains = __grains__ if grains is None else grains
     error = find_error(platforms, version, edition, grains)
-    os_name, release, distro = _release(platforms, grains)
+    os_name, release, distro = __utils__["onenebula_ha.platform_release"](platforms, grains)
     result = {
         "platform": {
             "os": os_name,
@@ -156,6 +120,42 @@ def layer(platforms, version, edition="community", grains=None):
     return result
 
 
+def _from_official_repository(settings):
+    """Whether these merged settings install the packages from OpenNebula's repositories
+    (managed, and no ``packages.repo`` of the user's own)."""
+    packages = settings.get("packages") or {}
+    return bool(packages.get("manage")) and not packages.get("repo")
+
+
+def requirement(settings, tplroot="onenebula_ha", saltenv=None):
+    """
+    What every front-end's platform must offer for these merged settings (map.jinja), for
+    the runner's deploy/add planner to check before the first step: ``{"version",
+    "edition", "platforms"}`` (``platforms``: ``<tplroot>/platforms.yaml``, the table the
+    render decides with) when the packages come from OpenNebula's repositories, ``None``
+    when they do not (``packages.manage`` false or ``packages.repo`` set: no platform is
+    refused then, as :func:`repo_plan` refuses none).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call onenebula_platform.requirement '{"version": "7.0", "edition": "community", "packages": {"manage": true}}'
+    """
+    if not _from_official_repository(settings):
+        return None
+    saltenv = saltenv or __opts__.get("saltenv") or "base"
+    source = f"salt://{tplroot}/platforms.yaml"
+    text = __salt__["cp.get_file_str"](source, saltenv=saltenv)
+    if not text:
+        raise CommandExecutionError(f"onenebula_ha: {source} not found (saltenv {saltenv})")
+    return {
+        "version": settings.get("version"),
+        "edition": settings.get("edition"),
+        "platforms": salt.utils.yaml.safe_load(text),
+    }
+
+
 def _host(url):
     return urlsplit(url).hostname or ""
 
@@ -190,10 +190,9 @@ def repo_plan(settings):
         "credentials": None,
         "prerequisites": {"pkgs": [], "enable_repos": []},
     }
-    if not plan["manage"]:
-        return plan
-    if packages.get("repo"):
-        plan["custom"] = dict(packages["repo"])
+    if not _from_official_repository(settings):
+        if plan["manage"]:
+            plan["custom"] = dict(packages["repo"])
         return plan
     error = (settings.get("platform") or {}).get("error")
     repo = settings.get("repo") or {}

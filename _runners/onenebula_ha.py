@@ -939,6 +939,53 @@ def _checked_first(planner):
     return checked
 
 
+def _platform_refusals(minions, requirement, answers):
+    """
+    ``{minion: why}`` for the ``minions`` that cannot run the front-end ``requirement``
+    asks for (``onenebula_platform.requirement``: version, edition and the table of
+    supported platforms), decided from their grains as the master just read them
+    (``answers``: :func:`_call` of ``grains.items``) by the render's own decision
+    (``onenebula_ha.platform_error``). A minion whose grains cannot be read, or name no
+    OS, is refused too: its platform is unknown.
+    """
+    refusals = {}
+    for minion in minions:
+        answer = answers.get(minion) or {"ok": False, "error": "minion did not answer"}
+        grains = answer.get("ret") if answer.get("ok") else None
+        if not isinstance(grains, dict) or not grains.get("os"):
+            # Salt's answer for a silent minion goes on with how to look the job up later.
+            why = (str(answer.get("error") or "").strip().splitlines() or ["no os grain"])[0]
+            refusals[minion] = f"has unreadable grains ({why}), so its platform is unknown"
+            continue
+        error = __utils__["onenebula_ha.platform_error"](
+            requirement.get("platforms") or {},
+            requirement.get("version"),
+            requirement.get("edition"),
+            grains,
+        )
+        if error:
+            shown = f"{grains.get('os')} {grains.get('osrelease')}"[:60]
+            refusals[minion] = f"runs {shown!r}: {error}"
+    return refusals
+
+
+def _platform_refusal(action, refusals):
+    """The refused plan of ``action`` (deploy, add) when front-ends cannot run the front-end
+    (``refusals``, :func:`_platform_refusals`), else ``None``. Decided before the zone is
+    even looked at: a deploy's first step (SSH keys) runs on every front-end and an add's
+    first two on the new one and on every other, so a front-end whose render would fail
+    at its own step would fail the run after the steps before it had changed the others."""
+    if not refusals:
+        return None
+    by_reason = {}
+    for minion, why in refusals.items():
+        by_reason.setdefault(why, []).append(minion)
+    return _Plan(action).fail(
+        "unsupported platform, nothing changed: "
+        + "; ".join(f"{', '.join(minions)} {why}" for why, minions in by_reason.items())
+    )
+
+
 _PLANNERS = {
     "deploy": _checked_first(_plan_deploy),
     "add": _checked_first(_plan_add),
@@ -948,7 +995,8 @@ _PLANNERS = {
 }
 
 
-def plan(action, target=None, force=False, servers=None, zone=0, wait=None, claim=True):
+def plan(action, target=None, force=False, servers=None, zone=0, wait=None, claim=True,
+         platform=None):  # fmt: skip
     """
     Return the ordered steps of orchestration ``action`` (``deploy``, ``add``, ``remove``,
     ``repair``, ``rolling_restart``), decided from what the front-ends report right now
@@ -962,6 +1010,14 @@ def plan(action, target=None, force=False, servers=None, zone=0, wait=None, clai
     and, with ``claim`` (not in test mode), takes the repair lock: a refusal is a note and
     is logged, with its reason.
 
+    ``platform`` (``deploy``, ``add``): what every front-end's platform must offer
+    (``onenebula_platform.requirement``, which the orchestrations pass; ``None``: the
+    packages do not come from OpenNebula's repositories, nothing to check). The plan is
+    refused before its first step when a front-end runs an OS or release that
+    version has no packages for, or its grains (read from it now) cannot be read: the
+    error names each such minion, its os/osrelease, the supported list and the keys that
+    choose another package source (every front-end: the first steps of both run on all).
+
     CLI Example:
 
     .. code-block:: bash
@@ -974,6 +1030,12 @@ def plan(action, target=None, force=False, servers=None, zone=0, wait=None, clai
     servers, settings = _settings(servers)
     if wait is None:
         wait = (settings.get("deploy") or {}).get("wait_timeout", DEFAULT_WAIT_TIMEOUT)
+    if action in ("deploy", "add") and platform:
+        minions = [s["minion"] for s in servers]
+        refusals = _platform_refusals(minions, platform, _call(minions, "grains.items"))
+        refused = _platform_refusal(action, refusals)
+        if refused:
+            return refused
     current = view(servers=servers, zone=zone)
     facts = _Facts(current, servers, wait_timeout=wait, target=target, force=force)
     if action == "repair" and facts.target and facts.target.get("minion") in facts.by_minion:

@@ -12,6 +12,9 @@ with the other custom modules by ``saltutil.sync_all`` (``sync_utils``).
   system-wide path.
 * The RAFT values OpenNebula ships in ``oned.conf`` (:func:`shipped_raft`); the formula's
   ``defaults.yaml`` repeats them for the pillar and a test keeps the two equal.
+* The one decision of a supported platform (:func:`platform_error`, over
+  ``onenebula_ha/platforms.yaml``): the render's (``onenebula_platform``) and the runner's
+  deploy/add planner's, which checks every front-end before the first step.
 * Module plumbing: :func:`error` (a CommandExecutionError carrying details in ``.info``),
   :func:`secret` (a secret the states read from the pillar at run time, checked),
   :func:`needs_command` and :func:`not_loaded` (``__virtual__`` with a reason).
@@ -218,6 +221,68 @@ def pymysql_accepts_ssl_disabled(pymysql):
     except (AttributeError, TypeError, ValueError):
         return False
     return "ssl_disabled" in parameters
+
+
+# ------------------------------------------------------------------ platforms
+
+#: The OpenNebula editions (``onenebula_ha:edition``).
+EDITIONS = ("community", "enterprise")
+
+
+def _shown(value):
+    """A pillar value for a message: quoted, one line, short."""
+    text = str(value).encode("unicode_escape").decode("ascii")
+    return f"'{text[:40]}...'" if len(text) > 40 else f"'{text}'"
+
+
+def _grain(grains, name):
+    value = grains.get(name)
+    return "" if value is None else str(value)
+
+
+def platform_release(platforms, grains):
+    """``(os, release, distribution)`` of a minion with these grains, as ``platforms``
+    (``onenebula_ha/platforms.yaml``) names them: the release is the grain its distribution
+    names (Debian 12 by ``osmajorrelease``, Ubuntu 24.04 by ``osrelease``)."""
+    os_name = _grain(grains, "os")
+    distro = (platforms.get("distributions") or {}).get(os_name) or {}
+    return os_name, _grain(grains, distro.get("release_grain", "osmajorrelease")), distro
+
+
+def _supported_list(platforms_of_version):
+    return ", ".join(
+        f"{name} {', '.join(releases)}" for name, releases in platforms_of_version.items()
+    )
+
+
+def platform_error(platforms, version, edition, grains):
+    """
+    Why OpenNebula ``version``/``edition`` cannot be installed from its repositories on a
+    minion with these grains, by ``platforms`` (``onenebula_ha/platforms.yaml``, the one
+    table of supported platforms), as a message naming the key and the supported list;
+    ``None`` when it can. The render (``onenebula_platform.layer``/``repo_plan``) and the
+    runner's deploy/add planner decide with this one function.
+    """
+    versions = platforms.get("versions") or {}
+    if edition not in EDITIONS:
+        return f"onenebula_ha:edition: {_shown(edition)} must be community or enterprise"
+    if not isinstance(version, str) or version not in versions:
+        known = ", ".join(sorted(versions, key=lambda v: [int(p) for p in v.split(".")]))
+        return (
+            f"onenebula_ha:version: {_shown(version)} is not an OpenNebula version this formula "
+            f'knows the repositories of ({known}); quote it in YAML ("7.0", not 7.0)'
+        )
+    os_name, release, _ = platform_release(platforms, grains)
+    releases = (versions[version].get("platforms") or {}).get(os_name) or []
+    if release not in releases:
+        return (
+            f"onenebula_ha:version: OpenNebula {version} has no front-end packages for "
+            f"{os_name or 'this OS'} {release} (grains os/osrelease); its repositories cover "
+            f"{_supported_list(versions[version].get('platforms') or {})}. Set "
+            "onenebula_ha:packages:repo (pkgrepo.managed arguments) and onenebula_ha:lookup:pkgs "
+            "for another source, or onenebula_ha:packages:manage: false"
+        )
+    return None
 
 
 # ------------------------------------------------------------------ module plumbing

@@ -25,9 +25,9 @@
     The decisions (who leads, what to do next, what to refuse) are the runner's planner
     onenebula_ha.plan (deploy); this file runs the steps it returns, each requiring the one
     before it. #}
-{%- from tpldir.split('/')[0] ~ "/map.jinja" import onenebula_ha %}
-{%- set plan = salt['saltutil.runner']('onenebula_ha.plan', action='deploy', target=pillar.get('target'),
-      force=pillar.get('force', False), servers=onenebula_ha.servers, zone=onenebula_ha.zone.id, wait=onenebula_ha.deploy.wait_timeout) %}
+{%- from tpldir.split('/')[0] ~ "/map.jinja" import onenebula_ha as settings %}
+{%- set plan = salt['saltutil.runner']('onenebula_ha.plan', action='deploy', target=pillar.get('target'), force=pillar.get('force', False),
+      servers=settings.servers, zone=settings.zone.id, wait=settings.deploy.wait_timeout, platform=salt['onenebula_platform.requirement'](settings)) %}
 {{- raise((plan.error if plan is mapping else none) or 'onenebula_ha deploy: runner onenebula_ha.plan failed (synced?): ' ~ plan)
       if plan is not mapping or plan.error }}
 

@@ -19,10 +19,12 @@ import salt.config
 import salt.runner
 from support.formula_utils import utils_dunder
 from support.load import load_file
+from support.platform_grains import GRAINS
 
 FORMULA = "onenebula_ha"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 MINIONS = ["vmm01", "vmm02", "vmm03", "vmm04", "vmm05"]
+DEBIAN_12 = GRAINS["debian-12"]
 
 
 def _zone(states):
@@ -88,6 +90,7 @@ class FakeRunnerClient:
     calls = []
     cachedir = None
     databases = {}
+    grains = {}
 
     def __init__(self, opts):
         self.functions = {}
@@ -102,6 +105,10 @@ class FakeRunnerClient:
             return copy.deepcopy(FakeRunnerClient.view)
 
         def call(minions, fun, arg=(), kwarg=None, timeout=10):
+            if fun == "grains.items":
+                FakeRunnerClient.calls.append((fun, list(minions)))
+                return {m: {"ok": True, "ret": FakeRunnerClient.grains.get(m, DEBIAN_12)}
+                        for m in minions}  # fmt: skip
             assert fun == "onenebula_db.health", fun
             FakeRunnerClient.calls.append((fun, list(minions)))
             fine = {"exists": True, "ok": True, "broken": False, "missing": [], "tables": []}
@@ -129,6 +136,7 @@ def render(master_minion, monkeypatch, tmp_path):
     FakeRunnerClient.calls = []
     FakeRunnerClient.cachedir = str(tmp_path)
     FakeRunnerClient.databases = {}
+    FakeRunnerClient.grains = {}
 
     def _render(name, view, pillar=None):
         FakeRunnerClient.view = view
@@ -256,9 +264,15 @@ def test_deploy_on_a_bare_cluster_bootstraps_the_first_server_then_joins_one_at_
     assert steps[-1][2] == "onenebula_ha.ha.healthy" and len(steps[-1][3]["members"]) == 5
     assert [call[0] for call in FakeRunnerClient.calls] == [
         "onenebula_ha.plan",
+        "grains.items",
         "onenebula_ha.view",
     ]
     assert FakeRunnerClient.calls[0][1]["action"] == "deploy"
+    # What the render itself requires (pillar.example: packages from OpenNebula's 7.0
+    # community repositories), checked on every front-end before the first step.
+    requirement = FakeRunnerClient.calls[0][1]["platform"]
+    assert (requirement["version"], requirement["edition"]) == ("7.0", "community")
+    assert FakeRunnerClient.calls[1][1] == MINIONS
 
 
 def test_deploy_on_a_converged_cluster_joins_nobody(render):
@@ -290,6 +304,22 @@ def test_deploy_refuses_a_zone_without_a_leader(render):
     output = render("deploy", view)
     assert isinstance(output, str)
     assert "no usable leader" in output and "vmm01, vmm02" in output
+
+
+@pytest.mark.parametrize("name", ["deploy", "add"])
+def test_an_unsupported_or_unreadable_front_end_stops_the_plan_before_any_step(render, name):
+    FakeRunnerClient.grains = {"vmm04": GRAINS["ubuntu-20.04"], "vmm05": {}}
+    view = make_view("vmm01", {"vmm01": "leader", "vmm02": "follower", "vmm03": "follower"})
+    output = render(name, view)
+    assert isinstance(output, str), output
+    assert "unsupported platform, nothing changed" in output
+    assert "vmm04 runs 'Ubuntu 20.04'" in output and "no front-end packages" in output
+    assert "vmm05 has unreadable grains (no os grain)" in output
+    assert "onenebula_ha:packages:manage: false" in output
+    assert "onenebula_ha.view" not in [call[0] for call in FakeRunnerClient.calls]
+    # Packages of the user's own source: no platform is refused, as the render refuses none.
+    own = {"onenebula_ha": {"packages": {"manage": False}}}
+    assert _steps(render(name, view, own))
 
 
 def test_add_joins_the_first_server_that_is_not_a_member(render):

@@ -13,6 +13,7 @@ import pytest
 import salt.utils.dictupdate
 import yaml
 from salt.exceptions import CommandExecutionError
+from support.formula_utils import utils_dunder
 from support.load import load_file
 
 GRAINS = {"id": "vmm01", "os_family": "Debian", "os": "Debian", "osmajorrelease": 12}
@@ -29,6 +30,7 @@ class FakeMinion:
         suffix = str(id(self))
         self.pillar_module = load_file(repo_root / "_modules" / "onenebula_pillar.py", "p" + suffix)
         platform = load_file(repo_root / "_modules" / "onenebula_platform.py", "f" + suffix)
+        platform.__utils__ = utils_dunder()
         self.map = load_file(repo_root / "_modules" / "onenebula_map.py", "m" + suffix)
         functions = {
             "cp.get_file_str": self.get_file_str,

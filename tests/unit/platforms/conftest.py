@@ -2,12 +2,14 @@
 
 import pytest
 import yaml
+from support.formula_utils import utils_dunder
 from support.load import load_file
 
 
 @pytest.fixture(scope="session")
 def platform_module(repo_root):
     module = load_file(repo_root / "_modules" / "onenebula_platform.py", "onenebula_platform")
+    module.__utils__ = utils_dunder()
     return module
 
 
