@@ -74,8 +74,10 @@ Tags are ``salt/beacon/<minion id>/onenebula_raft/<kind>``. Every event carries 
     Sent by a follower whose own database is damaged: it does not exist, or one of the
     tables every OpenNebula database has is missing (``onenebula_db.health``, checked in
     the minion's process at most every ``report_errors_every`` seconds). oned itself does
-    not notice until it next writes (a record to replicate; in HA it then exits after
-    ``ERRORS_LIMIT`` errors), so an idle zone would never report it. Sent at every check
+    not notice until it next touches it (a record to replicate; in HA it then exits after
+    ``ERRORS_LIMIT`` errors), so an idle zone would never report it; and a follower whose
+    oned has stopped goes on checking it (with the server id and term it last reported),
+    since a damaged database is what stops a busy follower's oned. Sent at every check
     while it lasts; a database that cannot be checked (its server down) is not reported.
     A trigger only: the master checks the database itself before it repairs anything.
 
@@ -492,6 +494,11 @@ def beacon(config):
         events = _down_event(memory, exc, options["zone"], now)
         memory["errors"] = {}
         memory["stuck"] = {}
+        follower = memory.get("follower")
+        if follower:
+            # A busy follower's oned exits after ERRORS_LIMIT database errors: with it
+            # down, nothing else would report the damaged database.
+            events += _database_events(memory, follower, options, now)
     else:
         events = _role_event(memory, status, options["zone"])
         if status["state_name"] == "leader":
@@ -501,8 +508,10 @@ def beacon(config):
             memory["stuck"] = {}
             memory.pop("last_check", None)
         if status["state_name"] == "follower":
+            memory["follower"] = {"server_id": status["server_id"], "term": status["term"]}
             events += _database_events(memory, status, options, now)
         else:
+            memory.pop("follower", None)
             memory.pop("last_db_check", None)
             memory.pop("db_since", None)
     if json.dumps(memory, sort_keys=True) != before:

@@ -121,7 +121,9 @@ def test_a_missing_database_is_reported(database, clock):
     assert events[0]["problem"] == f"the database {database} does not exist"
 
 
-def test_the_leader_and_a_stopped_oned_check_no_database(zone, database, clock, checks):
+def test_the_leader_and_a_stopped_oned_that_was_no_follower_check_no_database(
+    zone, database, clock, checks
+):
     database.unlink()
     zone.status = raft(3, server_id=1, term=4)
     assert [e for e in run() if e["tag"] == "database"] == []
@@ -129,6 +131,24 @@ def test_the_leader_and_a_stopped_oned_check_no_database(zone, database, clock, 
     clock.now += 60
     assert [e for e in run() if e["tag"] == "database"] == []
     assert checks == []
+
+
+def test_a_follower_whose_oned_stopped_still_reports_its_damaged_database(
+    zone, database, clock, checks
+):
+    # Under a busy leader a follower's oned exits after ERRORS_LIMIT database errors: the
+    # dropped database is then reported with the id and term it last had as a follower.
+    assert [e for e in run() if e["tag"] == "database"] == []
+    drop(database, "DROP TABLE db_versioning")
+    zone.down = "connection refused"
+    clock.now += 10
+    assert [e["tag"] for e in run()] == ["down"]  # checked 10 s ago: not yet
+    clock.now += 25
+    events = [e for e in run() if e["tag"] == "database"]
+    assert [(e["missing"], e["server_id"], e["term"]) for e in events] == [
+        (["db_versioning"], 1, 4)
+    ]
+    assert len(checks) == 2
 
 
 def test_a_database_that_cannot_be_checked_is_not_reported(clock, monkeypatch):
