@@ -422,6 +422,9 @@ FORMULA = "onenebula_ha"
 ACTIONS = ("deploy", "add", "remove", "repair", "rolling_restart")
 REPAIR_LOCK = "onenebula_ha_repair_lock"
 DEFAULT_WAIT_TIMEOUT = 600
+# A step that waits up to the run's timeout also renders the state tree and queries the
+# zone before and after its wait: its job is given that much more.
+STEP_JOB_MARGIN = 60
 
 
 class _Plan:
@@ -436,14 +439,16 @@ class _Plan:
         self.last = None
 
     def step(self, name, label, tgt, sls, run, after="previous", also=(), parallel=False,
-             onfail=None):  # fmt: skip
+             onfail=None, job_timeout=None):  # fmt: skip
         """Add a step; ``after``: the id it requires ("previous": the last step, None: none);
         ``also``: more ids it requires. ``sls``: one SLS below the formula ("" for the formula
         itself) or a tuple of them, applied in one state run that stops at the first failure
         (failhard). ``parallel``: the orchestration goes on while it runs (the chain stays on
         the step before it; a later step must name it in ``also``). ``onfail``: step ids of
         which any failing runs it (instead of requiring one; it is then no link of the
-        chain)."""
+        chain). ``job_timeout``: seconds the master waits for the state run's return before
+        it first asks whether the job still runs (salt.state's ``timeout``); without it the
+        master's ``timeout`` applies."""
         step_id = self.prefix + name
         require = self.last if after == "previous" else after
         names = (sls,) if isinstance(sls, str) else tuple(sls)
@@ -461,6 +466,8 @@ class _Plan:
         }
         if onfail:
             entry["onfail"] = [{"salt": i} for i in onfail]
+        if job_timeout:
+            entry["job_timeout"] = int(job_timeout)
         self.steps.append(entry)
         if not onfail and not parallel:
             self.last = step_id
@@ -847,10 +854,14 @@ def _plan_repair(facts):
     plan.step("start", f"{label}: starting OpenNebula", target["minion"], "ha.start", run)
     plan.runner("check-reset", f"{label}: checking again before the server-reset",
                 "onenebula_ha.repair_check", dict(check, stage="reset"))  # fmt: skip
+    # These two wait up to run["timeout"] for the zone, on the leader, the busiest host while
+    # the follower catches up: the master waits that long for their return, or one find_job
+    # answered late (gather_job_timeout) counts a step that was still running as failed.
+    waits = run["timeout"] + STEP_JOB_MARGIN
     plan.step("reset", f"{label}: server-reset on the leader {leader['name']}",
-              leader["minion"], "ha.reset", run)  # fmt: skip
+              leader["minion"], "ha.reset", run, job_timeout=waits)  # fmt: skip
     plan.step("healthy", f"{label}: waiting for a healthy zone", leader["minion"],
-              "ha.healthy", run)  # fmt: skip
+              "ha.healthy", run, job_timeout=waits)  # fmt: skip
     if token:
         steps = [step["id"] for step in plan.steps]
         plan.runner("done", f"{label}: done, releasing the repair lock",

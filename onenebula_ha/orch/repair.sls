@@ -12,7 +12,9 @@
     Steps: fresh backup on that leader, a fresh check, stop + restore on the target (its
     old DB is kept), start, a fresh check, onezone server-reset on the leader, wait for a
     healthy zone; then the lock is released, also when a step failed (that target then
-    backs off: 30 s, doubling, at most 10 min). When it stops before the restore pulled
+    backs off: 30 s, doubling, at most 10 min). The reset and the health check wait up to
+    deploy:wait_timeout on the leader: the master waits that long plus a margin for their
+    return (salt.state timeout). When it stops before the restore pulled
     the dump, the dump is deleted on the leader (ha.discard). Besides a server in error or
     stuck, a follower whose database the master finds missing or lacking a table (the
     beacon's `database` event) is repaired. pillar force: true repairs a caught-up
@@ -35,6 +37,9 @@ onenebula_ha-orch-repair-test-show_notification:
     - tgt_type: list
     - sls: {{ step.sls | json }}
     - expect_minions: true
+{%- if step.get('job_timeout') %}
+    - timeout: {{ step.job_timeout }}
+{%- endif %}
     - pillar:
         onenebula_ha_run: {{ step.run | json }}
     - require: {{ step.require | json }}

@@ -397,6 +397,11 @@ def test_repair_restores_the_follower_and_resets_it_on_the_leader(render, tmp_pa
         ("vmm02", "healthy"),
     ]
     prefix = "onenebula_ha-orch-repair-"
+    # The steps that wait for the zone are awaited longer than their own wait.
+    for name in ("reset", "healthy"):
+        args = _args(dict(rendered)[f"{prefix}{name}"])
+        assert args["timeout"] > args["pillar"]["onenebula_ha_run"]["timeout"] > 0
+    assert "timeout" not in _args(dict(rendered)[f"{prefix}restore"])
     # The dump is deleted on the leader only when the repair stops before the restore.
     discard = _args(dict(rendered)[f"{prefix}discard"])
     assert "require" not in discard or discard["require"] == []

@@ -366,6 +366,9 @@ BROKEN_VMM03 = make_view(
 
 
 def test_repair_of_a_broken_follower(runner):
+    """The order of OpenNebula's "Recovering servers" procedure (Front-end HA guide): a
+    fresh backup on the leader, the follower stopped and restored, started, and only
+    then reset on the leader; each destructive step after a fresh check on the master."""
     plan = decide(runner, "repair", BROKEN_VMM03, target="vmm03")
     assert_chained(plan)
     # Without a lock token (nothing claimed) there is no release step.
@@ -394,6 +397,23 @@ def test_repair_of_a_broken_follower(runner):
         ("vmm03", "vmm02", "restore"),
         ("vmm03", "vmm02", "reset"),
     ]
+
+
+def test_repair_steps_that_wait_for_the_zone_are_awaited_as_long_as_they_wait(runner):
+    """The reset and the final health check wait up to the run's timeout on the leader:
+    the master must wait at least that long for their return (salt.state's ``timeout``),
+    not give a step that still runs up after one late find_job answer."""
+    plan = decide(runner, "repair", BROKEN_VMM03, target="vmm03")
+    waits = {
+        s["id"].rsplit("-", 1)[1]: (s.get("job_timeout"), s["run"]["timeout"])
+        for s in plan["steps"]
+        if s.get("kind") != "runner"
+    }
+    for name in ("reset", "healthy"):
+        job_timeout, wait = waits.pop(name)
+        assert job_timeout == wait + runner.STEP_JOB_MARGIN and wait > 0
+    # The other steps keep the master's own timeout (a silent minion is given up quickly).
+    assert {name: job for name, (job, _) in waits.items()} == dict.fromkeys(waits)
 
 
 def test_a_claimed_repair_releases_its_lock_whatever_happens(runner):
