@@ -1,5 +1,6 @@
 """
-The formula's settings as ``onenebula_ha/map.jinja`` exports them, computed once per run.
+The formula's settings as ``onenebula_ha/map.jinja`` exports them, computed once per run,
+and the facts about this host that ``onenebula_ha/libha.jinja`` exports.
 
 The merge is template-formula's (later wins)::
 
@@ -20,7 +21,9 @@ each) and compiled as Jinja templates again in every SLS file of a run: 13 SLS f
 is kept in ``__context__`` (which a state run copies for itself: it lives as long as the
 run) under a fingerprint of everything it depends on, the raw ``onenebula_ha`` pillar, the
 grains, the state tree root and the saltenv. So a pillar passed on the command line or by an
-orchestration, or another minion's grains, never meets another run's settings.
+orchestration, or another minion's grains, never meets another run's settings. The facts are
+derived in Python for the same reason (each SLS file compiled ``libha.jinja`` again); they
+read oned.conf, so they are not cached.
 """
 
 import copy
@@ -121,3 +124,80 @@ def settings(tplroot=ROOT, saltenv="base"):
     if key is not None:
         __context__[CONTEXT_KEY] = (key, copy.deepcopy(result))
     return result
+
+
+def _jinja_int(text, default):
+    """Jinja's ``int`` filter (what libha.jinja applied to oned.conf's SERVER_ID)."""
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        try:
+            return int(float(text))
+        except (TypeError, ValueError, OverflowError):
+            return default
+
+
+def _conf_server_id(oned_conf):
+    """FEDERATION/SERVER_ID in oned.conf as an int, or None (no file, no key, not a number)."""
+    if not __salt__["file.file_exists"](oned_conf):
+        return None
+    raw = __salt__["onenebula_conf.get"]("FEDERATION/SERVER_ID", path=oned_conf)
+    if raw is None:
+        return None
+    parsed = _jinja_int(str(raw).strip(), None)
+    return parsed
+
+
+def _run():
+    try:
+        run = __salt__["pillar.get"]("onenebula_ha_run", {}, unmask=True)
+    except TypeError:  # Salt before 3008: no masking, no unmask argument
+        run = __salt__["pillar.get"]("onenebula_ha_run", {})
+    if not isinstance(run, dict):
+        raise CommandExecutionError("onenebula_ha_run: must be a mapping (the step's arguments)")
+    return run
+
+
+def facts(settings):
+    """
+    Facts about this host that several SLS files need (what ``libha.jinja`` exports),
+    derived from the validated ``settings`` (:func:`settings`), this minion's id, oned.conf
+    and the pillar ``onenebula_ha_run`` an orchestration passes to a step:
+
+    ``this_server`` (this minion's entry of ``servers``, or None), ``conf_server_id``
+    (FEDERATION/SERVER_ID now in oned.conf, None if unreadable), ``is_member`` (that id is
+    already this server's pillar id: the ha/ steps set it only after the DB restore and
+    server-add), ``run``, ``source_leader`` (the leader the step names, else the first
+    server), ``ssh_hosts`` ({minion: address, else name}), ``vip_ip`` (without prefix, ''
+    without a VIP), ``hook_arguments`` ({'leader': 'leader <iface> <vip>', 'follower': …}),
+    ``hooks_enabled``, ``failover_dir``, ``manifest_path``, ``backup_path``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt vmm01 onenebula_map.facts "$(salt vmm01 onenebula_map.settings --out=json | jq .vmm01)"
+    """
+    servers = settings["servers"]
+    minion = __opts__["id"]
+    this_server = next((s for s in servers if s.get("minion") == minion), None)
+    conf_server_id = _conf_server_id(settings["paths"]["oned_conf"])
+    run = _run()
+    vip = settings["vip"]
+    vip_args = f" {vip['interface']} {vip['address']}" if vip["enabled"] else ""
+    return {
+        "this_server": this_server,
+        "conf_server_id": conf_server_id,
+        "is_member": this_server is not None and conf_server_id == this_server["id"],
+        "run": run,
+        "source_leader": run.get("leader") or servers[0]["minion"],
+        "ssh_hosts": {s["minion"]: s.get("address") or s["name"] for s in servers},
+        "vip_ip": vip["address"].split("/")[0] if vip["enabled"] else "",
+        "hook_arguments": {"leader": "leader" + vip_args, "follower": "follower" + vip_args},
+        "hooks_enabled": bool(
+            vip["enabled"] or settings["hooks"]["failover_scripts"] or settings["leader_services"]
+        ),
+        "failover_dir": settings["paths"]["hooks_dir"] + "/raft/failover.d",
+        "manifest_path": settings["deploy"]["backup_dir"] + "/secrets.sha256",
+        "backup_path": settings["deploy"]["backup_dir"] + "/leader.sql",
+    }

@@ -12,8 +12,11 @@
 
 {%- if ssh.manage %}
 {%-   set minions = onenebula_ha.servers | map(attribute='minion') | list %}
-{%-   set pubkeys = salt['mine.get'](minions | join(','), 'onenebula_ha_ssh_pubkey', tgt_type='list') %}
-{%-   set hostkeys = salt['mine.get'](minions | join(','), 'onenebula_ha_ssh_hostkeys', tgt_type='list') %}
+{#-   Both mine functions in one request to the master (function -> minion -> value). #}
+{%-   set mined = salt['mine.get'](minions | join(','),
+        ['onenebula_ha_ssh_hostkeys', 'onenebula_ha_ssh_pubkey'], tgt_type='list') %}
+{%-   set pubkeys = mined.get('onenebula_ha_ssh_pubkey') or {} %}
+{%-   set hostkeys = mined.get('onenebula_ha_ssh_hostkeys') or {} %}
 
 include:
   - .keys

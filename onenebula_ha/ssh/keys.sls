@@ -23,9 +23,11 @@
           {'mine_function': 'ssh.host_keys'}, {'private': false}, {'certs': false}],
       } %}
 {%-   set local_pubkey = salt['file.read'](key ~ '.pub') if salt['file.file_exists'](key ~ '.pub') else '' %}
-{%-   set mined_pubkey = salt['mine.get'](opts.id, 'onenebula_ha_ssh_pubkey', tgt_type='list').get(opts.id, '') %}
+{#-   Both mine functions in one request to the master (function -> minion -> value). #}
+{%-   set mined = salt['mine.get'](opts.id, mine_functions | list | sort, tgt_type='list') %}
+{%-   set mined_pubkey = (mined.get('onenebula_ha_ssh_pubkey') or {}).get(opts.id, '') %}
 {%-   set local_hostkeys = salt['ssh.host_keys'](private=false, certs=false) %}
-{%-   set mined_hostkeys = salt['mine.get'](opts.id, 'onenebula_ha_ssh_hostkeys', tgt_type='list').get(opts.id, {}) %}
+{%-   set mined_hostkeys = (mined.get('onenebula_ha_ssh_hostkeys') or {}).get(opts.id, {}) %}
 
 include:
   - {{ tplroot }}.package

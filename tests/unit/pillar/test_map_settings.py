@@ -1,6 +1,7 @@
 """``onenebula_map.settings``, what ``map.jinja`` exports: the formula's YAML files merged
 with the pillar and validated once per run, then answered from ``__context__`` only while
-everything it depends on is the same.
+everything it depends on is the same; and ``onenebula_map.facts``, what ``libha.jinja``
+exports.
 
 The real ``onenebula_pillar`` and ``onenebula_platform`` modules and the repository's YAML
 files; Salt's ``cp.get_file_str``, ``pillar.get`` and ``grains.filter_by`` are small fakes
@@ -39,11 +40,19 @@ class FakeMinion:
             "onenebula_pillar.settings": self.pillar_module.settings,
             "onenebula_pillar.problem": self.pillar_module.problem,
             "onenebula_platform.layer": platform.layer,
+            "file.file_exists": lambda path: path in self.conf,
+            "onenebula_conf.get": self.conf_get,
         }
         for module in (self.map, platform):
             module.__salt__ = functions
             module.__grains__ = self.grains
         self.map.__context__ = {}
+        self.map.__opts__ = {"id": "vmm01"}
+        self.conf = {}  # {oned.conf path: FEDERATION/SERVER_ID}, None: key absent
+
+    def conf_get(self, key, path):
+        assert key == "FEDERATION/SERVER_ID"
+        return self.conf[path]
 
     def get_file_str(self, source, saltenv="base"):
         self.reads.append(source)
@@ -151,3 +160,75 @@ def test_a_missing_file_names_it(minion):
     minion.repo_root = minion.repo_root / "nowhere"
     with pytest.raises(CommandExecutionError, match="salt://onenebula_ha/defaults.yaml"):
         minion.settings()
+
+
+# ------------------------------------------------------------------ facts (libha.jinja)
+
+
+@pytest.mark.parametrize(
+    ("server_id", "expected"),
+    [("0", 0), (" 0 ", 0), ("0.0", 0), ("-1", -1), ("x", None), ("nan", None), (None, None)],
+)
+def test_the_conf_server_id_is_read_as_jinjas_int_filter_read_it(minion, server_id, expected):
+    settings = minion.settings()
+    minion.conf[settings["paths"]["oned_conf"]] = server_id
+    facts = minion.map.facts(settings)
+    assert facts["conf_server_id"] == expected
+    # vmm01 is server 0 of pillar.example
+    assert facts["is_member"] is (expected == 0)
+
+
+def test_a_host_without_oned_conf_is_no_member(minion):
+    facts = minion.map.facts(minion.settings())
+    assert facts["conf_server_id"] is None and facts["is_member"] is False
+    assert facts["this_server"]["minion"] == "vmm01"
+
+
+def test_a_minion_outside_the_servers_has_no_entry(minion):
+    minion.map.__opts__["id"] = "elsewhere"
+    settings = minion.settings()
+    minion.conf[settings["paths"]["oned_conf"]] = "0"
+    facts = minion.map.facts(settings)
+    assert facts["this_server"] is None and facts["is_member"] is False
+
+
+def test_the_derived_paths_and_hook_arguments(minion, example_pillar):
+    settings = minion.settings()
+    facts = minion.map.facts(settings)
+    vip = example_pillar["vip"]
+    assert facts["vip_ip"] == vip["address"].split("/")[0]
+    assert facts["hook_arguments"] == {
+        "leader": f"leader {vip['interface']} {vip['address']}",
+        "follower": f"follower {vip['interface']} {vip['address']}",
+    }
+    assert facts["hooks_enabled"] is True
+    assert facts["failover_dir"] == settings["paths"]["hooks_dir"] + "/raft/failover.d"
+    assert facts["manifest_path"] == settings["deploy"]["backup_dir"] + "/secrets.sha256"
+    assert facts["backup_path"] == settings["deploy"]["backup_dir"] + "/leader.sql"
+    assert facts["ssh_hosts"] == {
+        s["minion"]: s.get("address") or s["name"] for s in example_pillar["servers"]
+    }
+
+
+def test_without_a_vip_or_hooks_the_hooks_are_off(minion):
+    minion.pillar["onenebula_ha"].update(
+        vip={"enabled": False}, leader_services=[], hooks={"failover_scripts": {}}
+    )
+    facts = minion.map.facts(minion.settings())
+    assert facts["vip_ip"] == ""
+    assert facts["hook_arguments"] == {"leader": "leader", "follower": "follower"}
+    assert facts["hooks_enabled"] is False
+
+
+def test_the_step_names_the_source_leader(minion):
+    settings = minion.settings()
+    assert minion.map.facts(settings)["source_leader"] == settings["servers"][0]["minion"]
+    minion.pillar["onenebula_ha_run"] = {"leader": "vmm03", "step": "joining"}
+    facts = minion.map.facts(settings)
+    assert facts["source_leader"] == "vmm03" and facts["run"]["step"] == "joining"
+
+
+def test_a_step_argument_that_is_no_mapping_is_refused(minion):
+    minion.pillar["onenebula_ha_run"] = "vmm03"
+    with pytest.raises(CommandExecutionError, match="onenebula_ha_run"):
+        minion.map.facts(minion.settings())
