@@ -32,30 +32,42 @@ onenebula_ha-ssh-authorized-ssh_auth-present-{{ server.minion }}:
     - require:
       - sls: {{ tplroot }}.ssh.keys
 {%-     endif %}
+{%-   endfor %}
+
+{#-   known_hosts: each front-end's preferred host key under its address and its name. A
+      state only for the entries not already there (onenebula_ssh.present reads the file in
+      Python; ssh_known_hosts.present runs ssh-keygen -F for each entry it checks). #}
+{%-   set known_entries = [] %}
+{%-   for server in onenebula_ha.servers %}
 {%-     set keys = hostkeys.get(server.minion) or {} %}
 {%-     set preferred = (['ed25519.pub', 'ecdsa.pub', 'rsa.pub'] | select('in', keys) | list + [none]) | first %}
 {%-     if preferred %}
 {%-       set enc, key = (keys[preferred] | trim).split()[:2] %}
 {%-       for alias in [server.get('address'), server.name] | unique if alias %}
+{%-         do known_entries.append({'id': server.minion ~ '-' ~ loop.index, 'name': alias, 'enc': enc, 'key': key}) %}
+{%-       endfor %}
+{%-     endif %}
+{%-   endfor %}
+{%-   set known = salt['onenebula_ssh.present'](ssh.user, known_entries) %}
+{%-   for entry in known_entries if entry not in known %}
 
-onenebula_ha-ssh-authorized-ssh_known_hosts-present-{{ server.minion }}-{{ loop.index }}:
+onenebula_ha-ssh-authorized-ssh_known_hosts-present-{{ entry.id }}:
   ssh_known_hosts.present:
-    - name: {{ alias }}
+    - name: {{ entry.name }}
     - user: {{ ssh.user }}
-    - enc: {{ enc }}
-    - key: {{ key }}
+    - enc: {{ entry.enc }}
+    - key: {{ entry.key }}
     - hash_known_hosts: false
     - require:
       - sls: {{ tplroot }}.ssh.keys
-{%-       endfor %}
-{%-     endif %}
 {%-   endfor %}
 
 onenebula_ha-ssh-authorized-test-show_notification:
   test.show_notification:
     - text: >-
         oneadmin keys published: {{ pubkeys | length }} of {{ minions | length }} front-ends;
-        host keys: {{ hostkeys.values() | select | list | length }} of {{ minions | length }}
+        host keys: {{ hostkeys.values() | select | list | length }} of {{ minions | length }};
+        known_hosts entries already present: {{ known | length }} of {{ known_entries | length }}
 {%- else %}
 
 onenebula_ha-ssh-authorized-test-show_notification:
