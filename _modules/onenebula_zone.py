@@ -228,10 +228,11 @@ def _forget(zone=None):
         cache.pop(str(zone), None)
 
 
-def show(zone=0, refresh=False):
+def show(zone=0, refresh=False, live=False):
     """
     Return the zone and the Raft status of its servers, as ``onezone show <zone> -j``
-    sees them from this host.
+    sees them from this host (``live``: read as that command reads them, in this
+    process, :func:`raft_zone`: no ``onezone`` process, for the steps of a join).
 
     Each server is ``{"id", "name", "endpoint", "state", "term", "votedfor", "commit",
     "log_index", "fedlog_index"}``; ``state`` is ``leader``, ``follower``, ``candidate``,
@@ -245,10 +246,13 @@ def show(zone=0, refresh=False):
 
         salt '*' onenebula_zone.show
         salt '*' onenebula_zone.show zone=0 refresh=True
+        salt '*' onenebula_zone.show refresh=True live=True
     """
     cache = __context__.setdefault(_CACHE_KEY, {})
     key = str(zone)
-    if refresh or key not in cache:
+    if live and (refresh or key not in cache):
+        cache[key] = raft_zone(zone)
+    elif refresh or key not in cache:
         output = _run(["onezone", "show", key, "-j"])
         try:
             document = salt.utils.json.loads(output)
@@ -702,8 +706,8 @@ def server_add(name, endpoint, zone=0, timeout=30, max_lag=None):
     zone, the bootstrap of a solo oned adding itself, is allowed).
 
     The CLI does not print the ID (oned returns the zone ID), so it is read back by name
-    from ``onezone show``; a follower's copy of the zone may lag, hence the short wait
-    (up to ``timeout`` seconds).
+    from the zone (read as ``onezone show`` reads it, in this process); a follower's copy
+    of the zone may lag, hence the short wait (up to ``timeout`` seconds).
 
     CLI Example:
 
@@ -715,7 +719,7 @@ def server_add(name, endpoint, zone=0, timeout=30, max_lag=None):
     _check_endpoint(endpoint)
     wait = _check_timeout(timeout)
     zone = _check_zone(zone)
-    servers = show(zone, refresh=True)["servers"]
+    servers = show(zone, refresh=True, live=True)["servers"]
     key = _endpoint_key(endpoint)
     for server in servers:
         if server["name"] == name:
@@ -740,7 +744,7 @@ def server_add(name, endpoint, zone=0, timeout=30, max_lag=None):
     _forget(zone)
     deadline = time.monotonic() + wait
     while True:
-        servers = show(zone, refresh=True)["servers"]
+        servers = show(zone, refresh=True, live=True)["servers"]
         new = [s["id"] for s in servers if s["name"] == name and s["id"] not in known]
         if new:
             return max(new)

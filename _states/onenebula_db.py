@@ -90,7 +90,8 @@ def _member_status(server, zone, max_lag):
     health = __salt__.get("onenebula_zone.health")
     if health is None:
         return False, None
-    report = health(zone, max_lag=max_lag, refresh=True)
+    # Read in process (no onezone process): Salt's prereq runs this state twice.
+    report = health(zone, max_lag=max_lag, refresh=True, live=True)
     mine = [s for s in report["servers"] if s["name"] == server]
     leader = report["leader"]
     if len(mine) != 1 or leader is None:

@@ -119,7 +119,8 @@ def server_present(name, endpoint, zone=0, max_lag=None, lock_file=None):
     ret = _ret(name)
     try:
         with _membership_lock(lock_file):
-            servers = __salt__["onenebula_zone.show"](zone, refresh=True)["servers"]
+            # Read in process (no onezone process); the health check below reuses it.
+            servers = __salt__["onenebula_zone.show"](zone, refresh=True, live=True)["servers"]
             existing = _members(servers, name)
             if existing:
                 endpoints = sorted({server["endpoint"] for server in existing})
@@ -443,7 +444,7 @@ def member(name, id, zone=0):  # pylint: disable=redefined-builtin
     """
     ret = _ret(name)
     try:
-        servers = __salt__["onenebula_zone.show"](zone, refresh=True)["servers"]
+        servers = __salt__["onenebula_zone.show"](zone, refresh=True, live=True)["servers"]
     except CommandExecutionError as exc:
         ret["result"] = None if __opts__["test"] else False
         ret["comment"] = f"Cannot read zone {zone}: {exc}"

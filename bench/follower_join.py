@@ -35,7 +35,6 @@ HOSTS = 200
 HISTORY_PER_VM = 2
 SCRATCH_DB = "bench_raw_copy"
 CHUNK_BYTES = 4 * 2**20  # one mariadb client per chunk; below max_allowed_packet
-JOIN_STEPS = ("backup", "restore", "member", "start", "healthy")
 
 _EXTRA_TABLES = (
     "CREATE TABLE IF NOT EXISTS host_pool (oid INTEGER PRIMARY KEY, name VARCHAR(128), "

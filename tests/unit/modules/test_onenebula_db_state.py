@@ -117,7 +117,8 @@ def configure_loader_modules(ssh, restores, state, opts):
             "message": "MySQL DB opennebula at localhost restored.",
         }
 
-    def health(zone, max_lag=None, refresh=True):
+    def health(zone, max_lag=None, refresh=True, live=False):
+        assert live  # read in process, never through an onezone process
         if isinstance(state["report"], Exception):
             raise state["report"]
         return state["report"]

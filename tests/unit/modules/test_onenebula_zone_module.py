@@ -50,6 +50,22 @@ def configure_loader_modules(fake):
     }
 
 
+@pytest.fixture(autouse=True)
+def live_reads(request, monkeypatch):
+    """What ``raft_zone`` (the in-process read of ``show(live=True)``) answers outside its
+    own tests (those with ``oned_zone``): the fake onezone's zone; the zones read."""
+    reads = []
+    if "oned_zone" in request.fixturenames:
+        return reads
+
+    def raft_zone(zone_id=0, timeout=5):
+        reads.append(zone_id)
+        return zone.show(zone_id, refresh=True)
+
+    monkeypatch.setattr(zone, "raft_zone", raft_zone)
+    return reads
+
+
 @pytest.fixture
 def no_sleep(monkeypatch):
     """Replace time in the module with a fake clock that advances on sleep."""
@@ -151,6 +167,17 @@ def test_show_is_cached_per_run_until_refresh(fake):
     assert len(fake.commands("show")) == 2
     zone.show(zone=100)
     assert fake.commands("show")[-1] == ["onezone", "show", "100", "-j"]
+
+
+def test_show_live_reads_in_process_and_fills_the_cache(fake, live_reads):
+    live = zone.show(refresh=True, live=True)
+    assert live_reads == [0]
+    calls = len(fake.commands("show"))  # the fake raft_zone's own read
+    # A cached read (health's refresh=False) reuses it: no onezone process, no new read.
+    assert zone.show() == live and live_reads == [0]
+    assert len(fake.commands("show")) == calls
+    zone.show(live=True)
+    assert live_reads == [0]  # cached too unless refresh
 
 
 def test_show_returns_a_copy_not_the_cache(fake):
@@ -293,10 +320,12 @@ def _healthy(fake):
     return fake
 
 
-def test_server_add_returns_the_id_read_back_by_name(fake):
+def test_server_add_returns_the_id_read_back_by_name(fake, live_reads):
     _healthy(fake)
     new_id = zone.server_add("vmm04", "http://10.213.0.40:2633/RPC2")
     assert new_id == 3
+    # The zone is read in process before and after the CLI's server-add.
+    assert live_reads == [0, 0]
     assert fake.commands("server-add") == [
         ["onezone", "server-add", "0", "--name", "vmm04", "--rpc", "http://10.213.0.40:2633/RPC2"]
     ]

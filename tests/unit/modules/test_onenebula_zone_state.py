@@ -105,7 +105,7 @@ def test_virtual_requires_the_execution_module():
 # ------------------------------------------------------------------ server_present
 
 
-def test_present_adds_from_a_healthy_zone(fake):
+def test_present_adds_from_a_healthy_zone(fake, live_reads):
     ret = zone_state.server_present("vmm04", NEW_ENDPOINT)
     assert ret["result"] is True
     assert ret["changes"] == {
@@ -113,6 +113,9 @@ def test_present_adds_from_a_healthy_zone(fake):
     }
     assert "SERVER_ID = 3" in ret["comment"]
     assert len(fake.commands("server-add")) == 1
+    # The zone is read in process (live_reads: the state's read, then server_add's
+    # before and after); the CLI runs the server-add only.
+    assert live_reads == [0, 0, 0]
 
 
 def test_present_is_idempotent(fake):
@@ -479,8 +482,9 @@ def test_healthy_in_test_mode_looks_once(fake, test_mode, no_sleep):
     assert ret["result"] is None and no_sleep["now"] == 0.0
 
 
-def test_member_checks_the_id_the_zone_gave(fake, test_mode, opts):
+def test_member_checks_the_id_the_zone_gave(fake, test_mode, opts, live_reads):
     assert zone_state.member("vmm02", 1)["result"] is True
+    assert live_reads == [0]
     assert zone_state.member("vmm02", 4)["result"] is False
     assert zone_state.member("vmm09", 4)["result"] is None
     opts["test"] = False
