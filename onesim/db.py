@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -146,6 +147,20 @@ class SqliteDatabase(Database):
             self._conn.close()
 
 
+def pymysql_errors():
+    """The module of the exceptions PyMySQL's connections raise.
+
+    Not always ``pymysql.err``: after ``pymysql.install_as_MySQLdb()``, importing
+    ``MySQLdb.converters`` (Salt's mysql module does, in-process with whatever else the
+    minion or a test runs) loads PyMySQL's ``err.py`` a second time as ``MySQLdb.err`` and
+    rebinds ``pymysql.err`` to that copy, whose classes are never raised. The module the
+    connections imported stays ``sys.modules["pymysql.err"]``.
+    """
+    import pymysql  # noqa: F401  (loads pymysql.err)
+
+    return sys.modules["pymysql.err"]
+
+
 class MysqlDatabase(Database):
     """MySQL/MariaDB through PyMySQL; creates the database if missing, as oned does.
 
@@ -169,6 +184,8 @@ class MysqlDatabase(Database):
     def _connect(self):
         import pymysql  # imported lazily: SQLite users do not pay for it
 
+        errors = pymysql_errors()
+
         config = self._config
         kwargs = {
             "user": config.user,
@@ -185,7 +202,7 @@ class MysqlDatabase(Database):
         try:
             try:
                 conn = pymysql.connect(database=config.db_name, **kwargs)
-            except pymysql.err.OperationalError as exc:
+            except errors.OperationalError as exc:
                 if exc.args[0] != 1049:  # ER_BAD_DB_ERROR: the database does not exist
                     raise
                 conn = pymysql.connect(**kwargs)
@@ -225,16 +242,17 @@ class MysqlDatabase(Database):
     def _run(self, sql: str, fetch: bool):
         import pymysql
 
+        errors = pymysql_errors()
         for attempt in (1, 2):
             conn = self._acquire()
             try:
                 with conn.cursor() as cursor:
                     cursor.execute(sql)
                     result = list(cursor.fetchall()) if fetch else None
-            except pymysql.err.IntegrityError as exc:
+            except errors.IntegrityError as exc:
                 self._release(conn)
                 raise DatabaseError(str(exc), duplicate=exc.args[0] == 1062) from None
-            except (pymysql.err.OperationalError, pymysql.err.InterfaceError) as exc:
+            except (errors.OperationalError, errors.InterfaceError) as exc:
                 # Lost connection: reconnect once, then report the error.
                 with contextlib.suppress(Exception):  # closing a dead connection is fine
                     conn.close()

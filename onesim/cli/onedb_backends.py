@@ -195,7 +195,7 @@ class MySQLBackend:
             kwargs["port"] = _ruby_to_i(self.port) or 3306
         try:
             return pymysql.connect(**kwargs)
-        except pymysql.err.MySQLError as exc:
+        except pymysql.MySQLError as exc:
             raise OneDBError(
                 "Error connecting to DB: Mysql2::Error::ConnectionError: "
                 + self._connection_message(exc)
@@ -229,7 +229,7 @@ class MySQLBackend:
                 "AND T.table_name = 'system_attributes'",
                 (self.db_name,),
             )
-        except pymysql.err.MySQLError as exc:
+        except pymysql.MySQLError as exc:
             raise OneDBError(f"Mysql2::Error: {exc.args[-1]}") from None
         finally:
             connection.close()
@@ -249,7 +249,7 @@ class MySQLBackend:
             return False
         try:
             return bool(self._query(connection, "SELECT * FROM user_pool WHERE oid=0"))
-        except pymysql.err.MySQLError:
+        except pymysql.MySQLError:
             return False
         finally:
             connection.close()
@@ -283,7 +283,7 @@ class MySQLBackend:
                     local_comment=comment,
                     is_slave=bool(_ruby_to_i(is_slave)),
                 )
-        except pymysql.err.MySQLError:
+        except pymysql.MySQLError:
             if not self.db_exists():
                 raise OneDBError(NOT_BOOTSTRAPPED, 1) from None
         finally:
@@ -296,7 +296,7 @@ class MySQLBackend:
         connection = self.connect()
         try:
             return self._query(connection, "SELECT version, timestamp, comment FROM db_versioning")
-        except pymysql.err.MySQLError as exc:
+        except pymysql.MySQLError as exc:
             raise OneDBError(
                 f"No version records found. Error message: Mysql2::Error: {exc.args[-1]}"
             ) from None

@@ -211,3 +211,43 @@ def test_statements_of_different_threads_run_on_their_own_pooled_connections(tmp
             db.close()  # ends its sessions, and so the lock the first statement took
     finally:
         locker.close()
+
+
+def test_a_missing_database_is_created_after_mysqldb_was_installed_over_pymysql(mariadb):
+    """Salt's mysql module (core in 3006/3007, saltext-mysql in 3008) runs
+    ``pymysql.install_as_MySQLdb()`` and imports ``MySQLdb.converters`` in the process
+    that loads it, which rebinds ``pymysql.err`` to a copy whose classes are never raised: the
+    database's "does not exist" answer must still be recognised (the compat runs failed
+    the pool test above on that)."""
+    import sys
+
+    from onesim.config import DbConfig
+    from onesim.db import MysqlDatabase
+
+    loaded = set(sys.modules)
+    err, cursors, converters = pymysql.err, pymysql.cursors, pymysql.converters
+    try:
+        pymysql.install_as_MySQLdb()
+        import MySQLdb.converters  # noqa: F401  (as Salt's mysql module does)
+        import MySQLdb.cursors  # noqa: F401
+
+        assert pymysql.err is not sys.modules["pymysql.err"]  # the rebinding guarded against
+        options = mariadb.options
+        db = MysqlDatabase(
+            DbConfig(
+                backend="mysql",
+                server=options["server"],
+                port=options["port"],
+                user=options["user"],
+                passwd=options["passwd"],
+                db_name="rebound_probe",
+            )
+        )
+        try:
+            assert db.scalar("SELECT DATABASE()") == "rebound_probe"
+        finally:
+            db.close()
+    finally:
+        pymysql.err, pymysql.cursors, pymysql.converters = err, cursors, converters
+        for name in set(sys.modules) - loaded:
+            del sys.modules[name]
