@@ -36,6 +36,21 @@ def _connect_args(mariadb):
     }
 
 
+def _db_config(mariadb, db_name):
+    """onesim's DB section for database ``db_name`` on the test's MariaDB."""
+    from onesim.config import DbConfig
+
+    options = mariadb.options
+    return DbConfig(
+        backend="mysql",
+        server=options["server"],
+        port=options["port"],
+        user=options["user"],
+        passwd=options["passwd"],
+        db_name=db_name,
+    )
+
+
 def assert_serversync_reads_own_database(zone, mariadb):
     """What ``onezone serversync`` reads through one.system.config (its Replicator's
     fetch_db_config/fetch_fed_config): each server's own database and ids, from an outside
@@ -162,18 +177,9 @@ def test_statements_of_different_threads_run_on_their_own_pooled_connections(tmp
     thread's statement, as one shared connection would; and a pool of one does."""
     import threading
 
-    from onesim.config import DbConfig
     from onesim.db import MysqlDatabase
 
-    options = mariadb.options
-    config = DbConfig(
-        backend="mysql",
-        server=options["server"],
-        port=options["port"],
-        user=options["user"],
-        passwd=options["passwd"],
-        db_name="pool_probe",
-    )
+    config = _db_config(mariadb, "pool_probe")
     locker = pymysql.connect(autocommit=True, **_connect_args(mariadb))
     try:
         for size, overtaken in ((25, True), (1, False)):
@@ -221,7 +227,6 @@ def test_a_missing_database_is_created_after_mysqldb_was_installed_over_pymysql(
     the pool test above on that)."""
     import sys
 
-    from onesim.config import DbConfig
     from onesim.db import MysqlDatabase
 
     loaded = set(sys.modules)
@@ -232,17 +237,7 @@ def test_a_missing_database_is_created_after_mysqldb_was_installed_over_pymysql(
         import MySQLdb.cursors  # noqa: F401
 
         assert pymysql.err is not sys.modules["pymysql.err"]  # the rebinding guarded against
-        options = mariadb.options
-        db = MysqlDatabase(
-            DbConfig(
-                backend="mysql",
-                server=options["server"],
-                port=options["port"],
-                user=options["user"],
-                passwd=options["passwd"],
-                db_name="rebound_probe",
-            )
-        )
+        db = MysqlDatabase(_db_config(mariadb, "rebound_probe"))
         try:
             assert db.scalar("SELECT DATABASE()") == "rebound_probe"
         finally:
