@@ -14,7 +14,7 @@
     healthy zone; then the lock is released, also when a step failed (that target then
     backs off: 30 s, doubling, at most 10 min). The reset and the health check wait up to
     deploy:wait_timeout on the leader: the master waits that long plus a margin for their
-    return (salt.state timeout). When it stops before the restore pulled
+    return (salt.state timeout; null, Salt's default, for the other steps). When it stops before the restore pulled
     the dump, the dump is deleted on the leader (ha.discard). Besides a server in error or
     stuck, a follower whose database the master finds missing or lacking a table (the
     beacon's `database` event) is repaired. pillar force: true repairs a caught-up
@@ -37,9 +37,7 @@ onenebula_ha-orch-repair-test-show_notification:
     - tgt_type: list
     - sls: {{ step.sls | json }}
     - expect_minions: true
-{%- if step.get('job_timeout') %}
-    - timeout: {{ step.job_timeout }}
-{%- endif %}
+    - timeout: {{ step.get('job_timeout') | json }}
     - pillar:
         onenebula_ha_run: {{ step.run | json }}
     - require: {{ step.require | json }}

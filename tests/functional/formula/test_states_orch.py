@@ -401,7 +401,7 @@ def test_repair_restores_the_follower_and_resets_it_on_the_leader(render, tmp_pa
     for name in ("reset", "healthy"):
         args = _args(dict(rendered)[f"{prefix}{name}"])
         assert args["timeout"] > args["pillar"]["onenebula_ha_run"]["timeout"] > 0
-    assert "timeout" not in _args(dict(rendered)[f"{prefix}restore"])
+    assert _args(dict(rendered)[f"{prefix}restore"])["timeout"] is None  # Salt's default
     # The dump is deleted on the leader only when the repair stops before the restore.
     discard = _args(dict(rendered)[f"{prefix}discard"])
     assert "require" not in discard or discard["require"] == []
