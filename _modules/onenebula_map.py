@@ -46,13 +46,13 @@ def __virtual__():
     return __virtualname__
 
 
-def _raw_pillar():
+def _pillar(key):
     # Salt 3008 masks pillar values outside a render unless asked not to; inside one (where
     # map.jinja calls this) both give the plain values.
     try:
-        return __salt__["pillar.get"](ROOT, {}, unmask=True)
+        return __salt__["pillar.get"](key, {}, unmask=True)
     except TypeError:  # Salt before 3008: no masking, no unmask argument
-        return __salt__["pillar.get"](ROOT, {})
+        return __salt__["pillar.get"](key, {})
 
 
 def _read_yaml(tplroot, name, saltenv):
@@ -110,7 +110,7 @@ def settings(tplroot=ROOT, saltenv="base"):
         salt vmm01 onenebula_map.settings
         salt vmm01 onenebula_map.settings tplroot=onenebula_ha saltenv=base
     """
-    pillar = _raw_pillar()
+    pillar = _pillar(ROOT)
     grains = {name: __grains__[name] for name in __grains__}
     key = None
     # The size limits first: a pillar is fingerprinted (walked) only once it passed them;
@@ -144,15 +144,11 @@ def _conf_server_id(oned_conf):
     raw = __salt__["onenebula_conf.get"]("FEDERATION/SERVER_ID", path=oned_conf)
     if raw is None:
         return None
-    parsed = _jinja_int(str(raw).strip(), None)
-    return parsed
+    return _jinja_int(str(raw).strip(), None)
 
 
 def _run():
-    try:
-        run = __salt__["pillar.get"]("onenebula_ha_run", {}, unmask=True)
-    except TypeError:  # Salt before 3008: no masking, no unmask argument
-        run = __salt__["pillar.get"]("onenebula_ha_run", {})
+    run = _pillar("onenebula_ha_run")
     if not isinstance(run, dict):
         raise CommandExecutionError("onenebula_ha_run: must be a mapping (the step's arguments)")
     return run

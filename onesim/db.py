@@ -176,6 +176,7 @@ class MysqlDatabase(Database):
         super().__init__()
         self._lock = contextlib.nullcontext()  # each statement takes a pooled connection
         self._config = config
+        self._errors = pymysql_errors()  # once: the except clauses of every statement use it
         self._size = max(1, config.connections)
         self._pool = threading.Condition()
         self._idle: list = [self._connect()]  # the first one at once: start-up fails early
@@ -184,7 +185,7 @@ class MysqlDatabase(Database):
     def _connect(self):
         import pymysql  # imported lazily: SQLite users do not pay for it
 
-        errors = pymysql_errors()
+        errors = self._errors
 
         config = self._config
         kwargs = {
@@ -242,7 +243,7 @@ class MysqlDatabase(Database):
     def _run(self, sql: str, fetch: bool):
         import pymysql
 
-        errors = pymysql_errors()
+        errors = self._errors
         for attempt in (1, 2):
             conn = self._acquire()
             try:
