@@ -1107,8 +1107,9 @@ def _vip_decision(servers, leader, term, vip, hook, raft, holders):
     (``minion``, ``id``); ``raft``: {minion: raft_status} of those that answered;
     ``holders``: the minions that hold the VIP. Only the leader a majority of the
     front-ends agrees on (:func:`_majority_leader`) gets it; without one nothing moves.
-    Returns ``{"notes", "actions": [{"action", "minion", "command", "user"}]}`` (releases
-    first; ``command`` runs the hook as ``user`` through ``runuser``)."""
+    Returns ``{"notes", "actions": [{"action", "minion", "hook"}]}`` (releases first;
+    ``hook``: the keyword arguments of ``onenebula_vip.hook``, which runs the hook's action
+    on the minion only if its own oned still fits this plan when the step runs)."""
     answers = {m: {"ok": True, "ret": status} for m, status in raft.items()}
     moves = _vip_moves(servers, answers, holders)
     if not moves["leader"]:
@@ -1122,16 +1123,20 @@ def _vip_decision(servers, leader, term, vip, hook, raft, holders):
         )
 
     def action(kind, minion):
-        argument = "follower" if kind == "release" else "leader"
-        command = [hook["command"], argument, vip["interface"], vip["address"]]
-        user = hook.get("runas")
-        if user and user != "root":
-            # As oned runs the hook: as its user. The minion (root) takes it on with
-            # util-linux's runuser, not Salt's runas, which first runs the minion's own
-            # Python as that user to read its environment (and fails where that user
-            # cannot read the Python, e.g. a virtualenv under /root).
-            command = ["runuser", "-u", user, "--", *command]
-        return {"action": kind, "minion": minion, "command": command, "user": user}
+        # Run by onenebula_vip.hook on the minion, which asks its own oned again right
+        # before acting: this plan's answers may already be stale when the step runs.
+        return {
+            "action": kind,
+            "minion": minion,
+            "hook": {
+                "action": "follower" if kind == "release" else "leader",
+                "term": moves["term"],
+                "interface": vip["interface"],
+                "address": vip["address"],
+                "script": hook["command"],
+                "runas": hook.get("runas"),
+            },
+        }
 
     release, claim = moves["release"], moves["claim"]
     notes.append(
@@ -1155,7 +1160,7 @@ def vip_plan(request=None, settings=None, timeout=None):
     the leader a majority of the front-ends agrees on claims it if it lacks it (the VIP
     hook's leader action), every other holder releases it (the follower action). Without
     an agreed leader (none, two claimants, a term nobody follows) nothing moves.
-    Returns ``{"notes": [...], "actions": [{"action", "minion", "command", "user"}]}``.
+    Returns ``{"notes": [...], "actions": [{"action", "minion", "hook"}]}``.
 
     ``settings``: the master's ``onenebula_ha_reactor`` configuration by default.
 

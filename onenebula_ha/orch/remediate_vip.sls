@@ -16,9 +16,10 @@
       2. the leader runs the hook's leader action if it lacks the VIP.
     Nothing is done when the named minion is not the leader of that term (or a later
     one) any more, or another front-end leads in a newer term: the role event of the
-    newer leader covers it. The hook actions are idempotent; this file runs them, as
-    oned would, as the hook's user (runuser -u <user> -- <hook> ..., from the minion's
-    root).
+    newer leader covers it. The hook actions are idempotent; each step runs one through
+    onenebula_vip.hook on its minion, which first asks that host's own oned again and
+    acts only if the fresh answer still fits the plan (the answers behind it may be
+    seconds old), as the hook's user (runuser, as oned would).
 
     Settings: the master's `onenebula_ha_reactor` configuration written by the
     onenebula_ha.salt.master state (frontends, vip, hook, query_timeout). #}
@@ -32,12 +33,8 @@ onenebula_ha-orch-remediate_vip-test-show_notification:
 
 onenebula_ha-orch-remediate_vip-salt-function-{{ action.action }}-{{ action.minion }}:
   salt.function:
-    - name: cmd.run
+    - name: onenebula_vip.hook
     - tgt: {{ action.minion | json }}
     - tgt_type: list
-    - arg:
-      - {{ action.command | json }}
-    - kwarg:
-        python_shell: false
-        cwd: /
+    - kwarg: {{ action.hook | json }}
 {%- endfor %}

@@ -42,18 +42,26 @@ def orchestrate(tmp_path):
     return _render
 
 
-def hook_step(action, minion):
+def hook_step(action, minion, term=5):
+    # onenebula_vip.hook on the minion: it asks its own oned again before it runs the hook
+    # (as oneadmin, as oned would).
+    hook = {
+        "action": action,
+        "term": term,
+        "interface": "eth0",
+        "address": "10.213.0.100/24",
+        "script": HOOK,
+        "runas": "oneadmin",
+    }
     return {
         "salt": [
-            {"name": "cmd.run"},
+            {"name": "onenebula_vip.hook"},
             {"tgt": minion},
             {"tgt_type": "list"},
-            # As oned runs the hook: as oneadmin, taken on with runuser (no Salt runas).
-            {"arg": [["runuser", "-u", "oneadmin", "--", HOOK, action, "eth0", "10.213.0.100/24"]]},
-            {"kwarg": {"python_shell": False, "cwd": "/"}},
+            {"kwarg": hook},
             "function",
         ]
-    }
+    }  # fmt: skip
 
 
 def note(high):
