@@ -111,6 +111,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import fcntl
 import http.server
 import ipaddress
 import json
@@ -163,6 +164,9 @@ DEFAULTS = {
     "log_level": "info",
     "source_address": None,
     "vip_presence": "netlink",
+    # OpenNebula's vip.sh serialises its runs with flock on this file; the agent takes it
+    # around its service changes, so they never interleave with a hook's.
+    "hook_lock": "/var/lock/one/vip_sh",
 }
 KNOWN_KEYS = set(DEFAULTS) | {"server_id"}
 COMMANDS = ("ip", "arping", "systemctl", "service")
@@ -340,6 +344,10 @@ def check_config(raw):
     for key in ("oned_conf", "one_auth"):
         if not isinstance(cfg[key], str) or not cfg[key].startswith("/"):
             raise ConfigError(f"{key}: {cfg[key]!r} must be an absolute path")
+    if cfg["hook_lock"] is not None and (
+        not isinstance(cfg["hook_lock"], str) or not cfg["hook_lock"].startswith("/")
+    ):
+        raise ConfigError(f"hook_lock: {cfg['hook_lock']!r} must be null or an absolute path")
     commands = cfg["commands"]
     if not isinstance(commands, dict) or set(commands) - set(COMMANDS):
         raise ConfigError(f"commands: an object with some of {', '.join(COMMANDS)}")
@@ -1379,18 +1387,50 @@ class Commands:
         return self._run("service", name, verb, timeout=90.0)
 
 
+@contextlib.contextmanager
+def hook_lock(path, stop_event, wait=60.0):
+    """Hold vip.sh's lock (``flock`` on ``path``) for the block, waiting up to ``wait``
+    seconds; as vip.sh does, a lock that cannot be opened or taken in time is ignored."""
+    handle = None
+    if path:
+        try:
+            handle = open(path, "a")  # noqa: SIM115 - closed below; not inherited (PEP 446)
+        except OSError as exc:
+            LOG.debug("hook lock %s not used: %s", path, exc)
+    try:
+        deadline = time.monotonic() + wait
+        while handle is not None:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline or stop_event.wait(0.1):
+                    LOG.warning("hook lock %s still held after %.0fs: going on", path, wait)
+                    break
+            except OSError as exc:
+                LOG.debug("hook lock %s not taken: %s", path, exc)
+                break
+        yield
+    finally:
+        if handle is not None:
+            handle.close()
+
+
 class ServiceWorker(threading.Thread):
     """Converges the leader-only services on the wanted state, off the fencing thread.
 
     A failed start is retried with back-off while it is still wanted; stops are retried
-    too (a leader-only service must not keep running without the lease).
+    too (a leader-only service must not keep running without the lease). Each round holds
+    vip.sh's lock (``hook_lock``): a Raft hook run in progress (its follower action stops
+    these services) ends before the agent starts them again.
     """
 
-    def __init__(self, services, commands, stop_event):
+    def __init__(self, services, commands, stop_event, lock_path=None):
         super().__init__(name="services", daemon=True)
         self.services = list(services)
         self.commands = commands
         self.stop_event = stop_event
+        self.lock_path = lock_path
         self.cond = threading.Condition()
         self.wanted = "stopped"
         self.generation = 0
@@ -1418,13 +1458,14 @@ class ServiceWorker(threading.Thread):
                 generation, state = self.generation, self.wanted
             verb = "start" if state == "started" else "stop"
             failed = []
-            for name in self.services:
-                with self.cond:
-                    if self.generation != generation:
-                        break
-                rc, out = self.commands.service(name, verb)
-                if rc != 0:
-                    failed.append(f"{name}: rc {rc} {out[-200:]}")
+            with hook_lock(self.lock_path if self.services else None, self.stop_event):
+                for name in self.services:
+                    with self.cond:
+                        if self.generation != generation:
+                            break
+                    rc, out = self.commands.service(name, verb)
+                    if rc != 0:
+                        failed.append(f"{name}: rc {rc} {out[-200:]}")
             with self.cond:
                 if self.generation != generation:
                     continue
@@ -1496,12 +1537,15 @@ class Fence:
                 self.alarm = BoottimeAlarm()
             except (OSError, AttributeError) as exc:  # no timerfd: the 100 ms looks
                 LOG.info("no CLOCK_BOOTTIME timer (%s): the watchdog looks every 100 ms", exc)
-        self.services = ServiceWorker(cfg["leader_services"], self.commands, self.stop_event)
+        self.services = ServiceWorker(
+            cfg["leader_services"], self.commands, self.stop_event, cfg.get("hook_lock")
+        )
         # Lease state (under self.lock).
         self.lease_until = None
         self.lease_term = None
         self.lease_s = None
         self.plan_error = None
+        self.removed_under_lease = False
         # Observations for the endpoint and the metrics.
         self.local = None
         self.peer_status = {}
@@ -1636,6 +1680,11 @@ class Fence:
         with self.lock:
             holding = self.holds()
             present = self.commands.vip_present()
+            if holding and present is False and self.vip_held:
+                # Removed behind the agent's back under its lease, e.g. by a Raft hook's
+                # follower action, which also stops the leader-only services: once the
+                # VIP is back they are started again (after that hook run, see hook_lock).
+                self.removed_under_lease = True
             if present is not None:
                 self.vip_held = present
             if holding and present is False:
@@ -1655,6 +1704,13 @@ class Fence:
                     self.vip_held = True
                     self._transition("vip claimed", why)
                     self._start_announce()
+                    if self.removed_under_lease:
+                        self.removed_under_lease = False
+                        LOG.warning(
+                            "the VIP was removed under the lease: restarting %s",
+                            " ".join(self.services.services) or "no service",
+                        )
+                        self.services.kick()
                 else:
                     self.counters["vip_claim_failures"] += 1
                     self.claim_failures += 1

@@ -1,5 +1,6 @@
 """The lease rules with an injected clock, fake peers and fake host commands."""
 
+import fcntl
 import threading
 import time
 
@@ -433,3 +434,47 @@ def test_on_the_boottime_clock_the_watchdog_drops_the_lease_at_its_end_and_not_b
     finally:
         fence.shutdown()
         thread.join(2)
+
+
+def test_a_vip_removed_under_the_lease_brings_the_services_back_with_it():
+    # A Raft hook's follower action run on the lease holder (the reactor's stale plan did
+    # it in the lab) removes the VIP and stops the leader-only services: the agent claims
+    # the VIP back and starts the services again, not only the VIP.
+    fence, clock, zone, commands, events = make_fence(majority())
+    fence.step()
+    assert commands.present and fence.services.wanted == "started"
+    generation = fence.services.generation
+    clock.advance(0.5)
+    fence.step()  # nothing changed: no new service round
+    assert fence.services.generation == generation
+    commands.present = False
+    clock.advance(0.5)
+    fence.step()
+    assert commands.present and events.count("ip add") == 2
+    assert fence.services.wanted == "started" and fence.services.generation == generation + 1
+
+
+def test_the_service_round_waits_for_a_hook_run_holding_vip_sh_lock(tmp_path):
+    # vip.sh holds its flock for its whole run (VIP removed, then the services stopped):
+    # the agent's start waits for it, so it comes after the hook's stop, never before.
+    lock = tmp_path / "vip_sh"
+    started = threading.Event()
+
+    class Services(FakeCommands):
+        def service(self, name, verb):
+            super().service(name, verb)
+            started.set()
+            return 0, ""
+
+    commands = Services([])
+    stop = threading.Event()
+    worker = agent.ServiceWorker(["opennebula-flow"], commands, stop, str(lock))
+    with open(lock, "a") as hook_run:
+        fcntl.flock(hook_run, fcntl.LOCK_EX)
+        worker.start()
+        worker.want("started")
+        assert not started.wait(0.5)  # the hook still runs
+    assert started.wait(10)
+    assert commands.services == [("opennebula-flow", "start")]
+    stop.set()
+    worker.join(5)
