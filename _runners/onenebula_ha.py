@@ -586,7 +586,10 @@ class _Facts:
         )
 
     def join(self, plan, prefix, server, leader, members):
-        """The five steps that join ``server`` to the zone led by ``leader``."""
+        """The five steps that join ``server`` to the zone led by ``leader``. The wait for
+        a caught-up follower runs on the leader: the new server's own copy of the zone
+        lacks its server-add until the leader next writes a record (replication sends
+        only from the records written after the server-add)."""
         label = f"joining {server['name']} ({self.position[server['minion']]})"
         run = self.run(leader["minion"], server["minion"], label, members)
         plan.step(f"{prefix}-backup", f"{label}: fresh DB backup on the leader {leader['name']}",
@@ -605,36 +608,57 @@ def _members(servers):
     return [{"name": s["name"], "id": s["id"]} for s in servers]
 
 
-def _join_deploy(facts, plan, server, leader, members, also=()):
-    """The deploy's four steps that join ``server``: the wait for a healthy zone of the
-    members joined so far (the previous join's caught-up follower, or the bootstrap server
-    leading) runs in the same state run as the fresh backup, just before it; the last
-    join's wait is the deploy's final step."""
+def _restore_deploy(facts, plan, server, leader, after):
+    """The restore of ``server``'s DB from the fresh backup the leader's state run
+    ``after`` took: a parallel step (Salt starts it at once, beside the chain)."""
+    label = f"joining {server['name']} ({facts.position[server['minion']]})"
+    run = facts.run(leader["minion"], server["minion"], label, [])
+    return plan.step(f"join-{server['minion']}-restore",
+                     f"{label}: restoring the fresh DB backup of {leader['name']}",
+                     server["minion"], "ha.restore", run, after=after,
+                     parallel=True)  # fmt: skip
+
+
+def _join_deploy(facts, plan, server, leader, members, restored, following=None):
+    """The deploy's chain steps that join ``server``, whose DB restore is the parallel
+    step ``restored``: on the leader, in one state run (failhard), the wait for a healthy
+    zone of the members joined so far (the previous join's caught-up follower, or the
+    bootstrap server leading), the server-add and, when another server ``following``
+    joins next, the fresh backup it restores (the zone then holds every member so far,
+    this server included); on the server, SERVER_ID and start, beside the next server's
+    restore. Returns the next server's restore step."""
     position = facts.position[server["minion"]]
     label = f"joining {server['name']} ({position})"
     run = facts.run(leader["minion"], server["minion"], label, _members(members + [server]),
                     wait_members=_members(members))  # fmt: skip
     prefix = f"join-{server['minion']}"
-    plan.step(f"{prefix}-backup",
-              f"{label}: healthy zone of {len(members)}, then a fresh DB backup on the leader "
-              f"{leader['name']}", leader["minion"], ("ha.healthy", "ha.backup"), run)  # fmt: skip
-    plan.step(f"{prefix}-restore", f"{label}: restoring the leader backup",
-              server["minion"], "ha.restore", run, also=also)  # fmt: skip
-    plan.step(f"{prefix}-member", f"{label}: server-add on the leader {leader['name']}",
-              leader["minion"], "ha.member", run)  # fmt: skip
+    backup = ("ha.backup",) if following else ()
+    then = f", then the DB backup {following['name']} restores" if following else ""
+    on_leader = plan.step(f"{prefix}-member",
+                          f"{label}: healthy zone of {len(members)}, then server-add on the "
+                          f"leader {leader['name']}{then}", leader["minion"],
+                          ("ha.healthy", "ha.member", *backup), run,
+                          also=[restored])  # fmt: skip
+    next_restore = None
+    if following:
+        # Listed before this server's start, so that Salt starts it first (beside it).
+        next_restore = _restore_deploy(facts, plan, following, leader, on_leader)
     plan.step(f"{prefix}-start", f"{label}: SERVER_ID {server['id']} and start",
               server["minion"], "ha.start", run)  # fmt: skip
+    return next_restore
 
 
 def _plan_deploy(facts):
     """Deploy from bare hosts, or finish an interrupted deploy (see orch/deploy.sls).
 
-    Strictly one join at a time, each only from a healthy zone; the publication of the
-    leader's secrets shares a state run with its bootstrap (bare) or its base state
-    (running leader); the base state of the other front-ends runs beside the bootstrap
-    server's election (it needs only the published secrets), the first joiner's alone
-    and then the others' beside that join, and every step on a front-end waits for its
-    base state."""
+    Strictly one join at a time, each only from a healthy zone, each restoring a fresh
+    backup of the leader. The leader's state run that publishes its secrets (its
+    bootstrap on a bare cluster, else its base state) takes the first joiner's backup;
+    the other front-ends' base states, then the first joiner's restore, run beside the
+    chain (parallel steps, started at once: on a bare cluster during OpenNebula's warm-up
+    and election). Each join is then one state run on the leader (wait for a healthy
+    zone, server-add, the next joiner's backup) and one on the server (SERVER_ID, start),
+    beside which the next joiner restores."""
     plan, view = _Plan("deploy"), facts.view
     if view.get("bare"):
         leader = facts.servers[0]
@@ -647,6 +671,9 @@ def _plan_deploy(facts):
         )
     minions = [s["minion"] for s in facts.servers]
     others = [m for m in minions if m != leader["minion"]]
+    joining = [s for s in facts.servers
+               if s["minion"] in others and not facts.healthy(s["minion"])]  # fmt: skip
+    backup = ("ha.backup",) if joining else ()
     base_run = {"leader": leader["minion"]}
     plan.step("ssh-keys", "SSH keys of all front-ends", minions, "ssh.keys", base_run)
     # The publication of the leader's secrets shares a state run (failhard) with the step
@@ -654,49 +681,45 @@ def _plan_deploy(facts):
     # member: its packages are there). A bare server's base state stays a run of its own:
     # the bootstrap's states need the modules of the commands it installs (onezone), and
     # Salt checks a run's states against the modules loaded when the run starts.
+    taking = f", taking the DB backup {joining[0]['name']} restores" if joining else ""
     if view.get("bare"):
         plan.step("base-leader", f"base state on the bootstrap server {leader['name']}",
                   leader["minion"], "", base_run)  # fmt: skip
         label = f"bootstrapping {leader['name']} ({facts.position[leader['minion']]})"
         run = {"leader": leader["minion"], "server": leader["minion"], "step": label,
                "timeout": facts.wait_timeout}  # fmt: skip
-        plan.step("bootstrap", f"{label}, publishing its secrets", leader["minion"],
-                  ("ha.bootstrap", "ha.publish"), run)  # fmt: skip
+        plan.step("bootstrap", f"{label}, publishing its secrets{taking}", leader["minion"],
+                  ("ha.bootstrap", "ha.publish", *backup), run)  # fmt: skip
     else:
         plan.step("base-leader",
-                  f"base state on the leader {leader['name']}, publishing its secrets",
-                  leader["minion"], ("", "ha.publish"), base_run)  # fmt: skip
-    # The others' base state runs beside the orchestration (parallel steps): the server
-    # that joins first gets it alone, so its join starts as soon as it can; the others'
-    # follows, beside that join (the machine's cores go to one base state at a time).
-    joining = [s["minion"] for s in facts.servers
-               if s["minion"] in others and not facts.healthy(s["minion"])]  # fmt: skip
-    base_of = {}
-    if joining and len(others) > 1:
-        first = plan.step(f"base-{joining[0]}",
-                          f"base state on {joining[0]} (it joins first)", joining[0], "",
-                          base_run, parallel=True)  # fmt: skip
-        base_of[joining[0]] = first
-        rest = [m for m in others if m != joining[0]]
-        step_id = plan.step("base-others", "base state on " + ", ".join(rest), rest, "",
-                            base_run, also=[first], parallel=True)  # fmt: skip
-        base_of.update(dict.fromkeys(rest, step_id))
-    elif others:
-        step_id = plan.step("base-others", "base state on " + ", ".join(others), others, "",
-                            base_run, parallel=True)  # fmt: skip
-        base_of.update(dict.fromkeys(others, step_id))
+                  f"base state on the leader {leader['name']}, publishing its secrets{taking}",
+                  leader["minion"], ("", "ha.publish", *backup), base_run)  # fmt: skip
+    # Parallel steps: Salt starts one at once only when what it requires has finished (a
+    # parallel step that requires a running one starts once a later step of the chain
+    # waits for it), so the base states require the leader's run, the first restore the
+    # base states, and each later restore the leader's run that took its backup.
+    base = None
+    if others:
+        base = plan.step("base-others", "base state on " + ", ".join(others), others, "",
+                         base_run, parallel=True)  # fmt: skip
+    restored = _restore_deploy(facts, plan, joining[0], leader, base) if joining else None
     members = [leader]
     for server in facts.servers:
         if server["minion"] == leader["minion"]:
             continue
         if not facts.healthy(server["minion"]):
-            _join_deploy(facts, plan, server, leader, members, also=[base_of[server["minion"]]])
+            index = joining.index(server)
+            following = joining[index + 1] if index + 1 < len(joining) else None
+            restored = _join_deploy(facts, plan, server, leader, members, restored,
+                                    following=following)  # fmt: skip
         members.append(server)
+    # On the leader: the last joiner's own copy of the zone lacks its server-add until the
+    # leader next writes a record (replication sends only what was written after it).
     run = facts.run(leader["minion"], leader["minion"], "deploy", _members(members))
     plan.step("healthy",
               f"deployed: {len(facts.servers)} front-ends, waiting for a healthy zone",
               leader["minion"], "ha.healthy", run,
-              also=list(dict.fromkeys(base_of.values())))  # fmt: skip
+              also=[base] if base else [])  # fmt: skip
     return plan.result()
 
 

@@ -4,7 +4,7 @@
 {#- Wait until the zone is healthy (one leader, all others caught-up followers) and holds
     the expected members with their pillar ids: run.wait_members when the orchestration
     gives them (the deploy waits for the members joined so far in the state run of the
-    next join's backup), else run.members. Never reports changes. #}
+    next join's server-add), else run.members. Never reports changes. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import onenebula_ha %}
 {%- from tplroot ~ "/libha.jinja" import run %}

@@ -208,49 +208,50 @@ def _flags(rendered):
 def test_deploy_on_a_bare_cluster_bootstraps_the_first_server_then_joins_one_at_a_time(render):
     rendered = render("deploy", BARE)
     steps = _steps(rendered)
-    # The other front-ends' base state runs in parallel steps: the first joiner's alone,
-    # then the others' (required by the first later step on them); everything else is
-    # one chain.
-    first, others = "onenebula_ha-orch-deploy-base-vmm02", "onenebula_ha-orch-deploy-base-others"
-    chain = [s for s in steps if s[0] not in (first, others)]
-    _assert_chained(
-        [(s[0], s[1], s[2], s[3], [r for r in s[4] if r not in (first, others)]) for s in chain]
-    )
+    # Beside the chain (parallel steps): the other front-ends' base states, then each
+    # joiner's restore (required by its server-add); everything else is one chain.
+    prefix = "onenebula_ha-orch-deploy-"
     flags = _flags(rendered)
-    assert flags[first] == flags[others] == (False, True)
-    assert next(s for s in steps if s[0] == first)[4] == ["onenebula_ha-orch-deploy-bootstrap"]
-    assert next(s for s in steps if s[0] == others)[4] == [
-        "onenebula_ha-orch-deploy-bootstrap",
-        first,
+    aside = {s[0] for s in steps if flags[s[0]][1]}
+    base = prefix + "base-others"
+    restores = [s for s in steps if s[0] in aside and s[0] != base]
+    chain = [s for s in steps if s[0] not in aside]
+    _assert_chained([(*s[:4], [r for r in s[4] if r not in aside]) for s in chain])
+    assert flags[base] == (False, True) and len(restores) == 4
+    by_id = {s[0]: s for s in steps}
+    assert by_id[base][4] == [prefix + "bootstrap"]
+    # The first joiner restores behind the base states; each later one the backup the
+    # previous server-add's run took.
+    assert [s[4] for s in restores] == [
+        [base],
+        [prefix + "join-vmm02-member"],
+        [prefix + "join-vmm03-member"],
+        [prefix + "join-vmm04-member"],
     ]
-    restores = [s for s in steps if s[0].endswith("-restore")]
-    assert first in restores[0][4] and others in restores[1][4]
-    assert first in steps[-1][4] and others in steps[-1][4]
-    # The bootstrap and the publication of the secrets: one state run that stops at the
-    # first failure.
+    # The bootstrap, the publication of the secrets and the first backup: one state run
+    # that stops at the first failure.
     assert [(s[1], s[2]) for s in steps[:5]] == [
         ("vmm01,vmm02,vmm03,vmm04,vmm05", "onenebula_ha.ssh.keys"),
         ("vmm01", "onenebula_ha"),
-        ("vmm01", "onenebula_ha.ha.bootstrap,onenebula_ha.ha.publish"),
-        ("vmm02", "onenebula_ha"),
-        ("vmm03,vmm04,vmm05", "onenebula_ha"),
+        ("vmm01", "onenebula_ha.ha.bootstrap,onenebula_ha.ha.publish,onenebula_ha.ha.backup"),
+        ("vmm02,vmm03,vmm04,vmm05", "onenebula_ha"),
+        ("vmm02", "onenebula_ha.ha.restore"),
     ]
-    assert flags["onenebula_ha-orch-deploy-bootstrap"] == (True, False)
-    joins = [s for s in steps if "-join-" in s[0]]
-    assert len(joins) == 4 * 4
-    per_follower = [(s[1], s[2].rsplit(".", 1)[1]) for s in joins[:4]]
-    assert per_follower == [
-        ("vmm01", "backup"),
-        ("vmm02", "restore"),
-        ("vmm01", "member"),
-        ("vmm02", "start"),
+    assert flags[prefix + "bootstrap"] == (True, False)
+    joins = [s for s in chain if "-join-" in s[0]]
+    assert len(joins) == 4 * 2
+    assert [(s[1], s[2]) for s in joins[:4]] == [
+        ("vmm01", "onenebula_ha.ha.healthy,onenebula_ha.ha.member,onenebula_ha.ha.backup"),
+        ("vmm02", "onenebula_ha.ha.start"),
+        ("vmm01", "onenebula_ha.ha.healthy,onenebula_ha.ha.member,onenebula_ha.ha.backup"),
+        ("vmm03", "onenebula_ha.ha.start"),
     ]
-    # The backup's state run first waits for a healthy zone of the members joined so far,
-    # and stops there if it is not (failhard).
-    assert joins[0][2] == "onenebula_ha.ha.healthy,onenebula_ha.ha.backup"
+    assert prefix + "join-vmm02-restore" in joins[0][4]
+    # The server-add's state run first waits for a healthy zone of the members joined so
+    # far, and stops there if it is not (failhard).
     assert flags[joins[0][0]] == (True, False)
     assert joins[0][3]["wait_members"] == [{"name": "vmm01", "id": 0}]
-    order = [s[3]["server"] for s in joins[::4]]
+    order = [s[3]["server"] for s in joins[::2]]
     assert order == ["vmm02", "vmm03", "vmm04", "vmm05"]
     vmm03 = [s for s in joins if s[3]["server"] == "vmm03"]
     assert vmm03[0][3]["step"] == "joining vmm03 (3 of 5)"
@@ -261,7 +262,10 @@ def test_deploy_on_a_bare_cluster_bootstraps_the_first_server_then_joins_one_at_
         {"name": "vmm03", "id": 2},
     ]
     assert all(s[3]["leader"] == "vmm01" for s in joins)
-    assert steps[-1][2] == "onenebula_ha.ha.healthy" and len(steps[-1][3]["members"]) == 5
+    # The final wait for all five, on the leader (vmm05's own copy of the zone lacks its
+    # server-add until the leader writes again).
+    assert steps[-1][:3] == (prefix + "healthy", "vmm01", "onenebula_ha.ha.healthy")
+    assert len(steps[-1][3]["members"]) == 5 and base in steps[-1][4]
     assert [call[0] for call in FakeRunnerClient.calls] == [
         "onenebula_ha.plan",
         "grains.items",
@@ -293,8 +297,9 @@ def test_deploy_resumes_an_interrupted_join_and_continues_with_the_rest(render):
         healthy=["vmm01", "vmm02", "vmm03"],
     )
     steps = _steps(render("deploy", view))
-    joined = [s[3]["server"] for s in steps if s[0].endswith("-backup")]
+    joined = [s[3]["server"] for s in steps if s[0].endswith("-member")]
     assert joined == ["vmm04", "vmm05"]
+    assert [s[1] for s in steps if s[0].endswith("-restore")] == ["vmm04", "vmm05"]
     assert not [s for s in steps if "bootstrap" in s[0]]
 
 

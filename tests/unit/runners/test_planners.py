@@ -93,35 +93,45 @@ def assert_chained(plan):
 
 
 def assert_deploy_chained(plan):
-    """The deploy's chain: each step requires the one before it, except the parallel base
-    states of the other front-ends: the first joiner's alone (when others follow), then
-    the others' (requiring it); each requires the step that publishes the leader's secrets
-    and is required by the first later step on its front-ends and by the last step."""
-    parallel = [s for s in plan["steps"] if s["parallel"]]
-    assert parallel and all(s["id"].startswith("onenebula_ha-orch-deploy-base-") for s in parallel)
-    assert parallel[-1]["id"] == "onenebula_ha-orch-deploy-base-others"
-    chain = [s for s in plan["steps"] if not s["parallel"]]
+    """The deploy's chain: each step requires the one before it, except the parallel steps
+    beside it (the other front-ends' base states, each joiner's restore). The base states
+    require the leader's state run that publishes its secrets; the first restore requires
+    the base states, each later one the leader's run that took its backup (the previous
+    server-add's); each server-add requires its server's restore, the last step the base
+    states."""
+    steps = plan["steps"]
+    prefix = "onenebula_ha-orch-deploy-"
+    parallel = [s for s in steps if s["parallel"]]
+    assert parallel[0]["id"] == prefix + "base-others"
+    chain = [s for s in steps if not s["parallel"]]
     ids = {str({"salt": s["id"]}) for s in parallel}
     assert chain[0]["require"] == []
     for before, after in zip(chain, chain[1:], strict=False):
         assert after["require"][0] == {"salt": before["id"]}
         assert set(map(str, after["require"][1:])) <= ids
-    # They follow the step that publishes the leader's secrets (failhard with the step
-    # before it in the same state run).
-    publish = [s for s in chain if s["sls"].endswith("onenebula_ha.ha.publish")]
+    publish = [s for s in chain if "onenebula_ha.ha.publish" in s["sls"].split(",")]
     assert len(publish) == 1 and publish[0]["failhard"]
-    assert parallel[0]["require"] == [{"salt": publish[0]["id"]}]
-    if len(parallel) == 2:
-        assert parallel[1]["require"] == [{"salt": publish[0]["id"]}, {"salt": parallel[0]["id"]}]
-        assert len(parallel[0]["tgt"]) == 1 and not set(parallel[0]["tgt"]) & set(
-            parallel[1]["tgt"]
-        )
-    for step in parallel:
-        later = plan["steps"][plan["steps"].index(step) + 1 :]
-        on_them = [s for s in later if set(s["tgt"]) & set(step["tgt"]) and not s["parallel"]]
-        if on_them:
-            assert {"salt": step["id"]} in on_them[0]["require"]
-        assert {"salt": step["id"]} in plan["steps"][-1]["require"]
+    base = parallel[0]
+    assert base["require"] == [{"salt": publish[0]["id"]}]
+    assert {"salt": base["id"]} in steps[-1]["require"]
+    restores, members = parallel[1:], [s for s in chain if s["id"].endswith("-member")]
+    assert [s["id"].removesuffix("-restore") for s in restores] == [
+        s["id"].removesuffix("-member") for s in members
+    ]
+    takers = publish + members[:-1] if members else []
+    for restore, member, taker in zip(restores, members, takers, strict=True):
+        # Each restore: a fresh backup of the leader's run before it (the first: behind
+        # the base states), listed right after the step it requires.
+        assert taker["sls"].split(",")[-1] == "onenebula_ha.ha.backup"
+        after = base if taker is publish[0] else taker
+        assert restore["require"] == [{"salt": after["id"]}]
+        assert steps.index(restore) == steps.index(after) + 1
+        assert {"salt": restore["id"]} in member["require"]
+        assert restore["tgt"] == [member["run"]["server"]]
+    if members:
+        assert "ha.backup" not in members[-1]["sls"]
+    else:
+        assert "onenebula_ha.ha.backup" not in publish[0]["sls"]
 
 
 def test_deploy_bare_bootstraps_the_first_server_then_joins_the_rest(runner):
@@ -133,44 +143,71 @@ def test_deploy_bare_bootstraps_the_first_server_then_joins_the_rest(runner):
         # The base state alone (it installs what the bootstrap's states need), then one
         # state run that stops at the first failure.
         ("base-leader", "vmm01", "onenebula_ha"),
-        ("bootstrap", "vmm01", "onenebula_ha.ha.bootstrap,onenebula_ha.ha.publish"),
-        # The first joiner's base state alone, then the others' (both parallel steps).
-        ("base-vmm02", "vmm02", "onenebula_ha"),
-        ("base-others", "vmm03,vmm04,vmm05", "onenebula_ha"),
-    ]
-    # One join at a time, four steps each; the wait for the members joined so far runs
-    # before each backup (failhard: no backup from an unhealthy zone).
-    assert shape(plan)[5:9] == [
-        ("join-vmm02-backup", "vmm01", "onenebula_ha.ha.healthy,onenebula_ha.ha.backup"),
+        (
+            "bootstrap",
+            "vmm01",
+            "onenebula_ha.ha.bootstrap,onenebula_ha.ha.publish,onenebula_ha.ha.backup",
+        ),
+        # Beside the chain, during the bootstrap server's warm-up and election: the
+        # others' base states, then the first joiner's restore.
+        ("base-others", "vmm02,vmm03,vmm04,vmm05", "onenebula_ha"),
         ("join-vmm02-restore", "vmm02", "onenebula_ha.ha.restore"),
-        ("join-vmm02-member", "vmm01", "onenebula_ha.ha.member"),
-        ("join-vmm02-start", "vmm02", "onenebula_ha.ha.start"),
     ]
-    backups = [s for s in plan["steps"] if s["id"].endswith("-backup")]
-    assert all(s["failhard"] for s in backups) and plan["steps"][2]["failhard"]
-    assert not any(s["failhard"] for s in plan["steps"][3:] if s not in backups)
+    # One join at a time: the wait for the members joined so far, the server-add and the
+    # next joiner's backup in one state run on the leader (failhard), then the start,
+    # beside which the next joiner restores.
+    assert shape(plan)[5:11] == [
+        (
+            "join-vmm02-member",
+            "vmm01",
+            "onenebula_ha.ha.healthy,onenebula_ha.ha.member,onenebula_ha.ha.backup",
+        ),
+        ("join-vmm03-restore", "vmm03", "onenebula_ha.ha.restore"),
+        ("join-vmm02-start", "vmm02", "onenebula_ha.ha.start"),
+        (
+            "join-vmm03-member",
+            "vmm01",
+            "onenebula_ha.ha.healthy,onenebula_ha.ha.member,onenebula_ha.ha.backup",
+        ),
+        ("join-vmm04-restore", "vmm04", "onenebula_ha.ha.restore"),
+        ("join-vmm03-start", "vmm03", "onenebula_ha.ha.start"),
+    ]
+    members = [s for s in plan["steps"] if s["id"].endswith("-member")]
+    last = plan["steps"][-1]
+    assert all(s["failhard"] for s in members) and plan["steps"][2]["failhard"]
+    assert not any(s["failhard"] for s in plan["steps"][3:-1] if s not in members)
     # The first wait is for the bootstrap server to lead, the next ones for each follower.
-    assert [[m["name"] for m in s["run"]["wait_members"]] for s in backups] == [
+    assert [[m["name"] for m in s["run"]["wait_members"]] for s in members] == [
         ["vmm01"],
         ["vmm01", "vmm02"],
         ["vmm01", "vmm02", "vmm03"],
         ["vmm01", "vmm02", "vmm03", "vmm04"],
     ]
     bootstrap = plan["steps"][2]
-    assert bootstrap["label"] == "bootstrapping vmm01 (1 of 5), publishing its secrets"
+    assert bootstrap["label"] == (
+        "bootstrapping vmm01 (1 of 5), publishing its secrets, taking the DB backup vmm02 restores"
+    )
     assert bootstrap["run"] == {
         "leader": "vmm01",
         "server": "vmm01",
         "step": "bootstrapping vmm01 (1 of 5)",
         "timeout": 300,
     }
-    joined = [s["run"]["server"] for s in plan["steps"] if s["id"].endswith("-backup")]
-    assert joined == ["vmm02", "vmm03", "vmm04", "vmm05"]
+    assert [s["run"]["server"] for s in members] == ["vmm02", "vmm03", "vmm04", "vmm05"]
     # Each join's members: the members joined so far, itself included.
     vmm03 = next(s for s in plan["steps"] if s["id"].endswith("join-vmm03-start"))
     assert [m["name"] for m in vmm03["run"]["members"]] == ["vmm01", "vmm02", "vmm03"]
-    last = plan["steps"][-1]
-    assert last["sls"] == "onenebula_ha.ha.healthy" and len(last["run"]["members"]) == 5
+    # The final wait, on the leader: vmm05's own copy of the zone lacks its server-add
+    # until the leader writes again.
+    assert (last["id"], last["tgt"], last["sls"], last["failhard"]) == (
+        "onenebula_ha-orch-deploy-healthy",
+        ["vmm01"],
+        "onenebula_ha.ha.healthy",
+        False,
+    )
+    assert [m["name"] for m in last["run"]["members"]] == MINIONS
+    assert plan["steps"][-2]["id"] == "onenebula_ha-orch-deploy-join-vmm05-start"
+    assert len(plan["steps"]) == 4 + 3 * 4 + 1
     assert plan["notes"] and "steps" in plan["notes"][0]
 
 
@@ -180,6 +217,7 @@ def test_deploy_converged_joins_nobody_and_works_from_the_current_leader(runner)
         "ssh-keys", "base-leader", "base-others", "healthy",
     ]  # fmt: skip
     assert {s["run"]["leader"] for s in plan["steps"]} == {"vmm02"}
+    # Nobody joins: no backup is taken.
     assert plan["steps"][1]["label"] == "base state on the leader vmm02, publishing its secrets"
     assert plan["steps"][1]["sls"] == "onenebula_ha,onenebula_ha.ha.publish"
     assert_deploy_chained(plan)
@@ -192,11 +230,20 @@ def test_deploy_resumes_with_the_servers_that_are_not_healthy(runner):
         healthy=["vmm01", "vmm02", "vmm03"],
     )
     plan = decide(runner, "deploy", view)
-    backups = [s for s in plan["steps"] if s["id"].endswith("-backup")]
-    assert [s["run"]["server"] for s in backups] == ["vmm04", "vmm05"]
-    # vmm04 joins only once the three healthy members are (still) healthy.
-    assert [m["name"] for m in backups[0]["run"]["wait_members"]] == ["vmm01", "vmm02", "vmm03"]
     assert_deploy_chained(plan)
+    assert plan["steps"][1]["sls"] == "onenebula_ha,onenebula_ha.ha.publish,onenebula_ha.ha.backup"
+    # Only the servers that are not healthy restore; the others' base states run all the same.
+    restores = [s["tgt"] for s in plan["steps"] if s["id"].endswith("-restore")]
+    assert restores == [["vmm04"], ["vmm05"]]
+    base = next(s for s in plan["steps"] if s["id"].endswith("-base-others"))
+    assert base["tgt"] == ["vmm02", "vmm03", "vmm04", "vmm05"]
+    members = [s for s in plan["steps"] if s["id"].endswith("-member")]
+    assert [s["run"]["server"] for s in members] == ["vmm04", "vmm05"]
+    # vmm04 joins only once the three healthy members are (still) healthy.
+    assert [m["name"] for m in members[0]["run"]["wait_members"]] == ["vmm01", "vmm02", "vmm03"]
+    last = plan["steps"][-1]
+    assert (last["tgt"], last["sls"]) == (["vmm01"], "onenebula_ha.ha.healthy")
+    assert {"salt": base["id"]} in last["require"] and len(last["run"]["members"]) == 5
 
 
 @pytest.mark.parametrize(
@@ -237,6 +284,15 @@ def test_add_picks_the_first_pillar_server_that_is_not_healthy(runner):
     # The members' agents learn the grown server list before the new server can vote.
     ids = [step["id"].rsplit("-orch-add-", 1)[1] for step in plan["steps"]]
     assert ids.index("fence") < ids.index("join-member")
+    # Five join steps; the wait for a caught-up follower on the leader (the new server's
+    # own copy of the zone lacks its server-add until the leader writes again).
+    assert shape(plan)[5:] == [
+        ("join-backup", "vmm01", "onenebula_ha.ha.backup"),
+        ("join-restore", "vmm04", "onenebula_ha.ha.restore"),
+        ("join-member", "vmm01", "onenebula_ha.ha.member"),
+        ("join-start", "vmm04", "onenebula_ha.ha.start"),
+        ("join-healthy", "vmm01", "onenebula_ha.ha.healthy"),
+    ]
     members = plan["steps"][-1]["run"]["members"]
     assert [m["name"] for m in members] == ["vmm01", "vmm02", "vmm03", "vmm04"]
 
