@@ -10,6 +10,9 @@
     manifest (here, and in ha/publish.sls for the orchestrations); every other front-end pulls the files that differ from
     the leader over SSH as the SSH user (onenebula_secrets.pulled: scp, only the host
     keys of known_hosts, so after the ssh states) and verifies each against the manifest.
+    A converged run makes no SSH connection: the leader also sends a random generation of
+    its manifest (not derived from the secrets) to the mine, and a front-end whose files
+    are as its last pull left them, under the same generation, has nothing to check.
     The leader is the one the orchestration names; outside an orchestration, the leader
     the local zone reports when it is a server of the pillar, else the first server.
     source pillar: the files come from onenebula_ha:secrets:files. #}
@@ -109,6 +112,7 @@ onenebula_ha-secrets-onenebula_secrets-pulled:
   onenebula_secrets.pulled:
     - name: {{ secrets_dir }}
     - source: {{ ssh_hosts[source.minion] | json }}
+    - source_minion: {{ source.minion | json }}
     - manifest: {{ manifest_path | json }}
     - user: {{ onenebula_ha.ssh.user | json }}
     - owner: {{ owner.user | json }}
