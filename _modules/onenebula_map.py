@@ -24,6 +24,10 @@ grains, the state tree root and the saltenv. So a pillar passed on the command l
 orchestration, or another minion's grains, never meets another run's settings. The facts are
 derived in Python for the same reason (each SLS file compiled ``libha.jinja`` again); they
 read oned.conf, so they are not cached.
+
+:func:`files_switch` picks a template the TOFS way (``libtofs.jinja``) from the master's
+file list, asked once per run: given the list of candidates, each ``file.managed`` asked
+the master for its whole file and directory lists again (two round trips per state).
 """
 
 import copy
@@ -39,6 +43,7 @@ __virtualname__ = "onenebula_map"
 ROOT = "onenebula_ha"
 FILES = ("defaults.yaml", "osfamilymap.yaml", "platforms.yaml")
 CONTEXT_KEY = "onenebula_map.settings"
+FILE_LIST_KEY = "onenebula_map.file_list"
 
 
 def __virtual__():
@@ -197,3 +202,30 @@ def facts(settings):
         "manifest_path": settings["deploy"]["backup_dir"] + "/secrets.sha256",
         "backup_path": settings["deploy"]["backup_dir"] + "/leader.sql",
     }
+
+
+def files_switch(directory, name, saltenv="base"):
+    """
+    The first of ``salt://<directory>/<minion id>/<name>``,
+    ``salt://<directory>/<os_family grain>/<name>`` and ``salt://<directory>/<name>`` (the
+    template the formula ships) that the file server holds, the way ``file.managed``
+    chooses from a list of sources; the shipped one when none does. The master's file list
+    is read once per run (``__context__``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt vmm01 onenebula_map.files_switch onenebula_ha/hooks/files sudoers.jinja
+    """
+    candidates = [
+        f"{directory}/{value}/{name}"
+        for value in (__opts__.get("id"), __grains__.get("os_family"))
+        if value
+    ] + [f"{directory}/{name}"]
+    listed = __context__.get(FILE_LIST_KEY, {}).get(saltenv)
+    if listed is None:
+        listed = frozenset(__salt__["cp.list_master"](saltenv=saltenv) or ())
+        __context__.setdefault(FILE_LIST_KEY, {})[saltenv] = listed
+    chosen = next((path for path in candidates if path in listed), candidates[-1])
+    return f"salt://{chosen}"

@@ -8,7 +8,7 @@ it and the minion's grains, as plain functions:
 * :func:`layer` — the platform values for ``onenebula_ha:version``/``edition`` and the OS,
   merged by ``map.jinja`` between ``osfamilymap.yaml`` and the pillar's ``lookup`` (so every
   value stays overridable);
-* :func:`repo_plan` — from the merged settings, what ``onenebula_ha.package.repo`` manages:
+* :func:`repo_plan` — from the merged settings, what ``onenebula_ha.package`` manages:
   the signing key, the repository definition, enterprise credentials (a 0600 file rendered
   on the minion, never state data or output) and the third-party prerequisites. It refuses
   an unsupported OS or version with a message naming the key, at render time, so nothing
@@ -162,7 +162,7 @@ def _host(url):
 
 def repo_plan(settings):
     """
-    What ``onenebula_ha.package.repo`` manages, from the merged settings (map.jinja):
+    What ``onenebula_ha.package`` manages, from the merged settings (map.jinja):
 
     ``{"manage": bool, "custom": {pkgrepo.managed args} | None, "format": "apt"|"yum",
     "key": {"name", "source"} | None, "pkgrepo": {pkgrepo.managed args} | None,

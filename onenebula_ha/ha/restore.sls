@@ -28,7 +28,7 @@ onenebula_ha-ha-restore-file-directory:
 {%- if create_db %}
 {#-   The restore connects to the database it restores into: a follower whose database
       was dropped needs it created first (as MariaDB's root over the socket, like
-      database/schema.sls; the grants on <db>.* survive a DROP DATABASE). #}
+      database/init.sls; the grants on <db>.* survive a DROP DATABASE). #}
 
 onenebula_ha-ha-restore-mysql_database-present:
   mysql_database.present:

@@ -163,6 +163,29 @@ def test_a_minion_that_is_no_front_end_reads_no_dump_and_no_secret(formula, lab)
     hashes = formula.call("vmm0*", "file.get_hash", SECRET_FILE)
     assert len(set(hashes.values())) == 1, hashes
 
+    # A converged run checks without SSH (the leader's generation in the mine is the one
+    # the last pull recorded); a file the leader adds reaches the follower once the
+    # leader's run republished its manifest.
+    def pulled(minion):
+        (ret,) = [
+            r
+            for key, r in formula.call(minion, "state.apply", "onenebula_ha.secrets").items()
+            if "onenebula_secrets_|-" in key and key.endswith("_|-pulled")
+        ]
+        assert ret["result"] is True, ret
+        return ret
+
+    assert "no SSH needed" in pulled(follower)["comment"]
+    added = "/var/lib/one/.one/onenebula_ha_probe"
+    lab.exec(leader, ["sh", "-c", f"echo probe > {added}"], check=True)
+    republished = formula.call(leader, "state.apply", "onenebula_ha.secrets")
+    assert any(r.get("changes", {}).get("generation") == "new" for r in republished.values())
+    assert pulled(follower)["changes"] == {"pulled": ["onenebula_ha_probe"]}
+    assert "no SSH needed" in pulled(follower)["comment"]
+    for minion in MINIONS:
+        lab.exec(minion, ["rm", "-f", added], check=True)
+    formula.call(leader, "state.apply", "onenebula_ha.secrets")
+
 
 def test_repair_a_follower_whose_db_was_wiped(formula, lab):
     lab.service("vmm03", "opennebula", "stop")

@@ -53,12 +53,8 @@ def test_the_default_pillar_installs_configures_and_starts_the_agent(show_sls):
     assert not os.path.isdir("/run/systemd/system")
     script = states["onenebula_ha-fence-file-managed-init_script"][2]
     assert script["name"] == "/etc/init.d/onenebula-ha-fence"
-    # TOFS (libtofs.jinja): the minion's own template, then its OS family's, then the shipped.
-    assert (
-        script["source"][0] == "salt://onenebula_ha/fence/files/vmm02/onenebula-ha-fence.init.jinja"
-    )
-    assert script["source"][-1] == "salt://onenebula_ha/fence/files/onenebula-ha-fence.init.jinja"
-    assert len(script["source"]) == 3
+    # TOFS (libtofs.jinja): no template of the minion's own or its OS family's here.
+    assert script["source"] == "salt://onenebula_ha/fence/files/onenebula-ha-fence.init.jinja"
     running = states["onenebula_ha-fence-service-running"][2]
     assert running["name"] == "onenebula-ha-fence" and running["enable"] is True
     assert {"sls": "onenebula_ha.hooks"} in running["require"]
@@ -96,13 +92,8 @@ def test_with_systemd_the_agent_is_a_systemd_unit(local_salt, tmp_path):
     module, function, unit = states["onenebula_ha-fence-file-managed-unit"]
     assert (module, function) == ("file", "managed")
     assert unit["name"] == "/etc/systemd/system/onenebula-ha-fence.service"
-    # TOFS, as for the init script: the minion's own template, its OS family's, the shipped.
-    assert (
-        unit["source"][0]
-        == "salt://onenebula_ha/fence/files/vmm02/onenebula-ha-fence.service.jinja"
-    )
-    assert unit["source"][-1] == "salt://onenebula_ha/fence/files/onenebula-ha-fence.service.jinja"
-    assert len(unit["source"]) == 3
+    # TOFS, as for the init script: the shipped template.
+    assert unit["source"] == "salt://onenebula_ha/fence/files/onenebula-ha-fence.service.jinja"
     assert unit["context"] == {
         "python3": "/usr/bin/python3",
         "agent": "/usr/local/sbin/onenebula-ha-fence",

@@ -13,6 +13,7 @@ import pytest
 import salt._logging.impl
 import salt.client
 import salt.config
+import salt.loader
 
 FORMULA = "onenebula_ha"
 # Directories (and clean.sls) whose SLS are not part of a front-end's base state.
@@ -40,14 +41,22 @@ def _sls_names(repo_root, under=None):
 class Renderer:
     """``state.show_sls`` in-process, per minion id, over the local_salt configuration."""
 
-    def __init__(self, conf_file):
+    def __init__(self, conf_file, file_roots_before=(), cachedir=None):
         self.conf_file = conf_file
+        self.file_roots_before = [str(root) for root in file_roots_before]
+        self.cachedir = cachedir
         self._callers = {}
 
     def caller(self, minion_id):
         if minion_id not in self._callers:
             opts = salt.config.minion_config(str(self.conf_file))
             opts["id"] = minion_id
+            roots = opts["file_roots"]["base"]
+            opts["file_roots"] = {"base": [*self.file_roots_before, *roots]}
+            if self.cachedir:
+                # Another file list (and its cache) than the other renderers' (the synced
+                # modules stay where extension_modules points).
+                opts["cachedir"] = str(self.cachedir)
             self._callers[minion_id] = salt.client.Caller(mopts=opts)
         return self._callers[minion_id]
 
@@ -105,14 +114,10 @@ def test_the_whole_formula_renders_with_conventional_ids(renderer, minion_id):
 
 
 def test_every_sls_file_renders_on_its_own(renderer, repo_root):
-    """Each file carries its own includes (init files only include, they are covered above)."""
-    leaves = [
-        name
-        for name in _sls_names(repo_root)
-        if (repo_root / (name.replace(".", "/") + ".sls")).exists()
-    ]
-    assert f"{FORMULA}.config.oned" in leaves and f"{FORMULA}.secrets" not in leaves
-    for sls in leaves:
+    """Each file carries its own includes: any part of the base state can be applied alone."""
+    parts = [name for name in _sls_names(repo_root) if name != FORMULA]
+    assert f"{FORMULA}.ssh.keys" in parts and f"{FORMULA}.config" in parts
+    for sls in parts:
         data = renderer.show("vmm02", sls)
         assert any(body["__sls__"] == sls for body in data.values()), f"{sls} rendered nothing"
         _assert_conventional_ids(data)
@@ -288,23 +293,38 @@ def test_join_steps_render_their_real_states_in_test_mode_on_a_bare_host(rendere
         assert ("test", "configurable_test_state") not in {s[:2] for s in states.values()}
 
 
-def test_hook_templates_follow_tofs(renderer):
-    """Minion id, then os_family, then the shipped template: the first that exists wins."""
-    data = renderer.show("vmm02", f"{FORMULA}.hooks")
-    own = {k: v for k, v in data.items() if v["__sls__"] == f"{FORMULA}.hooks"}  # not includes
-    sources = {
-        args["name"].rsplit("/", 1)[1]: args["source"]
-        for module, function, args in _states(own).values()
-        if (module, function) == ("file", "managed") and "source" in args
-    }
+def test_hook_templates_follow_tofs(local_salt, tmp_path):
+    """Minion id, then os_family, then the shipped template: the first that a file root
+    holds wins (here a root before the formula's, as an operator would add)."""
+    files = tmp_path / "override" / FORMULA / "hooks" / "files"
+    os_family = salt.config.minion_config(str(local_salt.conf_dir / "minion"))
+    os_family = salt.loader.grains(os_family)["os_family"]
+    for path in (files / "vmm02" / "failover.sh.jinja", files / os_family / "sudoers.jinja"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("# an operator's own\n")
+    renderer = Renderer(
+        local_salt.conf_dir / "minion", [tmp_path / "override"], cachedir=tmp_path / "cache"
+    )
+
+    def sources(minion_id):
+        data = renderer.show(minion_id, f"{FORMULA}.hooks")
+        own = {k: v for k, v in data.items() if v["__sls__"] == f"{FORMULA}.hooks"}
+        return {
+            args["name"].rsplit("/", 1)[1]: args["source"]
+            for module, function, args in _states(own).values()
+            if (module, function) == ("file", "managed") and "source" in args
+        }
+
+    shipped = f"salt://{FORMULA}/hooks/files"
     # (the sudoers file and the leader-services script depend on the pillar and the host)
-    assert "failover.sh" in sources
-    for source in sources.values():
-        shipped = source[-1]
-        assert shipped.startswith(f"salt://{FORMULA}/hooks/files/") and shipped.count("/") == 5
-        name = shipped.rsplit("/", 1)[1]
-        assert source[0] == f"salt://{FORMULA}/hooks/files/vmm02/{name}"
-        assert len(source) == 3 and source[1].endswith(f"/{name}")
+    for minion_id, failover in (("vmm02", f"{shipped}/vmm02/"), ("vmm03", f"{shipped}/")):
+        found = sources(minion_id)
+        assert found["failover.sh"] == f"{failover}failover.sh.jinja", found
+        assert found.get("onenebula_ha", f"{shipped}/{os_family}/sudoers.jinja") == (
+            f"{shipped}/{os_family}/sudoers.jinja"
+        ), found
+        leader_services = found.get("50-onenebula_ha-leader-services")
+        assert leader_services in (None, f"{shipped}/leader-services.sh.jinja"), found
 
 
 def test_clean_removes_the_hooks_and_the_beacon_and_never_the_database(renderer):

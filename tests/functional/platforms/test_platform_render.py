@@ -1,4 +1,4 @@
-"""What onenebula_ha.package and onenebula_ha.database.server render on each platform:
+"""What onenebula_ha.package and onenebula_ha.database render on each platform:
 masterless salt-call with the platform's grains set in the minion config, pillar.example
 (OpenNebula "7.0", community), compared with OpenNebula's documentation:
 
@@ -90,22 +90,22 @@ def show(salt, *sls):
 @pytest.mark.parametrize("platform", sorted(DEB_LINES))
 def test_debian_family_gets_the_documented_repository(local_salt, example, platform):
     as_platform(local_salt, platform, example)
-    data, _ = show(local_salt, "onenebula_ha.package", "onenebula_ha.database.server")
-    key = state_args(data, "onenebula_ha-package-repo-file-managed-key")
+    data, _ = show(local_salt, "onenebula_ha.package", "onenebula_ha.database")
+    key = state_args(data, "onenebula_ha-package-file-managed-key")
     assert (key["fun"], key["name"], key["source"]) == (
         "file.managed",
         "/etc/apt/keyrings/opennebula.asc",
         KEY_URL,
     )
-    repo = state_args(data, "onenebula_ha-package-repo-pkgrepo-managed")
+    repo = state_args(data, "onenebula_ha-package-pkgrepo-managed")
     assert repo["name"] == DEB_LINES[platform]
     assert repo["file"] == "/etc/apt/sources.list.d/opennebula.list"
-    assert repo["require"] == [{"file": "onenebula_ha-package-repo-file-managed-key"}]
-    assert "onenebula_ha-package-repo-pkg-installed-prerequisites" not in data
-    assert state_args(data, "onenebula_ha-package-install-pkg-installed")["pkgs"] == PKGS_70
-    db_pkgs = state_args(data, "onenebula_ha-database-server-pkg-installed")["pkgs"]
+    assert repo["require"] == [{"file": "onenebula_ha-package-file-managed-key"}]
+    assert "onenebula_ha-package-pkg-installed-prerequisites" not in data
+    assert state_args(data, "onenebula_ha-package-pkg-installed")["pkgs"] == PKGS_70
+    db_pkgs = state_args(data, "onenebula_ha-database-pkg-installed")["pkgs"]
     assert db_pkgs == DATABASE_PKGS["Debian"]
-    db_service = state_args(data, "onenebula_ha-database-server-service-running")
+    db_service = state_args(data, "onenebula_ha-database-service-running")
     assert db_service["name"] == "mariadb"
 
 
@@ -116,8 +116,8 @@ def test_debian_family_gets_the_documented_repository(local_salt, example, platf
 )
 def test_almalinux_gets_the_documented_repository(local_salt, example, platform, enable_repos):
     as_platform(local_salt, platform, example)
-    data, _ = show(local_salt, "onenebula_ha.package", "onenebula_ha.database.server")
-    repo = state_args(data, "onenebula_ha-package-repo-pkgrepo-managed")
+    data, _ = show(local_salt, "onenebula_ha.package", "onenebula_ha.database")
+    repo = state_args(data, "onenebula_ha-package-pkgrepo-managed")
     assert {k: repo[k] for k in ("name", "humanname", "baseurl", "gpgkey", "file")} == {
         "name": "opennebula",
         "humanname": "OpenNebula Community Edition",
@@ -126,18 +126,18 @@ def test_almalinux_gets_the_documented_repository(local_salt, example, platform,
         "file": "/etc/yum.repos.d/opennebula.repo",
     }
     assert (repo["gpgcheck"], repo["repo_gpgcheck"], repo["enabled"]) == (1, 1, 1)
-    prerequisites = state_args(data, "onenebula_ha-package-repo-pkg-installed-prerequisites")
+    prerequisites = state_args(data, "onenebula_ha-package-pkg-installed-prerequisites")
     assert prerequisites["pkgs"] == ["epel-release"]
-    prefix = "onenebula_ha-package-repo-pkgrepo-managed-"
+    prefix = "onenebula_ha-package-pkgrepo-managed-"
     assert sorted(k[len(prefix) :] for k in data if k.startswith(prefix)) == enable_repos
     for name in enable_repos:
         enabled = state_args(data, prefix + name)
         assert (enabled["name"], enabled["enabled"]) == (name, True)
-    assert "onenebula_ha-package-repo-file-managed-key" not in data
-    assert state_args(data, "onenebula_ha-package-install-pkg-installed")["pkgs"] == PKGS_70
-    db_pkgs = state_args(data, "onenebula_ha-database-server-pkg-installed")["pkgs"]
+    assert "onenebula_ha-package-file-managed-key" not in data
+    assert state_args(data, "onenebula_ha-package-pkg-installed")["pkgs"] == PKGS_70
+    db_pkgs = state_args(data, "onenebula_ha-database-pkg-installed")["pkgs"]
     assert db_pkgs == DATABASE_PKGS["RedHat"]
-    db_service = state_args(data, "onenebula_ha-database-server-service-running")
+    db_service = state_args(data, "onenebula_ha-database-service-running")
     assert db_service["name"] == "mariadb"
 
 
@@ -159,7 +159,7 @@ def test_unsupported_os_is_fine_without_package_management(local_salt, example):
     pillar["onenebula_ha"]["packages"]["manage"] = False
     as_platform(local_salt, "ubuntu-20.04", pillar)
     data, _ = show(local_salt, "onenebula_ha.package")
-    assert state_args(data, "onenebula_ha-package-repo-test-show_notification")
+    assert state_args(data, "onenebula_ha-package-test-show_notification-repo")
 
 
 def test_enterprise_token_stays_out_of_state_data_and_lookup_wins(local_salt, example):
@@ -171,11 +171,11 @@ def test_enterprise_token_stays_out_of_state_data_and_lookup_wins(local_salt, ex
     as_platform(local_salt, "debian-12", pillar)
     data, output = show(local_salt, "onenebula_ha.package", "onenebula_ha._mapdata")
     assert "s3cr3t" not in output and "customer-login" not in output
-    credentials = state_args(data, "onenebula_ha-package-repo-file-managed-credentials")
+    credentials = state_args(data, "onenebula_ha-package-file-managed-credentials")
     assert credentials["name"] == "/etc/apt/auth.conf.d/opennebula.conf"  # [REPO70]
     assert (credentials["mode"], credentials["show_changes"]) == ("0600", False)
     assert credentials["context"] == {"machine": "mirror.example.org"}
-    repo = state_args(data, "onenebula_ha-package-repo-pkgrepo-managed")
+    repo = state_args(data, "onenebula_ha-package-pkgrepo-managed")
     assert repo["name"].split()[2] == mirror
     dataset = state_args(data, "onenebula_ha-_mapdata-file-serialize")["dataset"]
     assert dataset["packages"]["enterprise_token"] == "<redacted>"

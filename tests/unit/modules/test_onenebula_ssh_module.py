@@ -1,5 +1,5 @@
 """``onenebula_ssh.present``: which host keys a ``known_hosts`` file certainly holds (so
-``ssh/authorized.sls`` writes no ``ssh_known_hosts.present`` state, and starts no
+``ssh/init.sls`` writes no ``ssh_known_hosts.present`` state, and starts no
 ``ssh-keygen -F``, for them). Anything it is not sure of counts as absent."""
 
 import shutil
@@ -109,3 +109,47 @@ def test_what_it_finds_ssh_keygen_finds_too(known_hosts):
         assert not ours or keygen_has_it, name
         if name in ("vmm02", "vmm03", "10.0.0.13"):
             assert ours and keygen_has_it, name
+
+
+# ---------------------------------------------------------------- authorized_keys
+
+PUBKEY = f"{ENC} {KEY} oneadmin@vmm02"
+
+
+@pytest.mark.parametrize(
+    "lines, held",
+    [
+        ([PUBKEY], True),
+        (["# a comment", "", f"{ENC} {OTHER_KEY} oneadmin@vmm03", PUBKEY], True),
+        ([f"{ENC} {KEY} someone@else"], False),  # ssh_auth.present rewrites the comment
+        ([f'from="10.0.0.0/8" {PUBKEY}'], False),  # and drops options
+        ([PUBKEY, f"no-pty {PUBKEY}"], False),  # which line it keeps is its business
+        ([f"{ENC} {OTHER_KEY} oneadmin@vmm02"], False),
+        ([], False),
+    ],
+)
+def test_a_key_is_authorized_only_as_ssh_auth_would_write_it(tmp_path, lines, held):
+    path = tmp_path / "authorized_keys"
+    path.write_text("".join(line + "\n" for line in lines))
+    assert ssh.authorized("oneadmin", [PUBKEY], config=str(path)) == ([PUBKEY] if held else [])
+
+
+def test_no_authorized_keys_or_no_user_holds_nothing(tmp_path):
+    assert ssh.authorized("oneadmin", [PUBKEY], config=str(tmp_path / "missing")) == []
+    assert ssh.authorized("no-such-user-here", [PUBKEY]) == []
+    assert ssh.authorized("oneadmin", ["not a key", ""], config=str(tmp_path / "missing")) == []
+
+
+def test_what_it_calls_authorized_salt_calls_existing(tmp_path, monkeypatch):
+    """The same answer as ``ssh.check_key``, which ``ssh_auth.present`` asks."""
+    import salt.modules.ssh as salt_ssh  # noqa: PLC0415 - only this test needs it
+
+    path = tmp_path / "authorized_keys"
+    users = {"user.info": lambda user: {"home": str(tmp_path), "name": user}}
+    monkeypatch.setattr(salt_ssh, "__salt__", users, raising=False)
+    for lines in ([PUBKEY], [f"{ENC} {KEY} someone@else"], [f"no-pty {PUBKEY}"]):
+        path.write_text("".join(line + "\n" for line in lines))
+        enc, key, comment = PUBKEY.split(None, 2)
+        salts = salt_ssh.check_key("oneadmin", key, enc, comment, [], config=str(path))
+        ours = ssh.authorized("oneadmin", [PUBKEY], config=str(path))
+        assert (salts == "exists") == bool(ours), (lines, salts)

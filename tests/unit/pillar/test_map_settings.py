@@ -232,3 +232,30 @@ def test_a_step_argument_that_is_no_mapping_is_refused(minion):
     minion.pillar["onenebula_ha_run"] = "vmm03"
     with pytest.raises(CommandExecutionError, match="onenebula_ha_run"):
         minion.map.facts(minion.settings())
+
+
+# ---------------------------------------------------------------- files_switch (libtofs.jinja)
+
+
+def test_files_switch_takes_the_first_template_the_file_server_holds(minion):
+    hooks = "onenebula_ha/hooks/files"
+    listed = {f"{hooks}/failover.sh.jinja", f"{hooks}/sudoers.jinja"}
+    asked = []
+
+    def list_master(saltenv="base"):
+        asked.append(saltenv)
+        return sorted(listed)
+
+    minion.map.__salt__ = {**minion.map.__salt__, "cp.list_master": list_master}
+
+    def switch(name):
+        return minion.map.files_switch(hooks, name)
+
+    assert switch("failover.sh.jinja") == f"salt://{hooks}/failover.sh.jinja"
+    listed.update({f"{hooks}/Debian/sudoers.jinja", f"{hooks}/vmm01/failover.sh.jinja"})
+    minion.map.__context__.clear()  # the next run
+    assert switch("sudoers.jinja") == f"salt://{hooks}/Debian/sudoers.jinja"
+    assert switch("failover.sh.jinja") == f"salt://{hooks}/vmm01/failover.sh.jinja"
+    # Nothing listed under any name: the shipped path, for file.managed to report missing.
+    assert switch("missing.jinja") == f"salt://{hooks}/missing.jinja"
+    assert asked == ["base", "base"]  # once per run, not once per template
