@@ -135,11 +135,19 @@ def _mariadb(host, database: str, sql: str, timeout: float = 600) -> str:
 
 
 def db_bytes(host, database: str) -> int:
+    """InnoDB's size of ``database``, its statistics refreshed first: right after a fast
+    fill information_schema still shows the old estimate (9.2 MB for ~75 MB on 28 Nov)."""
+    where = f"WHERE table_schema = {_sql_text(database)}"
+    tables = _mariadb(
+        host, database, f"SELECT table_name FROM information_schema.tables {where} "
+        "AND table_type = 'BASE TABLE';"
+    ).split()  # fmt: skip
+    if tables:
+        _mariadb(host, database, "ANALYZE TABLE " + ", ".join(f"`{t}`" for t in tables) + ";")
     out = _mariadb(
         host,
         database,
-        "SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables "
-        f"WHERE table_schema = {_sql_text(database)};",
+        f"SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables {where};",
     )
     return int(out.split()[0])
 
