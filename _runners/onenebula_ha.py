@@ -1748,12 +1748,7 @@ def _lock_path():
 
 
 def _read_lock():
-    try:
-        with open(_lock_path(), encoding="utf-8") as handle:
-            record = json.load(handle)
-    except (OSError, ValueError):
-        return {}
-    return record if isinstance(record, dict) else {}
+    return __utils__["onenebula_ha.read_json_object"](_lock_path())
 
 
 def _update_lock(change):

@@ -70,11 +70,7 @@ def _marker_path(marker):
 
 
 def _read_marker(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return salt.utils.json.load(handle)
-    except (OSError, ValueError):
-        return {}
+    return __utils__["onenebula_ha.read_json_object"](path)
 
 
 def _write_marker(path, record):

@@ -218,12 +218,7 @@ def _record_path():
 
 
 def _load_records():
-    try:
-        with open(_record_path(), encoding="utf-8") as handle:
-            records = json.load(handle)
-    except (OSError, ValueError):
-        return {}
-    return records if isinstance(records, dict) else {}
+    return __utils__["onenebula_ha.read_json_object"](_record_path())
 
 
 def _save_record(name, record):

@@ -30,6 +30,7 @@ Nothing here imports anything outside Salt and the standard library.
 
 import hashlib
 import inspect
+import json
 import os
 import pwd
 
@@ -188,6 +189,17 @@ def cli_env(opts):
 
 
 # ------------------------------------------------------------------ files and accounts
+
+
+def read_json_object(path):
+    """The JSON object (a dict) in the file at ``path``; ``{}`` when the file is missing,
+    unreadable, not JSON or not an object (the callers' records start empty then)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def file_sha256(path):

@@ -135,3 +135,15 @@ def test_the_modules_use_the_utils_instead_of_repeating(what):
     ]
     assert found == [], f"{what} repeated outside _utils/onenebula_ha.py"
     assert REPEATS[what].search((REPO_ROOT / "_utils" / "onenebula_ha.py").read_text())
+
+
+def test_a_json_record_reads_as_its_object_and_anything_else_as_empty(tmp_path):
+    # The repair lock, the restore marker and the secrets' pull records all start empty
+    # from a file that is missing, unreadable, not JSON or not an object.
+    record = tmp_path / "record.json"
+    assert utils.read_json_object(str(record)) == {}
+    for text in ("", "{not json", "[1, 2]", '"text"'):
+        record.write_text(text)
+        assert utils.read_json_object(str(record)) == {}
+    record.write_text('{"holder": {"target": "vmm02"}}')
+    assert utils.read_json_object(str(record)) == {"holder": {"target": "vmm02"}}
