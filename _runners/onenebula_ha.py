@@ -707,7 +707,7 @@ def _plan_deploy(facts):
     for server in facts.servers:
         if server["minion"] == leader["minion"]:
             continue
-        if not facts.healthy(server["minion"]):
+        if server in joining:
             index = joining.index(server)
             following = joining[index + 1] if index + 1 < len(joining) else None
             restored = _join_deploy(facts, plan, server, leader, members, restored,
