@@ -35,7 +35,7 @@ include:
 onenebula_ha-ssh-ssh_auth-present-{{ server.minion }}:
   ssh_auth.present:
     - name: {{ pubkey | json }}
-    - user: {{ ssh.user }}
+    - user: {{ ssh.user | json }}
     - require:
       - sls: {{ tplroot }}.ssh.keys
 {%-     endif %}
@@ -60,10 +60,10 @@ onenebula_ha-ssh-ssh_auth-present-{{ server.minion }}:
 
 onenebula_ha-ssh-ssh_known_hosts-present-{{ entry.id }}:
   ssh_known_hosts.present:
-    - name: {{ entry.name }}
-    - user: {{ ssh.user }}
-    - enc: {{ entry.enc }}
-    - key: {{ entry.key }}
+    - name: {{ entry.name | json }}
+    - user: {{ ssh.user | json }}
+    - enc: {{ entry.enc | json }}
+    - key: {{ entry.key | json }}
     - hash_known_hosts: false
     - require:
       - sls: {{ tplroot }}.ssh.keys
