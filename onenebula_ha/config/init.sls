@@ -33,7 +33,7 @@ onenebula_ha-config-onenebula_conf-value-{{ suffix }}:
   onenebula_conf.value:
     - name: {{ key }}
     - value: {{ value | json }}
-    - path: {{ oned_conf }}
+    - path: {{ oned_conf | json }}
     - require:
       - sls: {{ tplroot }}.package
 {%- endfor %}
@@ -41,7 +41,7 @@ onenebula_ha-config-onenebula_conf-value-{{ suffix }}:
 onenebula_ha-config-onenebula_conf-raft:
   onenebula_conf.raft:
     - name: RAFT
-    - path: {{ oned_conf }}
+    - path: {{ oned_conf | json }}
 {%- for key, value in raft | dictsort %}
     - {{ key }}: {{ value }}
 {%- endfor %}
@@ -53,11 +53,11 @@ onenebula_ha-config-onenebula_conf-raft:
 onenebula_ha-config-onenebula_conf-database:
   onenebula_conf.database:
     - name: DB
-    - path: {{ oned_conf }}
+    - path: {{ oned_conf | json }}
     - password_pillar: onenebula_ha:database:password
     - backend: mysql
     - server: {{ database.host | json }}
-    - port: {{ database.port }}
+    - port: {{ database.port | json }}
     - user: {{ database.user | json }}
     - db_name: {{ database.name | json }}
     - require:
@@ -67,7 +67,7 @@ onenebula_ha-config-onenebula_conf-database:
 onenebula_ha-config-onenebula_conf-section-db:
   onenebula_conf.section:
     - name: DB
-    - path: {{ oned_conf }}
+    - path: {{ oned_conf | json }}
     - values:
         BACKEND: sqlite
         TIMEOUT: 2500
@@ -82,7 +82,7 @@ onenebula_ha-config-onenebula_conf-section-db:
 onenebula_ha-config-onenebula_conf-section-{{ role }}_hook:
   onenebula_conf.section:
     - name: {{ section }}
-    - path: {{ oned_conf }}
+    - path: {{ oned_conf | json }}
     - values:
         COMMAND: {{ onenebula_ha.hooks.command | json }}
         ARGUMENTS: {{ hook_arguments[role] | json }}
@@ -93,7 +93,7 @@ onenebula_ha-config-onenebula_conf-section-{{ role }}_hook:
 onenebula_ha-config-onenebula_conf-absent-{{ role }}_hook:
   onenebula_conf.absent:
     - name: {{ section }}
-    - path: {{ oned_conf }}
+    - path: {{ oned_conf | json }}
     - require:
       - sls: {{ tplroot }}.package
 {%-   endif %}
@@ -105,7 +105,7 @@ onenebula_ha-config-onenebula_conf-value-monitor_address:
   onenebula_conf.value:
     - name: NETWORK/MONITOR_ADDRESS
     - value: {{ vip_ip | json }}
-    - path: {{ onenebula_ha.paths.monitord_conf }}
+    - path: {{ onenebula_ha.paths.monitord_conf | json }}
     - require:
       - sls: {{ tplroot }}.package
 {%- else %}

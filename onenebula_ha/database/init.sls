@@ -26,7 +26,7 @@ onenebula_ha-database-pkg-installed:
 
 onenebula_ha-database-service-running:
   service.running:
-    - name: {{ onenebula_ha.services.database }}
+    - name: {{ onenebula_ha.services.database | json }}
     - enable: true
 {%-   if onenebula_ha.packages.manage %}
     - require:
@@ -35,8 +35,8 @@ onenebula_ha-database-service-running:
 
 onenebula_ha-database-onenebula_db-database:
   onenebula_db.database:
-    - name: {{ database.name }}
-    - user: {{ database.user }}
+    - name: {{ database.name | json }}
+    - user: {{ database.user | json }}
     - hosts: {{ hosts | json }}
     - password_pillar: onenebula_ha:database:password
     - unix_socket: {{ onenebula_ha.paths.mysql_socket | json }}

@@ -41,7 +41,7 @@ onenebula_ha-package-pkg-installed-prerequisites:
 
 onenebula_ha-package-pkgrepo-managed-{{ name }}:
   pkgrepo.managed:
-    - name: {{ name }}
+    - name: {{ name | json }}
     - enabled: true
 {%-     do requires.append({'pkgrepo': 'onenebula_ha-package-pkgrepo-managed-' ~ name}) %}
 {%-   endfor %}
@@ -49,10 +49,10 @@ onenebula_ha-package-pkgrepo-managed-{{ name }}:
 
 onenebula_ha-package-file-managed-key:
   file.managed:
-    - name: {{ plan.key.name }}
-    - source: {{ plan.key.source }}
+    - name: {{ plan.key.name | json }}
+    - source: {{ plan.key.source | json }}
 {%-     if plan.key.source_hash %}
-    - source_hash: {{ plan.key.source_hash }}
+    - source_hash: {{ plan.key.source_hash | json }}
 {%-     else %}
     - skip_verify: true
 {%-     endif %}
@@ -66,7 +66,7 @@ onenebula_ha-package-file-managed-key:
 
 onenebula_ha-package-file-managed-credentials:
   file.managed:
-    - name: {{ plan.credentials.name }}
+    - name: {{ plan.credentials.name | json }}
     - source: salt://{{ tplroot }}/package/files/{{ plan.credentials.template }}
     - template: jinja
     - context: {{ plan.credentials.context | json }}
